@@ -37,6 +37,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient", runKeygen},
 		{"help", "show this help, or the help of a command", runHelp},
 		{"version", "print the version of mbackup and of the libraries it is built with", runVersion},
 	}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"filippo.io/age"
+)
+
+func runKeygen(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("keygen")
+	out := fs.String("o", "", "write the identity to `FILE` (created 0600, never overwritten) instead of stdout")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("keygen: unexpected argument %q", fs.Arg(0))
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	// The same layout as age-keygen's, so either tool reads the other's file.
+	text := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n",
+		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
+	if *out == "" {
+		fmt.Fprintf(e.stderr, "Public key: %s\n", id.Recipient())
+		_, err := fmt.Fprint(e.stdout, text)
+		return err
+	}
+	if err := writeNew(*out, []byte(text)); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "wrote the identity to %s: keep it offline, it is needed to restore\n", *out)
+	fmt.Fprintln(e.stdout, id.Recipient())
+	return nil
+}
+
+// writeNew creates path with mode 0600 and writes b, refusing to replace an
+// existing file; a failed write leaves no file behind.
+func writeNew(path string, b []byte) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists; refusing to overwrite an identity", path)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}
