@@ -1,0 +1,129 @@
+// Package snapshot composes dumps, the stream pipeline and a store into
+// snapshots, and reads them back.
+//
+// Invariants:
+//   - A snapshot exists only when snapshots/<id>/manifest.json exists. It is
+//     written last, after every producer exited and every upload was
+//     confirmed; an interrupted run leaves artifacts without a manifest,
+//     which List reports as "incomplete" and never as a snapshot.
+//   - An artifact is referenced by a manifest only if its producer exited
+//     successfully, its stream was sealed and the store confirmed the upload
+//     with the size the stream counted. A failed job is listed under
+//     "failed" with its reason and none of its bytes are referenced; the
+//     manifest's status is then "partial".
+//   - IDs sort by time: "20261122T120000Z-" and 6 random hex digits.
+package snapshot
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"regexp"
+	"time"
+
+	"mbackup/internal/stream"
+)
+
+// FormatVersion is the manifest format this package writes and reads.
+const FormatVersion = 1
+
+// Status values of a manifest.
+const (
+	StatusComplete = "complete"
+	StatusPartial  = "partial"
+)
+
+// Manifest is the JSON document that commits a snapshot.
+type Manifest struct {
+	Format     int        `json:"format"`
+	ID         string     `json:"id"`
+	Tool       string     `json:"tool"`
+	Host       string     `json:"host"`
+	Status     string     `json:"status"`
+	Started    time.Time  `json:"started"`
+	Finished   time.Time  `json:"finished"`
+	Recipients []string   `json:"recipients"` // fingerprints, see Fingerprint
+	Artifacts  []Artifact `json:"artifacts"`
+	Failed     []Failure  `json:"failed,omitempty"`
+}
+
+// Artifact is one sealed stream of a snapshot.
+type Artifact struct {
+	Key       string `json:"key"`       // relative to the store's root
+	Component string `json:"component"` // postgres, redis, mysql
+	Name      string `json:"name"`      // database, "globals", or the Redis name
+	Producer
+	stream.Sums
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+}
+
+// Producer is what a dump reports about itself.
+type Producer struct {
+	Command       string       `json:"command"`                  // argv without secrets
+	Version       string       `json:"producer_version"`         // e.g. "pg_dump (PostgreSQL) 15.19"
+	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
+	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
+	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
+}
+
+// TableCount is the exact row count of one table at the dump's snapshot.
+type TableCount struct {
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	Rows   int64  `json:"rows"`
+}
+
+// Failure is a job that produced nothing usable.
+type Failure struct {
+	Component string `json:"component"`
+	Name      string `json:"name"`
+	Reason    string `json:"reason"`
+}
+
+// Bytes is the stored size of all artifacts.
+func (m *Manifest) Bytes() int64 {
+	var n int64
+	for _, a := range m.Artifacts {
+		n += a.StoredBytes
+	}
+	return n
+}
+
+var idRE = regexp.MustCompile(`^(\d{8}T\d{6}Z)-[0-9a-f]{6}$`)
+
+// NewID returns a new snapshot id for the time t.
+func NewID(t time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// ParseID returns the time of a snapshot id, or an error if id is not one.
+func ParseID(id string) (time.Time, error) {
+	m := idRE.FindStringSubmatch(id)
+	if m == nil {
+		return time.Time{}, fmt.Errorf("snapshot: %q is not a snapshot id (like 20261122T120000Z-1a2b3c)", id)
+	}
+	return time.Parse("20060102T150405Z", m[1])
+}
+
+// Root is the key prefix under which snapshots live.
+const Root = "snapshots/"
+
+// ManifestKey is the key of the manifest of snapshot id.
+func ManifestKey(id string) string { return Root + id + "/manifest.json" }
+
+// ArtifactKey is the key of one artifact: snapshots/<id>/<component>/<name><ext>.zst.age.
+func ArtifactKey(id, component, name, ext string) string {
+	return path.Join(Root, id, component, name+ext+".zst.age")
+}
+
+// Fingerprint is the first 16 hex digits of the SHA-256 of a recipient's
+// text form: printf %s age1... | sha256sum | cut -c1-16
+func Fingerprint(recipient string) string {
+	s := sha256.Sum256([]byte(recipient))
+	return hex.EncodeToString(s[:8])
+}

@@ -1,0 +1,132 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"mbackup/internal/storage"
+)
+
+// Job produces one artifact. Produce writes the plaintext to w and returns
+// only after its producer exited; any error (a non-zero exit, a kill, a
+// failed write) fails the artifact and nothing of it is committed.
+type Job struct {
+	Component string
+	Name      string
+	Ext       string // ".dump", ".sql", ".rdb"
+	Produce   func(ctx context.Context, w io.Writer) (Producer, error)
+}
+
+// Taker takes snapshots into a store.
+type Taker struct {
+	Store        storage.Store
+	Recipients   []age.Recipient
+	RecipientIDs []string // text form of Recipients, for the manifest's fingerprints
+	Host         string
+	Tool         string // "mbackup v1.2.3"
+	Concurrency  int    // jobs at once; 0 means 2
+	Now          func() time.Time
+	Log          *slog.Logger
+}
+
+// ErrPartial is returned, with the committed manifest, when some jobs failed.
+var ErrPartial = errors.New("snapshot: partial")
+
+// Take runs jobs and commits a manifest. It returns the manifest and nil when
+// every job succeeded, the manifest and an error wrapping ErrPartial when some
+// failed, and no manifest when none succeeded or ctx was cancelled: then
+// nothing is committed and the uploaded artifacts are garbage for prune.
+func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
+	now := t.now()
+	m := &Manifest{Format: FormatVersion, ID: NewID(now), Tool: t.Tool, Host: t.Host, Started: now.UTC()}
+	for _, r := range t.RecipientIDs {
+		m.Recipients = append(m.Recipients, Fingerprint(r))
+	}
+	results := t.runAll(ctx, m.ID, jobs)
+	for i, r := range results {
+		if r.err != nil {
+			m.Failed = append(m.Failed, Failure{jobs[i].Component, jobs[i].Name, r.err.Error()})
+			continue
+		}
+		m.Artifacts = append(m.Artifacts, r.art)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot: take %s: interrupted, nothing committed: %w", m.ID, err)
+	}
+	if len(m.Artifacts) == 0 {
+		return nil, fmt.Errorf("snapshot: take %s: every job failed, nothing committed: %w", m.ID, failures(m.Failed))
+	}
+	m.Status = StatusComplete
+	if len(m.Failed) > 0 {
+		m.Status = StatusPartial
+	}
+	m.Finished = t.now().UTC()
+	if err := t.commit(ctx, m); err != nil {
+		return nil, err
+	}
+	if m.Status == StatusPartial {
+		return m, fmt.Errorf("%w: %s: %w", ErrPartial, m.ID, failures(m.Failed))
+	}
+	return m, nil
+}
+
+func failures(fs []Failure) error {
+	var errs []error
+	for _, f := range fs {
+		errs = append(errs, fmt.Errorf("%s %s: %s", f.Component, f.Name, f.Reason))
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Taker) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+type result struct {
+	art Artifact
+	err error
+}
+
+// runAll runs the jobs with bounded concurrency, in order of submission.
+func (t *Taker) runAll(ctx context.Context, id string, jobs []Job) []result {
+	n := t.Concurrency
+	if n <= 0 {
+		n = 2
+	}
+	sem := make(chan struct{}, n)
+	results := make([]result, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i].art, results[i].err = t.upload(ctx, id, j)
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// commit writes the manifest: the last write of a snapshot.
+func (t *Taker) commit(ctx context.Context, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("snapshot: commit %s: %w", m.ID, err)
+	}
+	if _, err := t.Store.Put(ctx, ManifestKey(m.ID), bytes.NewReader(append(b, '\n'))); err != nil {
+		return fmt.Errorf("snapshot: commit %s: %w", m.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"mbackup/internal/storage"
+	"mbackup/internal/stream"
+)
+
+// upload streams one job: producer -> Seal -> pipe -> Store.Put. On any
+// failure the Put's context is cancelled and its reader fails before the
+// stream could be sealed, so the store commits nothing.
+func (t *Taker) upload(ctx context.Context, id string, j Job) (Artifact, error) {
+	a := Artifact{Key: ArtifactKey(id, j.Component, j.Name, j.Ext), Component: j.Component, Name: j.Name, Started: t.now().UTC()}
+	if err := storage.ValidKey(a.Key); err != nil {
+		return a, err
+	}
+	putCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	type putResult struct {
+		obj storage.Object
+		err error
+	}
+	done := make(chan putResult, 1)
+	go func() {
+		obj, err := t.Store.Put(putCtx, a.Key, pr)
+		if err != nil {
+			pr.CloseWithError(err) // unblocks the producer: Put gave up
+		}
+		done <- putResult{obj, err}
+	}()
+	sums, prod, err := seal(ctx, j, pw, t)
+	if err != nil {
+		cancel()
+		pw.CloseWithError(err)
+		put := <-done
+		return a, blame(err, put.err)
+	}
+	pw.Close()
+	put := <-done
+	if put.err != nil {
+		return a, put.err
+	}
+	if put.obj.Size != sums.StoredBytes {
+		return a, fmt.Errorf("store confirmed %d bytes, the stream wrote %d", put.obj.Size, sums.StoredBytes)
+	}
+	a.Producer, a.Sums, a.Finished = prod, sums, t.now().UTC()
+	return a, nil
+}
+
+// seal runs the producer into a sealed stream on w and closes the stream only
+// after the producer succeeded.
+func seal(ctx context.Context, j Job, w io.Writer, t *Taker) (stream.Sums, Producer, error) {
+	sw, err := stream.Seal(w, t.Recipients...)
+	if err != nil {
+		return stream.Sums{}, Producer{}, err
+	}
+	prod, err := j.Produce(ctx, sw)
+	if err != nil {
+		return stream.Sums{}, prod, err
+	}
+	if err := sw.Close(); err != nil {
+		return stream.Sums{}, prod, err
+	}
+	return sw.Sums(), prod, nil
+}
+
+// blame picks the error that explains a failed upload: the store's when the
+// producer only saw the pipe closed under it.
+func blame(produceErr, putErr error) error {
+	if putErr != nil && errors.Is(produceErr, putErr) {
+		return putErr
+	}
+	if putErr != nil && errors.Is(produceErr, io.ErrClosedPipe) {
+		return putErr
+	}
+	return produceErr
+}
