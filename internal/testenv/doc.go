@@ -1,0 +1,53 @@
+// Package testenv starts throwaway PostgreSQL, MariaDB and Redis servers for
+// tests, so that the dump and restore code talks to real servers (design
+// principle 9) rather than to mocks.
+//
+// Invariants:
+//
+//   - It never touches the machine's own services. Every server gets its own
+//     data directory under the directory it is given (usually t.TempDir()),
+//     listens on a free port on 127.0.0.1 only, keeps its Unix sockets in a
+//     private directory and reads no system-wide configuration.
+//   - Nothing is left running. The stop function returned by each Launch
+//     function (registered with t.Cleanup by each Start function) stops the
+//     server, kills what a graceful stop left behind, waits until the process
+//     is gone and removes the data. MariaDB and Redis also die with the test
+//     binary if it is killed.
+//   - Passwords never appear in the argv of a process started here. They
+//     reach servers through 0600 files (initdb --pwfile, a Redis config
+//     file, SQL on stdin) and clients through the environment (PGPASSWORD,
+//     REDISCLI_AUTH) or a 0600 MySQL defaults file.
+//   - A missing binary is a test failure naming the install command, never a
+//     skip.
+//
+// Start servers once per test package, from TestMain, with the Launch
+// functions, and share them between tests:
+//
+//	var pg *testenv.Postgres
+//
+//	func TestMain(m *testing.M) {
+//		dir, err := os.MkdirTemp("", "pgdump-test-")
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		p, stop, err := testenv.LaunchPostgres(dir)
+//		if err != nil {
+//			os.RemoveAll(dir)
+//			log.Fatal(err)
+//		}
+//		pg = p
+//		code := m.Run()
+//		stop()
+//		os.RemoveAll(dir)
+//		os.Exit(code)
+//	}
+//
+// The Start functions (StartPostgres, StartMariaDB, StartRedis) do the same
+// for a single test and fail it on error.
+//
+// Tests run as root in CI. PostgreSQL refuses to run as root, so when the
+// effective user is root initdb, pg_ctl and the server run as the postgres OS
+// user, on directories chowned to it; the directories above them that are
+// under os.TempDir() are given o+x so that user can reach them. mariadbd runs
+// with --user=root.
+package testenv
