@@ -1,0 +1,76 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+func (e *Encryption) validate(v *validator) {
+	if len(e.Recipients) == 0 && e.RecipientsFile == "" {
+		v.add("encryption.recipients", "at least one recipient is required (recipients or recipients_file)")
+	}
+	for i, r := range e.Recipients {
+		if _, err := parseRecipient(r, e.PostQuantum); err != nil {
+			v.add(fmt.Sprintf("encryption.recipients[%d]", i), "%v", err)
+		}
+	}
+}
+
+func (m *Media) validate(v *validator) {
+	s := &m.Source
+	checkEndpoint(v, "media.source.endpoint", s.Endpoint)
+	required(v, "media.source.bucket", s.Bucket != "")
+	required(v, "media.source.access_key_id", s.AccessKeyID != "")
+	requiredSecret(v, "media.source.secret_access_key", s.SecretAccessKey)
+	switch err := checkPrefix(m.Prefix); {
+	case m.Prefix == "":
+		v.add("media.prefix", "required, such as media/: the mirror needs its own place in the storage")
+	case err != nil:
+		v.add("media.prefix", "%v", err)
+	case m.Prefix == "snapshots" || strings.HasPrefix(m.Prefix, "snapshots/"):
+		v.add("media.prefix", "must not be under snapshots/, where the snapshots are")
+	}
+	l := m.MaxDelete
+	if l.Count < 0 || l.Percent < 0 || l.Percent > 100 {
+		v.add("media.max_delete", "must be a count like 1000 or a percentage like 5%%")
+	}
+}
+
+func (s *Slack) validate(v *validator) {
+	hook, tok := s.WebhookURL.IsSet(), s.Token.IsSet()
+	switch {
+	case hook && tok:
+		v.add("notify.slack", "set webhook_url or token, not both")
+	case !hook && !tok:
+		v.add("notify.slack", "set webhook_url, or token and channel")
+	case hook && !strings.HasPrefix(s.WebhookURL.Reveal(), "https://"):
+		v.add("notify.slack.webhook_url", "must be an https:// URL")
+	case hook && s.Channel != "":
+		v.add("notify.slack.channel", "only with token: a webhook posts to its own channel")
+	case tok && s.Channel == "":
+		v.add("notify.slack.channel", "required with token")
+	}
+	if s.On != NotifyAlways && s.On != NotifyFailure {
+		v.add("notify.slack.on", "must be always or failure")
+	}
+}
+
+// validateCron checks the shape of a five-field cron expression; the
+// scheduler parses it.
+func validateCron(v *validator, path, expr string) {
+	fields := strings.Fields(expr)
+	if len(fields) != 5 {
+		v.add(path, "must be a cron expression of 5 fields (minute hour day month weekday), like \"0 */12 * * *\"")
+		return
+	}
+	names := []string{"minute", "hour", "day", "month", "weekday"}
+	for i, f := range fields {
+		bad := strings.ContainsFunc(f, func(r rune) bool {
+			return !(r == '*' || r == '/' || r == ',' || r == '-' || r == '?' ||
+				'0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+		})
+		if bad {
+			v.add(path, "%s field %q: only digits, names and * / , - are allowed", names[i], f)
+		}
+	}
+}
