@@ -1,0 +1,263 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// MariaDBInstall is the command that installs the MariaDB server and clients
+// the tests run.
+const MariaDBInstall = "apt-get install -y mariadb-server mariadb-client"
+
+// MariaDB is a throwaway MariaDB server listening on 127.0.0.1:Port and on the
+// Unix socket Socket. User has every privilege, with grant option, and logs
+// in over TCP with Password.
+type MariaDB struct {
+	Host     string // always 127.0.0.1
+	Port     int
+	User     string // "mbackup"
+	Password string
+	Socket   string
+	// DefaultsFile is a 0600 option file with a [client] group holding
+	// User, Password, Host, Port and protocol=TCP, for clients run with
+	// --defaults-file or --defaults-extra-file (which must come first).
+	DefaultsFile string
+
+	base  string   // everything of this server lives here
+	admin string   // option file for the OS-root account over the socket
+	sock  string   // a short socket directory to remove, if any
+	log   string   // the server's error log
+	proc  *process // mariadbd
+	bin   mariadbBinaries
+}
+
+type mariadbBinaries struct{ server, install, client, admin string }
+
+// StartMariaDB starts a server under t.TempDir() and stops it, removing its
+// data, when t ends. Prefer one LaunchMariaDB per package in TestMain.
+func StartMariaDB(t testing.TB) *MariaDB {
+	t.Helper()
+	m, err := retryPort(launchMariaDB, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+// LaunchMariaDB starts a server with its files in a new directory under dir
+// and returns it with a function that stops it and removes those files. It
+// is meant for TestMain; stop reports its failures on stderr.
+func LaunchMariaDB(dir string) (*MariaDB, func(), error) {
+	m, err := retryPort(launchMariaDB, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, func() {
+		if err := m.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}, nil
+}
+
+func launchMariaDB(dir string) (*MariaDB, error) {
+	m, err := prepareMariaDB(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err = m.install(); err == nil {
+		if err = m.start(); err == nil {
+			err = m.createUser()
+		}
+	}
+	if err != nil {
+		if serr := m.stop(); serr != nil {
+			err = fmt.Errorf("%w\n%v", err, serr)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// prepareMariaDB finds the binaries, picks a port and creates the server's
+// directories and the administrator's option file.
+func prepareMariaDB(dir string) (*MariaDB, error) {
+	var bin mariadbBinaries
+	for _, b := range []struct {
+		path *string
+		name string
+	}{{&bin.server, "mariadbd"}, {&bin.install, "mariadb-install-db"}, {&bin.client, "mariadb"}, {&bin.admin, "mariadb-admin"}} {
+		var err error
+		if *b.path, err = lookBinary(b.name, MariaDBInstall); err != nil {
+			return nil, err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	base, err := os.MkdirTemp(dir, "mariadb-")
+	if err != nil {
+		return nil, fmt.Errorf("testenv: mariadb: %w", err)
+	}
+	m := &MariaDB{Host: "127.0.0.1", Port: port, User: "mbackup", Password: newPassword(),
+		DefaultsFile: filepath.Join(base, "client.cnf"), base: base, bin: bin,
+		admin: filepath.Join(base, "admin.cnf"), log: filepath.Join(base, "mariadb.log")}
+	sockDir, sock, err := socketDir(base)
+	if err != nil {
+		os.RemoveAll(base)
+		return nil, err
+	}
+	m.Socket, m.sock = filepath.Join(sockDir, "mariadb.sock"), sock
+	if err := m.writeOptionFiles(); err != nil {
+		m.stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// writeOptionFiles writes the client's option file (TCP, with the password)
+// and the administrator's (the OS user's socket-authenticated account).
+func (m *MariaDB) writeOptionFiles() error {
+	osUser, err := user.Current()
+	if err != nil {
+		return fmt.Errorf("testenv: mariadb: %w", err)
+	}
+	client := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\nprotocol=TCP\n",
+		m.User, m.Password, m.Host, m.Port)
+	admin := fmt.Sprintf("[client]\nuser=%s\nsocket=%s\nprotocol=SOCKET\n", osUser.Username, m.Socket)
+	if err := writeSecret(m.DefaultsFile, client); err != nil {
+		return fmt.Errorf("testenv: mariadb: %w", err)
+	}
+	if err := writeSecret(m.admin, admin); err != nil {
+		return fmt.Errorf("testenv: mariadb: %w", err)
+	}
+	return nil
+}
+
+// serverOptions are shared by mariadb-install-db and mariadbd: no system
+// option files, and a small, non-durable InnoDB for speed.
+func (m *MariaDB) serverOptions() []string {
+	opts := []string{"--no-defaults", "--datadir=" + filepath.Join(m.base, "data"),
+		"--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
+		"--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"}
+	if os.Geteuid() == 0 {
+		opts = append(opts, "--user=root")
+	}
+	return opts
+}
+
+// install creates the data directory. The OS user that runs it gets a
+// socket-authenticated administrator account (root, in CI).
+func (m *MariaDB) install() error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	args := append(m.serverOptions(), "--auth-root-authentication-method=socket", "--skip-test-db")
+	cmd := exec.CommandContext(ctx, m.bin.install, args...)
+	cmd.Dir = m.base
+	cmd.Env = cleanEnv("MYSQL", "MARIADB")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testenv: mariadb-install-db: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// start runs mariadbd on the port and socket and waits until it answers a
+// ping.
+func (m *MariaDB) start() error {
+	args := append(m.serverOptions(), "--port="+strconv.Itoa(m.Port), "--socket="+m.Socket,
+		"--bind-address=127.0.0.1", "--skip-networking=0",
+		"--pid-file="+filepath.Join(m.base, "mariadbd.pid"), "--log-error="+m.log)
+	cmd := exec.Command(m.bin.server, args...)
+	cmd.Dir = m.base
+	cmd.Env = cleanEnv("MYSQL", "MARIADB")
+	var err error
+	if m.proc, err = startProcess(cmd, m.log); err != nil {
+		return fmt.Errorf("testenv: start mariadb: %w", err)
+	}
+	err = waitReady(m.proc.done, func() error {
+		_, err := runClient(cleanEnv("MYSQL", "MARIADB"), "", m.bin.admin, "--defaults-file="+m.admin, "ping")
+		return err
+	})
+	if err != nil {
+		return withLog("mariadb", err, m.log)
+	}
+	return nil
+}
+
+// createUser creates User, with its password sent on stdin, then checks that
+// it can log in over TCP.
+func (m *MariaDB) createUser() error {
+	sql := fmt.Sprintf("CREATE USER '%[1]s'@'%%' IDENTIFIED BY '%[2]s';\n"+
+		"GRANT ALL PRIVILEGES ON *.* TO '%[1]s'@'%%' WITH GRANT OPTION;\n", m.User, m.Password)
+	if _, err := m.run(m.admin, "", sql); err != nil {
+		return fmt.Errorf("testenv: mariadb: create user: %w", err)
+	}
+	if _, err := m.query("", "SELECT 1"); err != nil {
+		return withLog("mariadb", err, m.log)
+	}
+	return nil
+}
+
+// stop shuts the server down, killing it if needed, and removes its files.
+func (m *MariaDB) stop() error {
+	var errs []error
+	if m.proc != nil {
+		errs = append(errs, m.proc.stop(syscall.SIGTERM))
+	}
+	if m.sock != "" {
+		errs = append(errs, os.RemoveAll(m.sock))
+	}
+	errs = append(errs, os.RemoveAll(m.base))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("testenv: stop mariadb on port %d: %w", m.Port, err)
+	}
+	return nil
+}
+
+// Exec runs sql, which may hold several statements, as User over TCP, in
+// database db unless db is empty, and fails t on error.
+func (m *MariaDB) Exec(t testing.TB, db, sql string) {
+	t.Helper()
+	if _, err := m.run(m.DefaultsFile, db, sql); err != nil {
+		t.Fatalf("testenv: mariadb exec in %q: %v", db, err)
+	}
+}
+
+// Query runs sql as Exec does and returns the client's batch output without
+// column names (tab-separated rows) and without its final newline.
+func (m *MariaDB) Query(t testing.TB, db, sql string) string {
+	t.Helper()
+	out, err := m.query(db, sql)
+	if err != nil {
+		t.Fatalf("testenv: mariadb query in %q: %v", db, err)
+	}
+	return out
+}
+
+func (m *MariaDB) query(db, sql string) (string, error) {
+	out, err := m.run(m.DefaultsFile, db, sql, "--skip-column-names")
+	return strings.TrimSuffix(out, "\n"), err
+}
+
+// run feeds sql to the mariadb client configured by the option file opts.
+func (m *MariaDB) run(opts, db, sql string, flags ...string) (string, error) {
+	args := append([]string{"--defaults-file=" + opts, "--batch"}, flags...)
+	if db != "" {
+		args = append(args, "--database="+db)
+	}
+	return runClient(cleanEnv("MYSQL", "MARIADB"), sql, m.bin.client, args...)
+}
