@@ -94,8 +94,8 @@ func TestLoadBadConfigs(t *testing.T) {
 		files: map[string]string{"recipients.txt": "# admins\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n"},
 		want:  "mbackup.yaml:3: encryption.recipients_file: DIR/recipients.txt line 2: that is an identity, the backup host must only hold recipients",
 	}, {
-		name: "post-quantum recipient without opt-in",
-		yaml: base + "  recipients_file: r.txt\n",
+		name:  "post-quantum recipient without opt-in",
+		yaml:  base + "  recipients_file: r.txt\n",
 		files: map[string]string{"r.txt": "age1pq1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n"},
 		want: "mbackup.yaml:6: encryption.recipients_file: DIR/r.txt line 1: post-quantum recipient needs " +
 			"encryption.post_quantum: true (age before v1.3, such as Debian 12's 1.1.1, cannot decrypt files made for it)",
