@@ -27,14 +27,14 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object)
 	// ListObjectsIter runs in this goroutine: leaving the loop stops it.
 	for info := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, opts) {
 		if info.Err != nil {
-			return fmt.Errorf("s3: list %s: %w", prefix, s.cause(ctx, info.Err, nil))
+			return listError(prefix, s.cause(ctx, info.Err, nil))
 		}
 		key, ok := strings.CutPrefix(info.Key, s.cfg.Prefix)
 		if !ok || storage.ValidKey(key) != nil {
 			continue
 		}
 		if last != "" && key <= last {
-			return fmt.Errorf("s3: list %s: server listed %q after %q, not in ascending order", prefix, key, last)
+			return listError(prefix, fmt.Errorf("server listed %q after %q, not in ascending order", key, last))
 		}
 		last = key
 		if err := fn(storage.Object{Key: key, Size: info.Size, Modified: info.LastModified}); err != nil {
@@ -44,9 +44,17 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object)
 	// minio-go ends a listing silently when its context is done: without
 	// this check a cancelled List would look complete.
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("s3: list %s: %w", prefix, err)
+		return listError(prefix, err)
 	}
 	return nil
+}
+
+// listError names the listed prefix, if any, in err.
+func listError(prefix string, err error) error {
+	if prefix == "" {
+		return fmt.Errorf("s3: list: %w", err)
+	}
+	return fmt.Errorf("s3: list %s: %w", prefix, err)
 }
 
 // Delete removes key. In a bucket whose versioning is or was enabled, every

@@ -25,6 +25,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,8 +198,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		err = s.errTimeout()
 	}
 	if err != nil {
+		err = s.cause(ctx, err, nil)
 		cancel(nil)
-		return nil, fmt.Errorf("s3: get %s: %w", key, s.cause(ctx, err, nil))
+		return nil, fmt.Errorf("s3: get %s: %w", key, err)
 	}
 	return &getBody{ReadCloser: body, key: key, cancel: func() { cancel(nil) }}, nil
 }
@@ -252,13 +254,18 @@ func (s *Store) cause(ctx context.Context, err, readErr error) error {
 		return fs.ErrNotExist
 	case errors.As(err, &resp) && resp.Code == minio.NoSuchBucket:
 		return fmt.Errorf("bucket %s does not exist: %w", s.cfg.Bucket, err)
-	case errors.As(err, &resp) && (resp.StatusCode == http.StatusForbidden || resp.Code == "InvalidAccessKeyId" || resp.Code == "SignatureDoesNotMatch"):
+	case errors.As(err, &resp) && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized ||
+		slices.Contains(deniedCodes, resp.Code)):
 		return fmt.Errorf("access denied (check the access key id and secret for %s): %w", s.cfg.Endpoint, err)
 	case ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)):
 		return fmt.Errorf("%w (%v)", context.Cause(ctx), err)
 	}
 	return err
 }
+
+// deniedCodes are the error codes of a wrong access key id or secret.
+// versitygw answers an unknown key id with 404 XAdminUserNotFound.
+var deniedCodes = []string{"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "XAdminUserNotFound"}
 
 // callContext bounds a call by Config.CallTimeout.
 func (s *Store) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
