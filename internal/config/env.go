@@ -24,6 +24,9 @@ func (s *source) expandEnv(body ast.Node, lookupEnv func(string) (string, bool))
 		default:
 			return
 		}
+		if strings.Contains(str.Value, "${") {
+			s.expanded[path] = true
+		}
 		out, err := expand(str.Value, lookupEnv)
 		if err != nil {
 			p := s.problem(path, "%v", err)

@@ -77,22 +77,29 @@ func Load(path string) (*Config, []Warning, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	return load(path, data, os.LookupEnv)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	return load(path, data, os.LookupEnv, fi.Mode().Perm()&0o004 != 0)
 }
 
 // Parse is Load for a configuration already read into data; path names it
 // in messages and anchors relative *_file paths. lookupEnv resolves ${NAME}
 // (os.LookupEnv in Load).
 func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Warning, error) {
-	return load(path, data, lookupEnv)
+	return load(path, data, lookupEnv, false)
 }
 
-func load(path string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Warning, error) {
+// load does the work of Load; worldReadable says whether every user may
+// read the file, which makes a secret written in it a warning.
+func load(path string, data []byte, lookupEnv func(string) (string, bool), worldReadable bool) (*Config, []Warning, error) {
 	src := &source{
-		file:   filepath.Base(path),
-		dir:    filepath.Dir(path),
-		lines:  map[string]int{},
-		tokens: map[*token.Token]string{},
+		file:     filepath.Base(path),
+		dir:      filepath.Dir(path),
+		lines:    map[string]int{},
+		tokens:   map[*token.Token]string{},
+		expanded: map[string]bool{},
 	}
 	body, err := src.parse(data)
 	if err != nil {
@@ -113,6 +120,9 @@ func load(path string, data []byte, lookupEnv func(string) (string, bool)) (*Con
 	r.secrets(c)
 	r.recipients(c)
 	r.redisURLs(c)
+	if worldReadable {
+		r.inlineSecrets(c)
+	}
 	probs := r.problems
 	if err := c.Validate(); err != nil {
 		probs = append(probs, problemsOf(err)...)
@@ -187,6 +197,8 @@ type source struct {
 	dir    string                  // directory, for relative *_file paths
 	lines  map[string]int          // YAML path -> line of its key or value
 	tokens map[*token.Token]string // token of a key or value -> YAML path
+	// expanded holds the paths of the values that had a ${NAME} reference.
+	expanded map[string]bool
 }
 
 // parse parses data into one document and indexes its paths.

@@ -346,3 +346,35 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Errorf("example loaded as %+v", c)
 	}
 }
+
+func TestInlineSecretInWorldReadableConfigWarns(t *testing.T) {
+	t.Setenv("MBACKUP_TEST_PW", "from-env")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mbackup.yaml")
+	yaml := base + "postgres:\n  password: hunter2\nmysql:\n  password: ${MBACKUP_TEST_PW}\n" +
+		"redis:\n  - name: main\n    url: redis://:hunter3@localhost:6379/0\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, warnings, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range warnings {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"mbackup.yaml:7: postgres.password: a secret written in mbackup.yaml, which every user may read; chmod o-r it, or use password_file",
+		"mbackup.yaml:11: redis[0].password: a secret written in mbackup.yaml, which every user may read; chmod o-r it, or use password_file",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n got: %q\nwant: %q", got, want)
+	}
+	if c.Redis[0].URL != "redis://localhost:6379/0" || c.Redis[0].Password.Reveal() != "hunter3" {
+		t.Errorf("redis url %q not split from its password", c.Redis[0].URL)
+	}
+}

@@ -182,3 +182,19 @@ func (r *resolver) redisURLs(c *Config) {
 		rd.URL = u.String()
 	}
 }
+
+// inlineSecrets warns about the secrets written in a configuration file
+// that every user may read (those from ${NAME} or x_file are fine).
+func (r *resolver) inlineSecrets(c *Config) {
+	for _, ref := range c.secretRefs() {
+		fromURL := strings.HasPrefix(ref.path, "redis[") && r.src.has(parent(ref.path)+".url") &&
+			!r.src.has(ref.path)
+		if !ref.val.IsSet() || *ref.file != "" || r.src.expanded[ref.path] ||
+			(fromURL && r.src.expanded[parent(ref.path)+".url"]) {
+			continue
+		}
+		name := ref.path[strings.LastIndexByte(ref.path, '.')+1:]
+		r.warn(ref.path, "a secret written in %s, which every user may read; chmod o-r it, or use %s_file",
+			r.src.file, name)
+	}
+}
