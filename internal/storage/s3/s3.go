@@ -76,10 +76,13 @@ type Config struct {
 	CallTimeout time.Duration
 }
 
-// String describes the config without its secret.
+// String describes the config without its secret, for %v and %+v.
 func (c Config) String() string {
 	return fmt.Sprintf("s3://%s/%s/%s (key id %s)", c.Endpoint, c.Bucket, c.Prefix, c.AccessKeyID)
 }
+
+// GoString is String, so that %#v does not print the secret either.
+func (c Config) GoString() string { return c.String() }
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
@@ -176,6 +179,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("s3: put %s: %w", key, s.cause(ctx, err, sr.err))
 	}
+	// CompleteMultipartUpload reports no time; Stat and List give the
+	// server's. The local clock at completion is close to it.
 	mod := info.LastModified
 	if mod.IsZero() {
 		mod = time.Now()

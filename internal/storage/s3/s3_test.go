@@ -249,6 +249,15 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
+func TestConfigHidesSecret(t *testing.T) {
+	cfg := testConfig(srv.Bucket, "p")
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(verb, cfg); strings.Contains(out, cfg.SecretAccessKey) {
+			t.Errorf("%s prints the secret: %s", verb, out)
+		}
+	}
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	for name, mod := range map[string]func(*Config){
 		"scheme":      func(c *Config) { c.Endpoint = "http://" + c.Endpoint },
