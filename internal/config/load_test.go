@@ -93,7 +93,26 @@ func TestLoadFullConfig(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings: %v", warnings)
 	}
-	want := &Config{
+	want := wantFull(dir, rcpt2)
+	c.src = nil
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("config:\n got: %#v\nwant: %#v", c, want)
+	}
+	// %#v shows secrets as [redacted]: compare them one by one.
+	for i, ref := range c.secretRefs() {
+		if got, w := ref.val.Reveal(), want.secretRefs()[i].val.Reveal(); got != w {
+			t.Errorf("%s: got %q, want %q", ref.path, got, w)
+		}
+	}
+	rs, err := c.Encryption.AgeRecipients()
+	if err != nil || len(rs) != 2 {
+		t.Errorf("AgeRecipients: %d recipients, %v", len(rs), err)
+	}
+}
+
+// wantFull is the Config that fullYAML must load as.
+func wantFull(dir, rcpt2 string) *Config {
+	return &Config{
 		Host: "mastodon-prod",
 		Storage: Storage{
 			Type: "b2", Bucket: "example-backups", Prefix: "mastodon/", KeyID: "0051234",
@@ -129,17 +148,6 @@ func TestLoadFullConfig(t *testing.T) {
 		Notify: &Notify{Slack: &Slack{Token: NewSecret("xoxb-token"), Channel: "C0123456",
 			On: NotifyFailure}},
 		Metrics: Metrics{Listen: "[::1]:9100"},
-	}
-	c.src = nil
-	if !reflect.DeepEqual(c, want) {
-		t.Errorf("config:\n got: %#v\nwant: %#v", c, want)
-		for _, s := range [][2]Secret{{c.Storage.ApplicationKey, want.Storage.ApplicationKey}} {
-			t.Logf("secret %q want %q", s[0].Reveal(), s[1].Reveal())
-		}
-	}
-	rs, err := c.Encryption.AgeRecipients()
-	if err != nil || len(rs) != 2 {
-		t.Errorf("AgeRecipients: %d recipients, %v", len(rs), err)
 	}
 }
 
@@ -376,5 +384,24 @@ func TestInlineSecretInWorldReadableConfigWarns(t *testing.T) {
 	}
 	if c.Redis[0].URL != "redis://localhost:6379/0" || c.Redis[0].Password.Reveal() != "hunter3" {
 		t.Errorf("redis url %q not split from its password", c.Redis[0].URL)
+	}
+}
+
+func TestValidateConfigBuiltInCode(t *testing.T) {
+	c := Default()
+	c.Host = "h"
+	c.Storage.Type = StorageLocal
+	c.Storage.Path = "/backups"
+	c.Encryption.Recipients = []string{testRecipient}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Storage.Type = "ftp"
+	c.Redis = []Redis{{Name: "a/b", URL: "redis://:hunter2@localhost:6379/x"}}
+	want := `config: storage.type: unknown storage type "ftp" (want b2, s3 or local)` +
+		"\nconfig: redis[0].name: must be letters, digits, '.', '_' or '-'" +
+		"\nconfig: redis[0].url: the path must be a database number, like /0"
+	if err := c.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate:\n got: %v\nwant: %s", err, want)
 	}
 }
