@@ -23,6 +23,7 @@ type token struct {
 	target  string // bucket id (upload, download) or file id (part)
 	prefix  string // download tokens only
 	expired bool
+	busy    bool // an upload is using it; B2 allows one at a time
 }
 
 // issue creates a token; s.mu is held.
@@ -45,6 +46,28 @@ func (s *Server) checkToken(c *call, kind tokenKind, target string) error {
 		return &apiError{status: 401, code: "expired_auth_token", msg: "Authorization token has expired"}
 	}
 	return nil
+}
+
+// acquireUpload checks an upload or part token and marks it busy until
+// release is called: B2 refuses a second concurrent upload on one token
+// with 400 "more than one upload using auth token", which blazer answers
+// by fetching a new upload URL.
+func (s *Server) acquireUpload(c *call, kind tokenKind, target string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkToken(c, kind, target); err != nil {
+		return nil, err
+	}
+	tk := s.tokens[c.r.Header.Get("Authorization")]
+	if tk.busy {
+		return nil, badRequest("more than one upload using auth token %s", c.r.Header.Get("Authorization"))
+	}
+	tk.busy = true
+	return func() {
+		s.mu.Lock()
+		tk.busy = false
+		s.mu.Unlock()
+	}, nil
 }
 
 // apiHandlers serve POST /b2api/v3/<method> once the account token checked.
@@ -203,6 +226,8 @@ func (s *Server) downloadAllowed(c *call, b *bucket, name string) error {
 	}
 	tk := s.tokens[raw]
 	switch {
+	case b.typ == "allPublic":
+		return nil
 	case tk == nil:
 		return badToken()
 	case tk.expired:

@@ -3,6 +3,7 @@ package b2test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -69,7 +70,8 @@ func (s *Server) listBuckets(c *call) error {
 	sort.Strings(names)
 	for _, n := range names {
 		b := s.buckets[n]
-		if req.BucketID != "" && b.id != req.BucketID || req.BucketName != "" && n != req.BucketName {
+		if req.BucketID != "" && b.id != req.BucketID || req.BucketName != "" && n != req.BucketName ||
+			len(req.Types) > 0 && !slices.Contains(req.Types, b.typ) && !slices.Contains(req.Types, "all") {
 			continue
 		}
 		out = append(out, b.json())

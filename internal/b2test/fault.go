@@ -8,8 +8,11 @@ import (
 	"time"
 )
 
-// Fault describes how to misbehave on requests of one method. Fields
-// combine: a drip slows whatever else happens; Hang wins over everything.
+// Fault describes how to misbehave on requests of one method. Hang wins
+// over everything; otherwise a drip slows whatever else happens, CutAfter
+// drops a request with a body before any Status answer, and a request that
+// is neither hung, cut nor answered with Status is served normally (slowly,
+// with a drip; cut mid-response, for a download with CutAfter).
 type Fault struct {
 	Status          int   // HTTP status to answer (e.g. 500, 503, 429) after draining the request body; 0 = no status fault
 	RetryAfter      int   // if >0, send "Retry-After: N"; with Status 0 the status is 503
@@ -26,9 +29,12 @@ type faultRule struct {
 	left   int // <0: forever
 }
 
-// Inject adds a fault for requests named method, as in Request.Method
-// ("b2_upload_part", "download", ...). "*" matches every request. Faults
-// are tried in the order injected; the first that matches applies.
+// Inject adds a fault for requests named method, as in Request.Method:
+// an API call ("b2_list_file_names", "b2_authorize_account", ...), an
+// upload ("b2_upload_file", "b2_upload_part"), or a download by name
+// ("download" for GET, "download_head" for HEAD). "*" matches every
+// request. Faults are tried in the order injected; the first that matches
+// applies and uses up one of its Times.
 func (s *Server) Inject(method string, f Fault) {
 	left := f.Times
 	if left <= 0 {

@@ -186,6 +186,15 @@ func TestUpdateBucket(t *testing.T) {
 	if attrs.Info["purpose"] != "backups" || len(attrs.LifecycleRules) != 1 || attrs.LifecycleRules[0].Prefix != "db/" {
 		t.Errorf("attrs = %+v", attrs)
 	}
+	// A second update on the same handle, with object lock and encryption.
+	err = bk.Update(ctx, &b2.BucketAttrs{
+		FileLockEnabled:             true,
+		DefaultRetention:            &b2.Retention{Mode: "governance", Period: &b2.RetentionPeriod{Duration: 7, Unit: "days"}},
+		DefaultServerSideEncryption: &b2.ServerSideEncryption{Mode: "SSE-B2", Algorithm: "AES256"},
+	})
+	if err != nil {
+		t.Fatalf("second Update: %v", err)
+	}
 }
 
 func TestBadCredentials(t *testing.T) {

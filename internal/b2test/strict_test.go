@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/Backblaze/blazer/b2"
 )
 
 // rawClient speaks to the server without blazer, to send what blazer never
@@ -216,7 +219,7 @@ func TestSmallNonLastPartRejected(t *testing.T) {
 func TestRangeEnd(t *testing.T) {
 	rc := newRaw(t)
 	url, tok := rc.uploadURL("")
-	rc.upload(url, tok, []byte("0123456789"), map[string]string{"X-Bz-File-Name": "r", "X-Bz-Content-Sha1": sha([]byte("0123456789"))}, 200)
+	rc.upload(url, tok, []byte("0123456789"), map[string]string{"X-Bz-File-Name": "r", "Content-Type": "text/plain", "X-Bz-Content-Sha1": sha([]byte("0123456789"))}, 200)
 	for rng, want := range map[string]int{"bytes=10-19": 416, "bytes=9-19": 206, "bytes=0-": 206, "": 200, "bytes=-3": 206} {
 		req, _ := http.NewRequestWithContext(context.Background(), "GET", rc.s.URL+"/file/"+testBucket+"/r", nil)
 		req.Header.Set("Authorization", rc.token)
@@ -231,5 +234,80 @@ func TestRangeEnd(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("Range %q: %d, want %d", rng, resp.StatusCode, want)
 		}
+	}
+}
+
+func TestUploadNeedsLengthAndType(t *testing.T) {
+	rc := newRaw(t)
+	url, tok := rc.uploadURL("")
+	data := []byte("chunked")
+	req, _ := http.NewRequest("POST", url, io.NopCloser(bytes.NewReader(data)))
+	req.ContentLength = -1 // sent chunked
+	req.Header.Set("Authorization", tok)
+	req.Header.Set("X-Bz-File-Name", "c")
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-Bz-Content-Sha1", sha(data))
+	rc.do(req, http.StatusLengthRequired, nil)
+	rc.upload(url, tok, data, map[string]string{"X-Bz-File-Name": "c", "X-Bz-Content-Sha1": sha(data)}, 400)
+}
+
+func TestUploadTokenOneAtATime(t *testing.T) {
+	rc := newRaw(t)
+	url, tok := rc.uploadURL("")
+	data := randBytes(50_000)
+	hdr := map[string]string{"X-Bz-File-Name": "one", "X-Bz-Content-Sha1": sha(data), "Content-Type": "b2/x-auto"}
+	rc.s.Inject("b2_upload_file", Fault{DripBytesPerSec: 100_000, Times: 1})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(data))
+		req.Header.Set("Authorization", tok)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for rc.s.Count("b2_upload_file") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the first upload is reading its body
+	rc.upload(url, tok, data, hdr, 400)
+	<-done
+	rc.upload(url, tok, data, hdr, 200)
+	if n := len(rc.s.Versions(testBucket)); n != 2 {
+		t.Errorf("%d versions, want 2", n)
+	}
+}
+
+func TestPublicBucketAndDownloadToken(t *testing.T) {
+	s, bk := setup(t)
+	ctx := testCtx(t)
+	mustPut(t, ctx, bk, "pub/a", "priv/b")
+	tok, err := bk.AuthToken(ctx, "pub/", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(name, auth string) int {
+		req, _ := http.NewRequest("GET", s.URL+"/file/"+testBucket+"/"+name, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if a, b, c := fetch("pub/a", tok), fetch("priv/b", tok), fetch("pub/a", ""); a != 200 || b != 401 || c != 401 {
+		t.Errorf("download token: %d %d %d, want 200 401 401", a, b, c)
+	}
+	if err := bk.Update(ctx, &b2.BucketAttrs{Type: b2.Public}); err != nil {
+		t.Fatal(err)
+	}
+	if c := fetch("priv/b", ""); c != 200 {
+		t.Errorf("public bucket without token: %d", c)
 	}
 }

@@ -78,14 +78,16 @@ func (s *Server) uploadFile(c *call) error {
 		return badRequest("X-Bz-File-Name is not percent-encoded: %v", err)
 	}
 	c.name = name
-	s.mu.Lock()
-	err = s.checkToken(c, uploadToken, bucketID)
-	s.mu.Unlock()
+	release, err := s.acquireUpload(c, uploadToken, bucketID)
 	if err != nil {
 		return err
 	}
+	defer release()
 	if err := checkName(name); err != nil {
 		return err
+	}
+	if c.r.Header.Get("Content-Type") == "" {
+		return badRequest("Content-Type is required")
 	}
 	info, err := infoHeaders(c.r.Header)
 	if err != nil {
@@ -141,18 +143,16 @@ func infoHeaders(h http.Header) (map[string]string, error) {
 // uploadPart serves POST {partUploadUrl} (b2_upload_part).
 func (s *Server) uploadPart(c *call) error {
 	fileID := strings.TrimPrefix(c.r.URL.Path, partPrefix)
-	s.mu.Lock()
-	err := s.checkToken(c, partToken, fileID)
-	f := s.files[fileID]
-	if f != nil {
-		c.name = f.name
-	}
-	s.mu.Unlock()
+	release, err := s.acquireUpload(c, partToken, fileID)
 	if err != nil {
 		return err
 	}
-	if f == nil || f.action != "start" {
-		return badRequest("no such unfinished large file: %s", fileID)
+	defer release()
+	s.mu.Lock()
+	f, err := s.unfinishedFile(c, fileID)
+	s.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	n, err := strconv.Atoi(c.r.Header.Get("X-Bz-Part-Number"))
 	if err != nil || n < 1 || n > maxParts {
