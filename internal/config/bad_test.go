@@ -111,6 +111,16 @@ var badConfigs = []struct {
 	yaml: base + "postgres:\n  password_file: pg.pass\n",
 	want: "mbackup.yaml:7: postgres.password_file: cannot read DIR/pg.pass: no such file or directory",
 }, {
+	name: "missing secret file is reported once",
+	yaml: "storage:\n  type: b2\n  bucket: b\n  key_id: k\n  application_key_file: b2.key\n" +
+		"encryption: {recipients: [" + testRecipient + "]}\n",
+	want: "mbackup.yaml:5: storage.application_key_file: cannot read DIR/b2.key: no such file or directory",
+}, {
+	name:  "slack webhook not https",
+	yaml:  base + "notify:\n  slack:\n    webhook_url_file: slack.url\n",
+	files: map[string]string{"slack.url": "http://hooks.slack.com/services/hunter2\n"},
+	want:  "mbackup.yaml:8: notify.slack.webhook_url_file: must be an https:// URL",
+}, {
 	name: "unreadable secret file",
 	yaml: base + "mysql:\n  password_file: mysql.pass\n",
 	dirs: []string{"mysql.pass"},

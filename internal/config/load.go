@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -73,13 +74,18 @@ func formatPos(file string, line int, path, msg string) string {
 // more [Problem] values joined with errors.Join. The warnings are returned
 // also when the error is not nil.
 func Load(path string) (*Config, []Warning, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	fi, err := os.Stat(path)
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
 	return load(path, data, os.LookupEnv, fi.Mode().Perm()&0o004 != 0)
 }

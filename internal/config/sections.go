@@ -21,7 +21,7 @@ func (m *Media) validate(v *validator) {
 	checkEndpoint(v, "media.source.endpoint", s.Endpoint)
 	required(v, "media.source.bucket", s.Bucket != "")
 	required(v, "media.source.access_key_id", s.AccessKeyID != "")
-	requiredSecret(v, "media.source.secret_access_key", s.SecretAccessKey)
+	requiredSecret(v, "media.source.secret_access_key", s.SecretAccessKey, s.SecretAccessKeyFile)
 	switch err := checkPrefix(m.Prefix); {
 	case m.Prefix == "":
 		v.add("media.prefix", "required, such as media/: the mirror needs its own place in the storage")
@@ -37,14 +37,20 @@ func (m *Media) validate(v *validator) {
 }
 
 func (s *Slack) validate(v *validator) {
-	hook, tok := s.WebhookURL.IsSet(), s.Token.IsSet()
+	// A set x_file counts as set: Load reported it if it gave nothing.
+	hook := s.WebhookURL.IsSet() || s.WebhookURLFile != ""
+	tok := s.Token.IsSet() || s.TokenFile != ""
 	switch {
 	case hook && tok:
 		v.add("notify.slack", "set webhook_url or token, not both")
 	case !hook && !tok:
 		v.add("notify.slack", "set webhook_url, or token and channel")
-	case hook && !strings.HasPrefix(s.WebhookURL.Reveal(), "https://"):
-		v.add("notify.slack.webhook_url", "must be an https:// URL")
+	case s.WebhookURL.IsSet() && !strings.HasPrefix(s.WebhookURL.Reveal(), "https://"):
+		path := "notify.slack.webhook_url"
+		if s.WebhookURLFile != "" {
+			path += "_file" // the line that names the file
+		}
+		v.add(path, "must be an https:// URL")
 	case hook && s.Channel != "":
 		v.add("notify.slack.channel", "only with token: a webhook posts to its own channel")
 	case tok && s.Channel == "":

@@ -91,13 +91,13 @@ func (s *Storage) validate(v *validator) {
 	case StorageB2:
 		required(v, "storage.bucket", s.Bucket != "")
 		required(v, "storage.key_id", s.KeyID != "")
-		requiredSecret(v, "storage.application_key", s.ApplicationKey)
+		requiredSecret(v, "storage.application_key", s.ApplicationKey, s.ApplicationKeyFile)
 		sizeRange(v, "storage.chunk_size", s.ChunkSize, 5e6, 5e9, "5MB", "5GB")
 	case StorageS3:
 		required(v, "storage.bucket", s.Bucket != "")
 		checkEndpoint(v, "storage.endpoint", s.Endpoint)
 		required(v, "storage.access_key_id", s.AccessKeyID != "")
-		requiredSecret(v, "storage.secret_access_key", s.SecretAccessKey)
+		requiredSecret(v, "storage.secret_access_key", s.SecretAccessKey, s.SecretAccessKeyFile)
 		sizeRange(v, "storage.part_size", s.PartSize, 5<<20, 5<<30, "5MiB", "5GiB")
 	case StorageLocal:
 		required(v, "storage.path", s.Path != "")
@@ -141,8 +141,10 @@ func required(v *validator, path string, ok bool) {
 	}
 }
 
-func requiredSecret(v *validator, path string, s Secret) {
-	if !s.IsSet() {
+// requiredSecret reports an unset secret, unless its x_file is set: Load
+// has then reported why the file gave nothing.
+func requiredSecret(v *validator, path string, s Secret, file string) {
+	if !s.IsSet() && file == "" {
 		name := path[strings.LastIndexByte(path, '.')+1:]
 		v.add(path, "required (or %s_file)", name)
 	}
