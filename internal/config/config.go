@@ -11,19 +11,24 @@
 //     environment.
 //   - Unknown keys, wrong types and duplicate keys are errors naming the file,
 //     line and key. Problems are reported as "FILE:LINE: YAML.PATH: what is
-//     wrong" (see [Problem]); Validate reports every problem it finds, joined
-//     with errors.Join, while a YAML syntax or decoding error stops loading at
-//     the first one.
+//     wrong" (see [Problem]). A YAML syntax or decoding error (unknown key,
+//     wrong type) stops loading at the first one; every undefined ${NAME} is
+//     reported at once; the problems of the secret files, the recipients file
+//     and [Config.Validate] are all reported together, joined with
+//     errors.Join and sorted by line.
 //   - ${NAME} is expanded in string values only, never in keys or comments.
 //     An undefined variable is an error; "$$" stands for a literal "$"; any
-//     other "$" is kept as it is.
+//     other "$" is kept as it is. An integer setting may be a reference too
+//     (port: ${PGPORT}); a boolean must be written out.
 //   - Secrets are held in [Secret], which prints as "[redacted]" through fmt,
 //     encoding/json, encoding.TextMarshaler and log/slog. Neither errors nor
 //     warnings ever contain a secret value or the contents of a secret file.
 //   - Any secret x may instead be given as x_file, a path whose contents
 //     (without the trailing newline) are the secret. Setting both is an error;
-//     a secret file that every user may read is a warning. A relative path is
-//     taken relative to the directory of the configuration file.
+//     a secret file that every user may read is a warning, and so is a
+//     secret written in a configuration file that every user may read. A
+//     relative path is taken relative to the directory of the configuration
+//     file.
 //   - The backup host holds age recipients only: an age identity given as a
 //     recipient is refused.
 //   - Optional sections (postgres, redis, mysql, media, notify) that are
@@ -73,7 +78,7 @@ const (
 )
 
 // Storage is the storage section. Which fields apply depends on Type; a
-// field of another type is an error.
+// field of another type written in the file is an error.
 type Storage struct {
 	// Type is b2 (Backblaze B2 native API), s3 (any S3-compatible service) or
 	// local (a directory). Required.
