@@ -43,8 +43,9 @@ const DefaultPath = "/etc/mbackup/mbackup.yaml"
 
 // Config is the whole configuration file.
 type Config struct {
-	// Host labels this instance in manifests, metrics and Slack messages.
-	// Default: the machine's host name.
+	// Host labels this instance in manifests, metrics and Slack messages:
+	// no spaces or slashes. Default (also when empty): the machine's host
+	// name.
 	Host string `yaml:"host"`
 	// Storage is where snapshots and the media mirror are written.
 	Storage Storage `yaml:"storage"`
@@ -130,8 +131,9 @@ type Storage struct {
 	// Default 6h.
 	UploadTimeout Duration `yaml:"upload_timeout"`
 
-	// Path is the directory snapshots are written to (local). Default
-	// /var/backups/mbackup.
+	// Path is the directory snapshots are written to (local). Default (also
+	// when empty) /var/backups/mbackup. A relative path is relative to the
+	// working directory. Loading never creates it.
 	Path string `yaml:"path"`
 }
 
@@ -149,8 +151,7 @@ type Encryption struct {
 	PostQuantum bool `yaml:"post_quantum"`
 
 	// All is every recipient, from Recipients then RecipientsFile, without
-	// duplicates. Filled by Load; use [ParseRecipients] to turn it into
-	// age.Recipient values.
+	// duplicates. Filled by Load; [Encryption.AgeRecipients] parses it.
 	All []string `yaml:"-"`
 }
 

@@ -156,10 +156,10 @@ func (c *Config) finishDefaults() {
 	} else if c.Notify != nil && !c.src.has("notify.slack") {
 		c.Notify.Slack = nil
 	}
-	if c.Storage.Type == StorageLocal && c.Storage.Path == "" && !c.src.has("storage.path") {
+	if c.Storage.Type == StorageLocal && c.Storage.Path == "" {
 		c.Storage.Path = DefaultLocalPath
 	}
-	if c.Host == "" && !c.src.has("host") {
+	if c.Host == "" {
 		c.Host, _ = os.Hostname()
 	}
 }

@@ -13,9 +13,14 @@ import (
 // identityHint is the whole message for an age identity given as a recipient.
 const identityHint = "that is an identity, the backup host must only hold recipients"
 
-// AgeRecipients parses e.All (every recipient, filled by Load).
+// AgeRecipients parses e.All (every recipient, filled by Load), or
+// e.Recipients for an Encryption built in code without All.
 func (e *Encryption) AgeRecipients() ([]age.Recipient, error) {
-	return ParseRecipients(e.All, e.PostQuantum)
+	rs := e.All
+	if len(rs) == 0 {
+		rs = e.Recipients
+	}
+	return ParseRecipients(rs, e.PostQuantum)
 }
 
 // ParseRecipients parses age X25519 ("age1...") recipients, and
