@@ -10,9 +10,11 @@
 //     private directory and reads no system-wide configuration.
 //   - Nothing is left running. The stop function returned by each Launch
 //     function (registered with t.Cleanup by each Start function) stops the
-//     server, kills what a graceful stop left behind, waits until the process
-//     is gone and removes the data. MariaDB and Redis also die with the test
-//     binary if it is killed.
+//     server, kills its process group if a graceful stop fails, waits until
+//     the process has exited and removes the data. Every server runs as a
+//     child of the test binary, in its own process group, with a parent-death
+//     signal, so it dies with the binary even when cleanup never runs
+//     (Ctrl-C, a -timeout panic, SIGKILL); only its files are then left.
 //   - Passwords never appear in the argv of a process started here. They
 //     reach servers through 0600 files (initdb --pwfile, a Redis config
 //     file, SQL on stdin) and clients through the environment (PGPASSWORD,
@@ -48,6 +50,8 @@
 // Tests run as root in CI. PostgreSQL refuses to run as root, so when the
 // effective user is root initdb, pg_ctl and the server run as the postgres OS
 // user, on directories chowned to it; the directories above them that are
-// under os.TempDir() are given o+x so that user can reach them. mariadbd runs
-// with --user=root.
+// under os.TempDir() or $GOTMPDIR (t.TempDir() makes 0700 ones) are given o+x
+// so that user can reach them. The postmaster is started directly rather than
+// with pg_ctl start, which would detach it from the test binary; it is
+// stopped with pg_ctl stop -m immediate. mariadbd runs with --user=root.
 package testenv

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // PostgresInstall is the command that installs the PostgreSQL server and
@@ -34,7 +33,7 @@ type Postgres struct {
 
 	base string              // everything of this server lives here
 	data string              // the data directory
-	pid  int                 // the postmaster, read from postmaster.pid
+	proc *process            // the postmaster
 	cred *syscall.Credential // the postgres OS user when we run as root
 	sock string              // a short socket directory to remove, if any
 	log  string              // the server log
@@ -175,18 +174,17 @@ func (p *Postgres) own() error {
 }
 
 // traversable gives o+x to dir and its parents that lack it, as long as they
-// are under os.TempDir() (t.TempDir() makes 0700 ones); it refuses to change
-// anything else.
+// are under os.TempDir() or $GOTMPDIR, where t.TempDir() makes 0700 ones; it
+// changes nothing else.
 func traversable(dir string) error {
-	tmp := filepath.Clean(os.TempDir())
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
 			return fmt.Errorf("testenv: postgres: %w", err)
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
-			if !strings.HasPrefix(d, tmp+string(filepath.Separator)) {
-				return fmt.Errorf("testenv: postgres: the postgres OS user cannot enter %s; use a directory under %s", d, tmp)
+			if !underTemp(d) {
+				return fmt.Errorf("testenv: postgres: the postgres OS user cannot enter %s; chmod o+x it or use a directory under %s", d, os.TempDir())
 			}
 			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
 				return fmt.Errorf("testenv: postgres: %w", err)
@@ -196,6 +194,19 @@ func traversable(dir string) error {
 			return nil
 		}
 	}
+}
+
+// underTemp reports whether path lies inside os.TempDir() or $GOTMPDIR.
+func underTemp(path string) bool {
+	for _, root := range []string{os.TempDir(), os.Getenv("GOTMPDIR")} {
+		if root == "" {
+			continue
+		}
+		if rel, err := filepath.Rel(filepath.Clean(root), path); err == nil && rel != "." && filepath.IsLocal(rel) {
+			return true
+		}
+	}
+	return false
 }
 
 // pgCommand returns a server-side command (initdb, pg_ctl) run as the
@@ -266,57 +277,36 @@ logging_collector = off
 	return f.Close()
 }
 
-// start runs pg_ctl start, which waits until the server accepts
-// connections, then checks a password login over TCP.
+// start runs the postmaster as a child of this process, so that it dies
+// with the test binary (pg_ctl start would detach it into its own session,
+// out of reach of Ctrl-C), and waits until a password login over TCP works.
 func (p *Postgres) start() error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout+5*time.Second)
-	defer cancel()
-	out, err := p.pgCommand(ctx, "pg_ctl", "start", "-D", p.data, "-l", p.log,
-		"-w", "-t", strconv.Itoa(int(readyTimeout.Seconds()))).CombinedOutput()
-	p.readPid()
-	if err != nil {
-		return withLog("postgres", fmt.Errorf("pg_ctl start: %v: %s", err, strings.TrimSpace(string(out))), p.log)
+	cmd := p.pgCommand(context.Background(), "postgres", "-D", p.data)
+	var err error
+	if p.proc, err = startProcess(cmd, p.log); err != nil {
+		return fmt.Errorf("testenv: start postgres: %w", err)
 	}
-	if _, err := p.query("postgres", "SELECT 1"); err != nil {
+	err = waitReady(p.proc.done, func() error {
+		_, err := p.query("postgres", "SELECT 1")
+		return err
+	})
+	if err != nil {
 		return withLog("postgres", err, p.log)
 	}
 	return nil
 }
 
-// readPid records the postmaster's pid, so that stop can make sure it is gone.
-func (p *Postgres) readPid() {
-	data, err := os.ReadFile(filepath.Join(p.data, "postmaster.pid"))
-	if err != nil {
-		return
-	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	if pid, err := strconv.Atoi(strings.TrimSpace(first)); err == nil && pid > 0 {
-		p.pid = pid
-	}
-}
-
 // stop runs pg_ctl stop -m immediate, kills the postmaster if it is still
-// there, and removes the server's files.
+// there, and removes the server's files. The postmaster leads its own
+// process group; its children exit on their own once it is gone.
 func (p *Postgres) stop() error {
 	var errs []error
-	if p.pid == 0 {
-		p.readPid() // pg_ctl may have been killed after starting the server
-	}
-	if p.pid != 0 {
+	if p.proc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		out, err := p.pgCommand(ctx, "pg_ctl", "stop", "-D", p.data, "-m", "immediate", "-w").CombinedOutput()
 		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("pg_ctl stop: %v: %s", err, strings.TrimSpace(string(out))))
-		}
-		if !waitGone(p.pid, stopTimeout) {
-			// The postmaster leads its own process group; its children
-			// exit on their own once it is gone.
-			syscall.Kill(-p.pid, syscall.SIGKILL)
-			syscall.Kill(p.pid, syscall.SIGKILL)
-			if !waitGone(p.pid, stopTimeout) {
-				errs = append(errs, fmt.Errorf("postmaster %d survived SIGKILL", p.pid))
-			}
+		if perr := p.proc.stop(syscall.SIGQUIT); perr != nil {
+			errs = append(errs, fmt.Errorf("pg_ctl stop: %v: %s", err, strings.TrimSpace(string(out))), perr)
 		}
 	}
 	if p.sock != "" {

@@ -205,33 +205,6 @@ func retryPort[T any](launch func(string) (T, error), dir string) (T, error) {
 	}
 }
 
-// alive reports whether pid names a running process (not a zombie). The
-// postmaster is not our child once pg_ctl has exited, so it is watched
-// through /proc rather than waited for.
-func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return syscall.Kill(pid, 0) == nil
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 || i+2 >= len(data) {
-		return true
-	}
-	return data[i+2] != 'Z' && data[i+2] != 'X'
-}
-
-// waitGone waits up to timeout for pid to stop running.
-func waitGone(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
 // process is a server started as a child of this process, in its own process
 // group, killed by the kernel if this process dies first.
 type process struct {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -37,9 +38,7 @@ func TestPostgres(t *testing.T) {
 		checkArgv(t, a.Password, b.Password)
 	})
 	for _, p := range servers {
-		if alive(p.pid) {
-			t.Errorf("postmaster %d still running after cleanup", p.pid)
-		}
+		checkExited(t, p.proc)
 		checkGone(t, p.Port, p.base)
 	}
 }
@@ -94,11 +93,7 @@ func TestMariaDB(t *testing.T) {
 		}
 		checkArgv(t, m.Password)
 	})
-	select {
-	case <-m.proc.done:
-	default:
-		t.Errorf("mariadbd %d still running after cleanup", m.proc.cmd.Process.Pid)
-	}
+	checkExited(t, m.proc)
 	checkGone(t, m.Port, m.base)
 }
 
@@ -124,11 +119,7 @@ func TestRedis(t *testing.T) {
 		}
 		checkArgv(t, r.Password)
 	})
-	select {
-	case <-r.proc.done:
-	default:
-		t.Errorf("redis-server %d still running after cleanup", r.proc.cmd.Process.Pid)
-	}
+	checkExited(t, r.proc)
 	_, port, _ := net.SplitHostPort(r.Addr)
 	n, _ := strconv.Atoi(port)
 	checkGone(t, n, r.base)
@@ -174,6 +165,20 @@ func checkArgv(t *testing.T, passwords ...string) {
 				t.Errorf("%s holds a password: %q", f, bytes.ReplaceAll(argv, []byte{0}, []byte{' '}))
 			}
 		}
+	}
+}
+
+// checkExited fails t unless the server process has exited and nothing is
+// left in its process group.
+func checkExited(t *testing.T, p *process) {
+	t.Helper()
+	select {
+	case <-p.done:
+	default:
+		t.Errorf("%s (pid %d) still running after cleanup", p.cmd.Path, p.cmd.Process.Pid)
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, 0); err != syscall.ESRCH {
+		t.Errorf("process group %d still there after cleanup: %v", p.cmd.Process.Pid, err)
 	}
 }
 
