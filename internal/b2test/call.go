@@ -50,6 +50,7 @@ type call struct {
 	method string
 	idx    int // index in s.log
 	name   string
+	resp   any // JSON answer set by ok, written once the handler returns
 }
 
 func (s *Server) begin(method string, w http.ResponseWriter, r *http.Request) *call {
@@ -141,8 +142,10 @@ func (c *call) reply(status int, v any) {
 	}
 }
 
-// ok writes v as a 200 JSON body.
-func (c *call) ok(v any) { c.reply(http.StatusOK, v) }
+// ok sets v as the 200 JSON answer. It is written after the handler
+// returns, so that no handler holds the server's lock while a slow client
+// reads.
+func (c *call) ok(v any) { c.resp = v }
 
 // decode reads the JSON request body into v.
 func (c *call) decode(v any) error {

@@ -51,9 +51,10 @@ type file struct {
 
 // part is one uploaded part of an unfinished large file.
 type part struct {
-	size int64
-	sha1 string
-	data []byte
+	size      int64
+	sha1      string
+	data      []byte
+	discarded bool
 }
 
 // File describes one stored version, as Versions and Unfinished report it.

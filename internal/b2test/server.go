@@ -8,7 +8,8 @@
 //     every upload needs the token handed out with its upload URL; anything
 //     else is answered 401 bad_auth_token.
 //   - Uploaded bytes are checked against X-Bz-Content-Sha1 (40 hex digits or
-//     hex_digits_at_end); Content-Length is required; file names follow B2's
+//     hex_digits_at_end); Content-Length (411 without) and, for
+//     b2_upload_file, Content-Type are required; file names follow B2's
 //     rules (valid UTF-8, at most 1024 bytes, no control characters, no
 //     backslash or DEL, no leading or trailing "/", no "//").
 //   - Large files: part numbers 1..10000; b2_finish_large_file needs every
@@ -22,6 +23,17 @@
 //
 // State lives in memory. DiscardContent keeps only sizes and SHA1s, so a test
 // can stream gigabytes through the server.
+//
+// Typical use:
+//
+//	s := b2test.New(t)
+//	s.CreateBucket("backups")
+//	c, err := b2.NewClient(ctx, s.KeyID, s.AppKey, b2.APIBase(s.URL))
+//	...
+//	s.Inject("b2_upload_part", b2test.Fault{Status: 503, Times: 3})
+//
+// Upload and download URLs point at the same server under their own paths;
+// Requests and Count name every request as Inject does.
 package b2test
 
 import (
@@ -73,7 +85,7 @@ func New(t testing.TB) *Server {
 		tokens:  make(map[string]*token),
 		held:    make(map[net.Conn]struct{}),
 	}
-	s.ts = httptest.NewServer(s)
+	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
 	t.Cleanup(s.Close)
 	return s
@@ -127,9 +139,9 @@ func (s *Server) ExpireTokens() {
 	}
 }
 
-// ServeHTTP routes a request to the API, upload or download handler, after
+// serve routes a request to the API, upload or download handler, after
 // logging it and applying any injected fault.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	method := methodOf(r)
 	c := s.begin(method, w, r)
 	defer c.finish()
@@ -149,8 +161,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = s.api(c)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		c.fail(err)
+	case c.resp != nil:
+		c.reply(http.StatusOK, c.resp)
 	}
 }
 

@@ -13,9 +13,10 @@ import (
 
 // body is an upload's verified content.
 type body struct {
-	size int64
-	sha1 string
-	data []byte // nil when content is discarded
+	size      int64
+	sha1      string
+	data      []byte
+	discarded bool // only size and sha1 were kept
 }
 
 // readBody reads an upload's body of Content-Length bytes and checks it
@@ -63,7 +64,7 @@ func (s *Server) readBody(c *call) (*body, error) {
 	if want != got && want != "do_not_verify" {
 		return nil, badRequest("Sha1 did not match data received")
 	}
-	b := &body{size: size, sha1: got}
+	b := &body{size: size, sha1: got, discarded: !keep}
 	if keep {
 		b.data = buf.Bytes()
 	}
@@ -104,7 +105,7 @@ func (s *Server) uploadFile(c *call) error {
 		return badRequest("bucket %s does not exist", bucketID)
 	}
 	f := s.newFile(bk, name, "upload")
-	f.size, f.sha1, f.data, f.discarded = b.size, b.sha1, b.data, b.data == nil
+	f.size, f.sha1, f.data, f.discarded = b.size, b.sha1, b.data, b.discarded
 	f.contentType = contentType(c.r.Header.Get("Content-Type"))
 	f.info = info
 	c.ok(f.json())
@@ -167,7 +168,7 @@ func (s *Server) uploadPart(c *call) error {
 	if s.files[fileID] != f || f.action != "start" {
 		return badRequest("large file %s was finished or cancelled", fileID)
 	}
-	f.parts[n] = &part{size: b.size, sha1: b.sha1, data: b.data}
+	f.parts[n] = &part{size: b.size, sha1: b.sha1, data: b.data, discarded: b.discarded}
 	c.ok(map[string]any{
 		"fileId": fileID, "partNumber": n, "contentLength": b.size,
 		"contentSha1": b.sha1, "contentMd5": nil, "uploadTimestamp": s.now().UnixMilli(),
@@ -246,7 +247,7 @@ func (s *Server) finishLargeFile(c *call) error {
 	for n := 1; n <= len(req.SHA1s); n++ {
 		p := f.parts[n]
 		f.size += p.size
-		discarded = discarded || p.data == nil && p.size > 0
+		discarded = discarded || p.discarded
 		data = append(data, p.data...)
 	}
 	f.action, f.parts, f.discarded = "upload", nil, discarded
