@@ -108,8 +108,8 @@ func TestHideAndVersions(t *testing.T) {
 	}
 }
 
-// startLarge leaves an unfinished large file named name: the writer's
-// context is cancelled after the first part is sent.
+// startLarge leaves an unfinished large file named name with one part: the
+// writer's context is cancelled once the first part is stored.
 func startLarge(t *testing.T, s *Server, bk *b2.Bucket, name string) {
 	t.Helper()
 	before := len(s.Unfinished(testBucket))
@@ -119,7 +119,11 @@ func startLarge(t *testing.T, s *Server, bk *b2.Bucket, name string) {
 	if _, err := w.Write(randBytes(5e6 + 1)); err != nil {
 		t.Fatal(err)
 	}
-	for len(s.Unfinished(testBucket)) == before { // b2_start_large_file runs in the writer's goroutine
+	for { // the first part is sent by the writer's goroutine
+		u := s.Unfinished(testBucket)
+		if len(u) > before && u[len(u)-1].Size == 5e6 {
+			break
+		}
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
@@ -153,5 +157,30 @@ func TestUnfinishedAndCancel(t *testing.T) {
 	}
 	if n := s.Count("b2_cancel_large_file"); n != 2 {
 		t.Errorf("cancel calls = %d", n)
+	}
+}
+
+func TestSetNowDatesUnfinished(t *testing.T) {
+	s, bk := setup(t)
+	ctx := testCtx(t)
+	old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.SetNow(func() time.Time { return old })
+	startLarge(t, s, bk, "old")
+	s.SetNow(nil)
+	startLarge(t, s, bk, "new")
+	it := bk.List(ctx, b2.ListUnfinished())
+	var got []time.Time
+	for it.Next() {
+		a, err := it.Object().Attrs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a.UploadTimestamp)
+	}
+	if len(got) != 2 || !got[0].Equal(old) || time.Since(got[1]) > time.Minute {
+		t.Errorf("upload timestamps = %v, want %v then now", got, old)
+	}
+	if u := s.Unfinished(testBucket); len(u) != 2 || !u[0].Uploaded.Equal(old) || u[0].Size != 5e6 {
+		t.Errorf("Unfinished = %+v", u)
 	}
 }

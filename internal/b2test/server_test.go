@@ -239,3 +239,33 @@ func TestDiscardContent(t *testing.T) {
 		t.Errorf("download of discarded content: %v", err)
 	}
 }
+
+func TestConcurrentParts(t *testing.T) {
+	s, bk := setup(t)
+	ctx := testCtx(t)
+	data := randBytes(20e6 + 7)
+	w := bk.Object("parallel").NewWriter(ctx)
+	w.ChunkSize = 5e6
+	w.ConcurrentUploads = 3
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.Content(testBucket, "parallel"); !ok || !bytes.Equal(got, data) {
+		t.Fatal("parallel upload assembled wrongly")
+	}
+	if n := s.Count("b2_upload_part"); n != 5 {
+		t.Errorf("parts = %d, want 5", n)
+	}
+	var sent int64
+	for _, r := range s.Requests() {
+		if r.Method == "b2_upload_part" {
+			sent += r.Bytes
+		}
+	}
+	if sent != int64(len(data)) {
+		t.Errorf("logged part bytes = %d, want %d", sent, len(data))
+	}
+}
