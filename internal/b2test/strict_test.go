@@ -269,10 +269,9 @@ func TestUploadTokenOneAtATime(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	for rc.s.Count("b2_upload_file") == 0 {
+	for !rc.s.tokenBusy(tok) { // the first upload is reading its body
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond) // the first upload is reading its body
 	rc.upload(url, tok, data, hdr, 400)
 	<-done
 	rc.upload(url, tok, data, hdr, 200)
@@ -310,4 +309,11 @@ func TestPublicBucketAndDownloadToken(t *testing.T) {
 	if c := fetch("priv/b", ""); c != 200 {
 		t.Errorf("public bucket without token: %d", c)
 	}
+}
+
+// tokenBusy reports whether an upload is using the token.
+func (s *Server) tokenBusy(tok string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[tok] != nil && s.tokens[tok].busy
 }
