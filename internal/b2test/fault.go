@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -79,6 +81,7 @@ var errServerClosed = errors.New("b2test: server closed")
 // applyFault misbehaves as f says. It reports whether the request should
 // still be served normally.
 func (c *call) applyFault(f *Fault) bool {
+	c.nameFromURL()
 	if f.Hang {
 		c.hang()
 		return false
@@ -109,12 +112,39 @@ func (c *call) applyFault(f *Fault) bool {
 	return false
 }
 
-// noteName drains the request body, taking the file name from a JSON body
-// or an upload header, so the log names what a failed request was about.
-func (c *call) noteName() {
-	if n := c.r.Header.Get("X-Bz-File-Name"); n != "" {
-		c.name = n
+// nameFromURL names the file of an upload or download from its header or
+// path, so the log says what a faulted request was about.
+func (c *call) nameFromURL() {
+	var id string
+	switch c.method {
+	case "b2_upload_file":
+		c.name, _ = url.QueryUnescape(c.r.Header.Get("X-Bz-File-Name"))
+	case "b2_upload_part":
+		id = strings.TrimPrefix(c.r.URL.Path, partPrefix)
+	case "download", "download_head":
+		rest := strings.TrimPrefix(c.r.URL.EscapedPath(), filePrefix)
+		if _, escaped, ok := strings.Cut(rest, "/"); ok {
+			c.name, _ = url.QueryUnescape(escaped)
+		}
 	}
+	c.nameFromID(id)
+}
+
+// nameFromID names the file from its id, if the name is still unknown.
+func (c *call) nameFromID(id string) {
+	if c.name != "" || id == "" {
+		return
+	}
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if f := c.s.files[id]; f != nil {
+		c.name = f.name
+	}
+}
+
+// noteName drains the request body before a status answer, taking the file
+// name from an API call's JSON body.
+func (c *call) noteName() {
 	if c.method == "b2_upload_file" || c.method == "b2_upload_part" || c.r.ContentLength <= 0 {
 		io.Copy(io.Discard, c.r.Body) //nolint:errcheck // draining only
 		return
@@ -125,13 +155,7 @@ func (c *call) noteName() {
 	}
 	if json.NewDecoder(io.LimitReader(c.r.Body, 1<<20)).Decode(&req) == nil {
 		c.name = req.Name
-		if c.name == "" && req.FileID != "" {
-			c.s.mu.Lock()
-			if f := c.s.files[req.FileID]; f != nil {
-				c.name = f.name
-			}
-			c.s.mu.Unlock()
-		}
+		c.nameFromID(req.FileID)
 	}
 }
 

@@ -163,7 +163,7 @@ func TestFaultCutUpload(t *testing.T) {
 		t.Fatalf("cut upload answered %d", resp.StatusCode)
 	}
 	r := rc.s.Requests()
-	if last := r[len(r)-1]; last.Status != 0 || last.Bytes < 1000 || last.Bytes >= int64(len(data)) {
+	if last := r[len(r)-1]; last.Status != 0 || last.Name != "cut" || last.Bytes < 1000 || last.Bytes >= int64(len(data)) {
 		t.Errorf("cut request logged as %+v", last)
 	}
 	if len(rc.s.Versions(testBucket)) != 0 {
@@ -189,6 +189,11 @@ func TestFaultCutRecoveredByBlazer(t *testing.T) {
 	}
 	if got := statuses(s, "download"); len(got) < 3 {
 		t.Errorf("download statuses = %v, want a retry after the cut", got)
+	}
+	for _, r := range s.Requests() {
+		if (r.Method == "b2_upload_part" || r.Method == "download") && r.Name != "cut" {
+			t.Errorf("logged without the file name: %+v", r)
+		}
 	}
 }
 
