@@ -1,0 +1,216 @@
+package b2
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"mbackup/internal/b2test"
+	"mbackup/internal/storage"
+	"mbackup/internal/storage/storagetest"
+)
+
+const (
+	testBucket = "bkt"
+	testPrefix = "pfx/"
+	testChunk  = 5_000_000
+)
+
+// newStore returns a fake B2 server and a store on it with 5 MB chunks;
+// edit changes the configuration first.
+func newStore(t *testing.T, edit func(*Config)) (*b2test.Server, *Store) {
+	t.Helper()
+	srv := b2test.New(t)
+	srv.CreateBucket(testBucket)
+	cfg := Config{
+		KeyID:     srv.KeyID,
+		AppKey:    srv.AppKey,
+		Bucket:    testBucket,
+		Prefix:    testPrefix,
+		ChunkSize: testChunk,
+		APIBase:   srv.URL,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return srv, s
+}
+
+func TestConformance(t *testing.T) {
+	srv, s := newStore(t, nil)
+	storagetest.Run(t, s, storagetest.Options{
+		PartSize: testChunk,
+		Versions: func(t *testing.T, key string) int {
+			n := 0
+			for _, f := range srv.Versions(testBucket) {
+				if f.Name == testPrefix+key {
+					n++
+				}
+			}
+			return n
+		},
+	})
+	if u := srv.Unfinished(testBucket); len(u) != 0 {
+		t.Errorf("the suite left %d unfinished large files; failed Puts must cancel theirs", len(u))
+	}
+}
+
+// data returns n pseudo-random bytes.
+func data(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	_, _ = r.Read(b)
+	return b
+}
+
+// mustPut stores b under key and checks that it reads back.
+func mustPut(t *testing.T, s *Store, key string, b []byte) {
+	t.Helper()
+	if _, err := s.Put(context.Background(), key, bytes.NewReader(b)); err != nil {
+		t.Fatalf("Put(%q): %v", key, err)
+	}
+	checkContent(t, s, key, b)
+}
+
+func checkContent(t *testing.T, s *Store, key string, want []byte) {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("Get(%q): read: %v", key, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Get(%q) = %d bytes, not the %d bytes put", key, len(got), len(want))
+	}
+}
+
+// absent asserts that key is not visible and has no stored version.
+func absent(t *testing.T, srv *b2test.Server, s *Store, key string) {
+	t.Helper()
+	if o, err := s.Stat(context.Background(), key); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat(%q) = %+v, %v; want fs.ErrNotExist", key, o, err)
+	}
+	for _, f := range srv.Versions(testBucket) {
+		if f.Name == testPrefix+key && f.Action != "start" {
+			t.Errorf("a %s version of %q is stored", f.Action, key)
+		}
+	}
+}
+
+// noLeaks fails if goroutines of blazer or of this package outlive the
+// test's operations, after a settling time.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	var stacks string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		buf := make([]byte, 1<<20)
+		all := string(buf[:runtime.Stack(buf, true)])
+		stacks = leaked(all)
+		if stacks == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("goroutines left behind:\n%s", stacks)
+}
+
+// leaked returns the goroutine stacks that run blazer or the watchdog.
+func leaked(all string) string {
+	var out []string
+	for _, g := range strings.Split(all, "\n\n") {
+		if strings.Contains(g, "github.com/Backblaze/blazer") || strings.Contains(g, "b2.(*watchdog).run") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+func TestConfig(t *testing.T) {
+	c := Config{KeyID: "id", AppKey: "K000secret", Bucket: "b", Prefix: "mastodon"}
+	d, err := c.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Prefix != "mastodon/" || d.ChunkSize != DefaultChunkSize || d.ConcurrentUploads != 2 ||
+		d.CallTimeout != 2*time.Minute || d.StallTimeout != 2*time.Minute || d.UploadTimeout != 6*time.Hour {
+		t.Errorf("defaults: %v", d)
+	}
+	for _, s := range []string{c.String(), d.GoString()} {
+		if strings.Contains(s, "K000secret") {
+			t.Errorf("Config prints the application key: %s", s)
+		}
+	}
+	bad := []Config{
+		{AppKey: "k", Bucket: "b"},
+		{KeyID: "i", Bucket: "b"},
+		{KeyID: "i", AppKey: "k"},
+		{KeyID: "i", AppKey: "k", Bucket: "b", ChunkSize: 4_999_999},
+		{KeyID: "i", AppKey: "k", Bucket: "b", Prefix: "/abs"},
+		{KeyID: "i", AppKey: "k", Bucket: "b", Prefix: strings.Repeat("p", 200)},
+	}
+	for _, c := range bad {
+		if _, err := New(context.Background(), c); err == nil {
+			t.Errorf("New(%v) accepted a bad config", c)
+		}
+	}
+}
+
+func TestWrongKeyErrorHasNoSecret(t *testing.T) {
+	srv := b2test.New(t)
+	srv.CreateBucket(testBucket)
+	secret := "K000wrongsecretkey000000000"
+	_, err := New(context.Background(), Config{KeyID: srv.KeyID, AppKey: secret, Bucket: testBucket, APIBase: srv.URL})
+	if err == nil {
+		t.Fatal("New with a wrong key succeeded")
+	}
+	if strings.Contains(err.Error(), secret) || !strings.HasPrefix(err.Error(), "b2: authorize: ") {
+		t.Errorf("error = %q", err)
+	}
+	_, err = New(context.Background(), Config{KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "nope", APIBase: srv.URL})
+	if err == nil || !strings.Contains(err.Error(), "b2: open bucket nope: ") {
+		t.Errorf("New on a missing bucket: %v", err)
+	}
+}
+
+func TestPrefixIsolation(t *testing.T) {
+	srv, s := newStore(t, nil)
+	other, err := New(context.Background(), Config{KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: testBucket,
+		Prefix: "pfx2", ChunkSize: testChunk, APIBase: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, "a", []byte("mine"))
+	mustPut(t, other, "a", []byte("theirs"))
+	var keys []string
+	if err := s.List(context.Background(), "", func(o storage.Object) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "a" {
+		t.Errorf("List = %q; want only this store's key", keys)
+	}
+	if _, ok := srv.Content(testBucket, "pfx/a"); !ok {
+		t.Errorf("object not stored as Prefix+key")
+	}
+}
