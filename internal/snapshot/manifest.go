@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"time"
 
+	"mbackup/internal/dump"
 	"mbackup/internal/stream"
 )
 
@@ -54,26 +55,10 @@ type Artifact struct {
 	Key       string `json:"key"`       // relative to the store's root
 	Component string `json:"component"` // postgres, redis, mysql
 	Name      string `json:"name"`      // database, "globals", or the Redis name
-	Producer
+	dump.Info
 	stream.Sums
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-}
-
-// Producer is what a dump reports about itself.
-type Producer struct {
-	Command       string       `json:"command"`                  // argv without secrets
-	Version       string       `json:"producer_version"`         // e.g. "pg_dump (PostgreSQL) 15.19"
-	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
-	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
-	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
-}
-
-// TableCount is the exact row count of one table at the dump's snapshot.
-type TableCount struct {
-	Schema string `json:"schema"`
-	Table  string `json:"table"`
-	Rows   int64  `json:"rows"`
 }
 
 // Failure is a job that produced nothing usable.

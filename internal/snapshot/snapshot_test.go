@@ -18,6 +18,7 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/dump"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/local"
 	"mbackup/internal/stream"
@@ -38,16 +39,16 @@ func newTaker(t *testing.T) (*Taker, *age.X25519Identity) {
 
 // shell runs a real process whose stdout is the artifact, checking its exit
 // status the way the dump packages do.
-func shell(script string) func(context.Context, io.Writer) (Producer, error) {
-	return func(ctx context.Context, w io.Writer) (Producer, error) {
+func shell(script string) func(context.Context, io.Writer) (dump.Info, error) {
+	return func(ctx context.Context, w io.Writer) (dump.Info, error) {
 		cmd := exec.CommandContext(ctx, "sh", "-c", script)
 		cmd.Stdout = w
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
-			return Producer{}, fmt.Errorf("sh: %w: %s", err, strings.TrimSpace(stderr.String()))
+			return dump.Info{}, fmt.Errorf("sh: %w: %s", err, strings.TrimSpace(stderr.String()))
 		}
-		return Producer{Command: "sh -c " + script}, nil
+		return dump.Info{Command: "sh -c " + script}, nil
 	}
 }
 
@@ -138,7 +139,7 @@ func TestTakeNothingCommitted(t *testing.T) {
 		t.Fatalf("Take = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	jobs := []Job{{Component: "postgres", Name: "slow", Ext: ".dump", Produce: func(ctx context.Context, w io.Writer) (Producer, error) {
+	jobs := []Job{{Component: "postgres", Name: "slow", Ext: ".dump", Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) {
 		w.Write([]byte("begin"))
 		cancel()
 		return shell("sleep 5")(ctx, w)
@@ -163,14 +164,14 @@ func TestConcurrencyBound(t *testing.T) {
 	var now, peak atomic.Int32
 	var jobs []Job
 	for i := range 6 {
-		jobs = append(jobs, Job{Component: "mysql", Name: fmt.Sprint(i), Ext: ".sql", Produce: func(ctx context.Context, w io.Writer) (Producer, error) {
+		jobs = append(jobs, Job{Component: "mysql", Name: fmt.Sprint(i), Ext: ".sql", Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) {
 			n := now.Add(1)
 			defer now.Add(-1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
 			time.Sleep(20 * time.Millisecond)
 			_, err := w.Write([]byte("x"))
-			return Producer{}, err
+			return dump.Info{}, err
 		}})
 	}
 	if _, err := tk.Take(context.Background(), jobs); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/dump"
 	"mbackup/internal/storage"
 )
 
@@ -23,7 +24,7 @@ type Job struct {
 	Component string
 	Name      string
 	Ext       string // ".dump", ".sql", ".rdb"
-	Produce   func(ctx context.Context, w io.Writer) (Producer, error)
+	Produce   func(ctx context.Context, w io.Writer) (dump.Info, error)
 }
 
 // Taker takes snapshots into a store.

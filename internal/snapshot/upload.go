@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"mbackup/internal/dump"
 	"mbackup/internal/storage"
 	"mbackup/internal/stream"
 )
@@ -48,16 +49,16 @@ func (t *Taker) upload(ctx context.Context, id string, j Job) (Artifact, error) 
 	if put.obj.Size != sums.StoredBytes {
 		return a, fmt.Errorf("store confirmed %d bytes, the stream wrote %d", put.obj.Size, sums.StoredBytes)
 	}
-	a.Producer, a.Sums, a.Finished = prod, sums, t.now().UTC()
+	a.Info, a.Sums, a.Finished = prod, sums, t.now().UTC()
 	return a, nil
 }
 
 // seal runs the producer into a sealed stream on w and closes the stream only
 // after the producer succeeded.
-func seal(ctx context.Context, j Job, w io.Writer, t *Taker) (stream.Sums, Producer, error) {
+func seal(ctx context.Context, j Job, w io.Writer, t *Taker) (stream.Sums, dump.Info, error) {
 	sw, err := stream.Seal(w, t.Recipients...)
 	if err != nil {
-		return stream.Sums{}, Producer{}, err
+		return stream.Sums{}, dump.Info{}, err
 	}
 	prod, err := j.Produce(ctx, sw)
 	if err != nil {

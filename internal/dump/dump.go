@@ -1,0 +1,143 @@
+// Package dump runs producer processes (pg_dump, redis-cli, mariadb-dump)
+// for the dump packages and describes what they produced.
+//
+// Invariants: a producer succeeds only if it exited 0 and every byte of its
+// stdout was accepted by the destination; a failed write kills the process
+// (it never blocks on a full pipe), a cancelled context kills it too, and
+// the error carries the tail of its stderr with every given secret and any
+// URL password replaced by [redacted]. Secrets never go into argv: callers
+// pass them through the environment or a 0600 file.
+package dump
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Info describes a finished dump, for the manifest.
+type Info struct {
+	Command       string       `json:"command"`                  // argv without secrets
+	Version       string       `json:"producer_version"`         // e.g. "pg_dump (PostgreSQL) 15.19"
+	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
+	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
+	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
+}
+
+// TableCount is the exact row count of one table at the dump's snapshot.
+type TableCount struct {
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	Rows   int64  `json:"rows"`
+}
+
+// TailBytes is how much of a producer's stderr is kept for its error.
+const TailBytes = 2048
+
+// Run starts cmd, copies its stdout to w, waits for it and checks its exit
+// status. cmd must come from exec.CommandContext(ctx, ...), so a cancelled
+// context kills it, and must not have Stdout or Stderr set.
+func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) error {
+	name := cmd.Args[0]
+	stderr := &tail{max: TailBytes}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	cmd.WaitDelay = 10 * time.Second
+	// Its own process group, so a kill reaches children that hold the pipe
+	// (a shell's, say) and a terminal's ^C reaches only mbackup.
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if cmd.Cancel != nil {
+		cmd.Cancel = func() error { return killGroup(cmd) }
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: start: %w", name, err)
+	}
+	_, copyErr := io.Copy(w, out)
+	if copyErr != nil {
+		killGroup(cmd) // it would block on a full pipe otherwise
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", name, ctx.Err())
+	case copyErr != nil:
+		return fmt.Errorf("%s: writing its output: %w", name, copyErr)
+	case waitErr != nil:
+		return fmt.Errorf("%s: %w%s", name, waitErr, stderr.describe(secrets))
+	}
+	return nil
+}
+
+func killGroup(cmd *exec.Cmd) error {
+	return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+	cut bool
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.cut = true
+	}
+	return len(p), nil
+}
+
+// describe returns ": <stderr tail>" redacted, or "" when stderr was empty.
+func (t *tail) describe(secrets []string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(Redact(string(bytes.ToValidUTF8(t.buf, nil)), secrets...))
+	if s == "" {
+		return ""
+	}
+	if t.cut {
+		s = "..." + s
+	}
+	return ": " + s
+}
+
+var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+
+// Redact replaces every secret and any password in a URL in s.
+func Redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return urlPassword.ReplaceAllString(s, "${1}[redacted]@")
+}
+
+// Output runs a short command (a version query) and returns its trimmed
+// stdout, or an error with its stderr.
+func Output(ctx context.Context, cmd *exec.Cmd) (string, error) {
+	var out bytes.Buffer
+	err := Run(ctx, cmd, &out)
+	return strings.TrimSpace(out.String()), err
+}
+
+// ErrNotFound is wrapped when a producer binary is missing.
+var ErrNotFound = errors.New("not found")
