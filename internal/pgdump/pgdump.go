@@ -1,0 +1,206 @@
+// Package pgdump dumps PostgreSQL: the cluster's globals (roles, tablespaces)
+// with pg_dumpall --globals-only and each database with pg_dump -Fc -Z0.
+//
+// Invariants:
+//   - Each database is dumped inside a snapshot exported by a REPEATABLE READ
+//     transaction that mbackup holds open (pg_export_snapshot() and
+//     pg_dump --snapshot), and the exact row count of every table is taken in
+//     that same transaction, so the counts describe exactly the dumped data
+//     and a restore can be checked against them. Counting costs one scan of
+//     each table, run while pg_dump runs.
+//   - pg_dump comes from /usr/lib/postgresql/<server major>/bin when present;
+//     a client older than the server is refused before anything runs.
+//   - The password reaches pg_dump through PGPASSWORD (or the user's
+//     PGPASSFILE), never argv; -w makes libpq fail instead of prompting.
+//   - Where the role cannot read pg_authid (managed PostgreSQL), globals are
+//     dumped with --no-role-passwords and the dump's Info says so.
+package pgdump
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"mbackup/internal/dump"
+)
+
+// Config says how to reach the server.
+type Config struct {
+	Host      string // host name, IP or Unix socket directory; "" means libpq's default
+	Port      int    // 0 means 5432
+	User      string // "" means libpq's default
+	Password  string // "" means none or PGPASSFILE
+	SSLMode   string // libpq sslmode; "" means prefer
+	Databases []string
+	// BinDir, when set, is where pg_dump and pg_dumpall are taken from.
+	BinDir string
+	// LockWaitTimeout bounds how long pg_dump waits for a table lock (a
+	// migration holding one, say) before failing; 0 means 5 minutes.
+	LockWaitTimeout time.Duration
+}
+
+// Dumper dumps one PostgreSQL server.
+type Dumper struct {
+	cfg           Config
+	serverVersion string
+	serverMajor   int
+	pgDump        string
+	pgDumpAll     string
+	clientVersion string
+}
+
+// Open connects once to check the server, then finds a pg_dump at least as
+// new as the server.
+func Open(ctx context.Context, cfg Config) (*Dumper, error) {
+	d := &Dumper{cfg: cfg}
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var num int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('server_version_num')::int").Scan(&d.serverVersion, &num); err != nil {
+		return nil, fmt.Errorf("pgdump: server version: %w", err)
+	}
+	d.serverMajor = num / 10000
+	if err := d.findBinaries(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ServerVersion is the server's version, such as "15.19".
+func (d *Dumper) ServerVersion() string { return d.serverVersion }
+
+// connect opens a connection to db with the configured parameters.
+func (d *Dumper) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	pc, err := pgx.ParseConfig(d.dsn(db))
+	if err != nil {
+		return nil, fmt.Errorf("pgdump: connection settings: %w", err)
+	}
+	if d.cfg.Password != "" {
+		pc.Password = d.cfg.Password
+	}
+	pc.ConnectTimeout = 30 * time.Second
+	conn, err := pgx.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("pgdump: connect to %s: %s", db, dump.Redact(err.Error(), d.cfg.Password))
+	}
+	return conn, nil
+}
+
+// dsn is a keyword/value connection string without the password.
+func (d *Dumper) dsn(db string) string {
+	kv := map[string]string{"dbname": db, "host": d.cfg.Host, "user": d.cfg.User, "sslmode": d.cfg.SSLMode, "application_name": "mbackup"}
+	if d.cfg.Port != 0 {
+		kv["port"] = strconv.Itoa(d.cfg.Port)
+	}
+	if kv["sslmode"] == "" {
+		kv["sslmode"] = "prefer"
+	}
+	var parts []string
+	for _, k := range []string{"host", "port", "user", "dbname", "sslmode", "application_name"} {
+		if v := kv[k]; v != "" {
+			parts = append(parts, k+"='"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v)+"'")
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// env is the environment of pg_dump and pg_dumpall: libpq variables for
+// everything, the password included, and never argv.
+func (d *Dumper) env(db string) []string {
+	env := []string{}
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "PG") || strings.HasPrefix(e, "PGPASSFILE=") {
+			env = append(env, e)
+		}
+	}
+	set := func(k, v string) {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	set("PGHOST", d.cfg.Host)
+	if d.cfg.Port != 0 {
+		set("PGPORT", strconv.Itoa(d.cfg.Port))
+	}
+	set("PGUSER", d.cfg.User)
+	set("PGPASSWORD", d.cfg.Password)
+	set("PGSSLMODE", d.cfg.SSLMode)
+	set("PGDATABASE", db)
+	set("PGAPPNAME", "mbackup")
+	set("PGCONNECT_TIMEOUT", "30")
+	return env
+}
+
+var versionRE = regexp.MustCompile(`\(PostgreSQL\) (\d+)(\.\d+)?`)
+
+// findBinaries picks pg_dump and pg_dumpall and refuses a client older than
+// the server, which pg_dump would refuse anyway, later and less clearly.
+func (d *Dumper) findBinaries(ctx context.Context) error {
+	dir := d.cfg.BinDir
+	if dir == "" {
+		dir = fmt.Sprintf("/usr/lib/postgresql/%d/bin", d.serverMajor)
+	}
+	for _, b := range []struct {
+		name string
+		dst  *string
+	}{{"pg_dump", &d.pgDump}, {"pg_dumpall", &d.pgDumpAll}} {
+		p := filepath.Join(dir, b.name)
+		if _, err := os.Stat(p); err != nil {
+			if d.cfg.BinDir != "" {
+				return fmt.Errorf("pgdump: %s: %w", p, err)
+			}
+			if p, err = exec.LookPath(b.name); err != nil {
+				return fmt.Errorf("pgdump: %s not found: install postgresql-client-%d", b.name, d.serverMajor)
+			}
+		}
+		*b.dst = p
+	}
+	out, err := dump.Output(ctx, exec.CommandContext(ctx, d.pgDump, "--version"))
+	if err != nil {
+		return fmt.Errorf("pgdump: %w", err)
+	}
+	m := versionRE.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("pgdump: %s --version printed %q, not a PostgreSQL version", d.pgDump, out)
+	}
+	d.clientVersion = out
+	if major, _ := strconv.Atoi(m[1]); major < d.serverMajor {
+		return fmt.Errorf("pgdump: %s is version %d but the server is %s: pg_dump refuses to dump a newer server; "+
+			"install postgresql-client-%d (from the PostgreSQL apt repository) or set its directory",
+			d.pgDump, major, d.serverVersion, d.serverMajor)
+	}
+	return nil
+}
+
+// Databases returns the configured databases, or else every database that
+// is not a template and accepts connections.
+func (d *Dumper) Databases(ctx context.Context) ([]string, error) {
+	if len(d.cfg.Databases) > 0 {
+		return d.cfg.Databases, nil
+	}
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname")
+	if err != nil {
+		return nil, fmt.Errorf("pgdump: list databases: %w", err)
+	}
+	dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pgdump: list databases: %w", err)
+	}
+	return dbs, nil
+}
