@@ -78,18 +78,28 @@ func launchMariaDB(dir string) (*MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err = m.install(); err == nil {
-		if err = m.start(); err == nil {
-			err = m.createUser()
-		}
+	if err := m.boot(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// boot creates the data directory, starts the server and creates User; on
+// failure it cleans up.
+func (m *MariaDB) boot() error {
+	err := m.install()
+	if err == nil {
+		err = m.start()
+	}
+	if err == nil {
+		err = m.createUser()
 	}
 	if err != nil {
 		if serr := m.stop(); serr != nil {
 			err = fmt.Errorf("%w\n%v", err, serr)
 		}
-		return nil, err
 	}
-	return m, nil
+	return err
 }
 
 // prepareMariaDB finds the binaries, picks a port and creates the server's
@@ -188,8 +198,8 @@ func (m *MariaDB) start() error {
 	if m.proc, err = startProcess(cmd, m.log); err != nil {
 		return fmt.Errorf("testenv: start mariadb: %w", err)
 	}
-	err = waitReady(m.proc.done, func() error {
-		_, err := runClient(cleanEnv("MYSQL", "MARIADB"), "", m.bin.admin, "--defaults-file="+m.admin, "ping")
+	err = waitReady(m.proc.done, func(ctx context.Context) error {
+		_, err := runClient(ctx, cleanEnv("MYSQL", "MARIADB"), "", m.bin.admin, "--defaults-file="+m.admin, "ping")
 		return err
 	})
 	if err != nil {
@@ -203,10 +213,10 @@ func (m *MariaDB) start() error {
 func (m *MariaDB) createUser() error {
 	sql := fmt.Sprintf("CREATE USER '%[1]s'@'%%' IDENTIFIED BY '%[2]s';\n"+
 		"GRANT ALL PRIVILEGES ON *.* TO '%[1]s'@'%%' WITH GRANT OPTION;\n", m.User, m.Password)
-	if _, err := m.run(m.admin, "", sql); err != nil {
+	if _, err := m.run(context.Background(), m.admin, "", sql); err != nil {
 		return fmt.Errorf("testenv: mariadb: create user: %w", err)
 	}
-	if _, err := m.query("", "SELECT 1"); err != nil {
+	if _, err := m.query(context.Background(), "", "SELECT 1"); err != nil {
 		return withLog("mariadb", err, m.log)
 	}
 	return nil
@@ -232,7 +242,7 @@ func (m *MariaDB) stop() error {
 // database db unless db is empty, and fails t on error.
 func (m *MariaDB) Exec(t testing.TB, db, sql string) {
 	t.Helper()
-	if _, err := m.run(m.DefaultsFile, db, sql); err != nil {
+	if _, err := m.run(context.Background(), m.DefaultsFile, db, sql); err != nil {
 		t.Fatalf("testenv: mariadb exec in %q: %v", db, err)
 	}
 }
@@ -241,23 +251,23 @@ func (m *MariaDB) Exec(t testing.TB, db, sql string) {
 // column names (tab-separated rows) and without its final newline.
 func (m *MariaDB) Query(t testing.TB, db, sql string) string {
 	t.Helper()
-	out, err := m.query(db, sql)
+	out, err := m.query(context.Background(), db, sql)
 	if err != nil {
 		t.Fatalf("testenv: mariadb query in %q: %v", db, err)
 	}
 	return out
 }
 
-func (m *MariaDB) query(db, sql string) (string, error) {
-	out, err := m.run(m.DefaultsFile, db, sql, "--skip-column-names")
+func (m *MariaDB) query(ctx context.Context, db, sql string) (string, error) {
+	out, err := m.run(ctx, m.DefaultsFile, db, sql, "--skip-column-names")
 	return strings.TrimSuffix(out, "\n"), err
 }
 
 // run feeds sql to the mariadb client configured by the option file opts.
-func (m *MariaDB) run(opts, db, sql string, flags ...string) (string, error) {
+func (m *MariaDB) run(ctx context.Context, opts, db, sql string, flags ...string) (string, error) {
 	args := append([]string{"--defaults-file=" + opts, "--batch"}, flags...)
 	if db != "" {
 		args = append(args, "--database="+db)
 	}
-	return runClient(cleanEnv("MYSQL", "MARIADB"), sql, m.bin.client, args...)
+	return runClient(ctx, cleanEnv("MYSQL", "MARIADB"), sql, m.bin.client, args...)
 }

@@ -75,16 +75,24 @@ func launchPostgres(dir string) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.initdb(); err == nil {
+	if err := p.boot(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// boot creates the cluster and starts the server; on failure it cleans up.
+func (p *Postgres) boot() error {
+	err := p.initdb()
+	if err == nil {
 		err = p.start()
 	}
 	if err != nil {
 		if serr := p.stop(); serr != nil {
 			err = fmt.Errorf("%w\n%v", err, serr)
 		}
-		return nil, err
 	}
-	return p, nil
+	return err
 }
 
 // preparePostgres finds the binaries and creates the directories, owned by
@@ -286,8 +294,8 @@ func (p *Postgres) start() error {
 	if p.proc, err = startProcess(cmd, p.log); err != nil {
 		return fmt.Errorf("testenv: start postgres: %w", err)
 	}
-	err = waitReady(p.proc.done, func() error {
-		_, err := p.query("postgres", "SELECT 1")
+	err = waitReady(p.proc.done, func(ctx context.Context) error {
+		_, err := p.query(ctx, "postgres", "SELECT 1")
 		return err
 	})
 	if err != nil {
@@ -339,7 +347,7 @@ func (p *Postgres) Env() []string {
 // psql over TCP, stopping at the first error, and fails t on error.
 func (p *Postgres) Exec(t testing.TB, db, sql string) {
 	t.Helper()
-	if _, err := p.psql(db, sql, "-q"); err != nil {
+	if _, err := p.psql(context.Background(), db, sql, "-q"); err != nil {
 		t.Fatalf("testenv: postgres exec in %s: %v", db, err)
 	}
 }
@@ -348,20 +356,20 @@ func (p *Postgres) Exec(t testing.TB, db, sql string) {
 // (-At) output without its final newline; it fails t on error.
 func (p *Postgres) Query(t testing.TB, db, sql string) string {
 	t.Helper()
-	out, err := p.query(db, sql)
+	out, err := p.query(context.Background(), db, sql)
 	if err != nil {
 		t.Fatalf("testenv: postgres query in %s: %v", db, err)
 	}
 	return out
 }
 
-func (p *Postgres) query(db, sql string) (string, error) {
-	out, err := p.psql(db, sql, "-A", "-t")
+func (p *Postgres) query(ctx context.Context, db, sql string) (string, error) {
+	out, err := p.psql(ctx, db, sql, "-A", "-t")
 	return strings.TrimSuffix(out, "\n"), err
 }
 
 // psql runs the server's own psql with sql on stdin.
-func (p *Postgres) psql(db, sql string, flags ...string) (string, error) {
+func (p *Postgres) psql(ctx context.Context, db, sql string, flags ...string) (string, error) {
 	args := append([]string{"-X", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", "-"}, flags...)
-	return runClient(append(cleanEnv("PG"), p.Env()...), sql, filepath.Join(p.BinDir, "psql"), args...)
+	return runClient(ctx, append(cleanEnv("PG"), p.Env()...), sql, filepath.Join(p.BinDir, "psql"), args...)
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -25,10 +26,11 @@ type Redis struct {
 	Password string
 	Dir      string // the server's working directory, where dump.rdb goes
 
-	base string   // everything of this server lives here
-	log  string   // the server log
-	cli  string   // redis-cli
-	proc *process // redis-server
+	base   string   // everything of this server lives here
+	log    string   // the server log
+	server string   // redis-server
+	cli    string   // redis-cli
+	proc   *process // the running redis-server
 }
 
 // StartRedis starts a server under t.TempDir() and stops it, removing its
@@ -63,6 +65,19 @@ func LaunchRedis(dir string) (*Redis, func(), error) {
 }
 
 func launchRedis(dir string) (*Redis, error) {
+	r, err := prepareRedis(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.boot(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// prepareRedis finds the binaries, picks a port and creates the server's
+// directory.
+func prepareRedis(dir string) (*Redis, error) {
 	server, err := lookBinary("redis-server", RedisInstall)
 	if err != nil {
 		return nil, err
@@ -79,26 +94,35 @@ func launchRedis(dir string) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testenv: redis: %w", err)
 	}
-	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: newPassword(),
-		Dir: filepath.Join(base, "data"), base: base, log: filepath.Join(base, "redis.log"), cli: cli}
-	if err = r.start(server, port); err != nil {
+	return &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: newPassword(),
+		Dir: filepath.Join(base, "data"), base: base, log: filepath.Join(base, "redis.log"),
+		server: server, cli: cli}, nil
+}
+
+// boot starts the server; on failure it cleans up.
+func (r *Redis) boot() error {
+	err := r.start()
+	if err != nil {
 		if serr := r.stop(); serr != nil {
 			err = fmt.Errorf("%w\n%v", err, serr)
 		}
-		return nil, err
 	}
-	return r, nil
+	return err
 }
 
 // start writes the config file (0600: it holds requirepass), runs
 // redis-server on it and waits until it answers PING.
-func (r *Redis) start(server string, port int) error {
+func (r *Redis) start() error {
+	_, port, err := net.SplitHostPort(r.Addr)
+	if err != nil {
+		return fmt.Errorf("testenv: redis: %w", err)
+	}
 	if err := os.Mkdir(r.Dir, 0o700); err != nil {
 		return fmt.Errorf("testenv: redis: %w", err)
 	}
 	conf := filepath.Join(r.base, "redis.conf")
-	err := writeSecret(conf, fmt.Sprintf(`bind 127.0.0.1
-port %d
+	err = writeSecret(conf, fmt.Sprintf(`bind 127.0.0.1
+port %s
 requirepass %s
 dir %s
 logfile %s
@@ -109,13 +133,13 @@ daemonize no
 	if err != nil {
 		return fmt.Errorf("testenv: redis: %w", err)
 	}
-	cmd := exec.Command(server, conf)
+	cmd := exec.Command(r.server, conf)
 	cmd.Dir = r.base
 	if r.proc, err = startProcess(cmd, r.log); err != nil {
 		return fmt.Errorf("testenv: start redis: %w", err)
 	}
-	err = waitReady(r.proc.done, func() error {
-		out, err := r.do("PING")
+	err = waitReady(r.proc.done, func(ctx context.Context) error {
+		out, err := r.do(ctx, "PING")
 		if err == nil && out != "PONG" {
 			err = fmt.Errorf("PING answered %q", out)
 		}
@@ -157,18 +181,18 @@ func (r *Redis) Env() []string {
 // t.
 func (r *Redis) Do(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := r.do(args...)
+	out, err := r.do(context.Background(), args...)
 	if err != nil {
 		t.Fatalf("testenv: redis %s: %v", strings.Join(args, " "), err)
 	}
 	return out
 }
 
-func (r *Redis) do(args ...string) (string, error) {
+func (r *Redis) do(ctx context.Context, args ...string) (string, error) {
 	host, port, _ := net.SplitHostPort(r.Addr)
 	// -e: an error reply makes redis-cli exit non-zero.
 	argv := append([]string{"-h", host, "-p", port, "-e", "--raw"}, args...)
-	out, err := runClient(append(cleanEnv("REDISCLI_"), r.Env()...), "", r.cli, argv...)
+	out, err := runClient(ctx, append(cleanEnv("REDISCLI_"), r.Env()...), "", r.cli, argv...)
 	out = strings.TrimSuffix(out, "\n")
 	if err != nil {
 		return out, fmt.Errorf("%w: %s", err, out)

@@ -24,6 +24,8 @@ const (
 	stopTimeout = 20 * time.Second
 	// commandTimeout bounds one client command run by Exec, Query or Do.
 	commandTimeout = 2 * time.Minute
+	// probeTimeout bounds one readiness probe.
+	probeTimeout = 5 * time.Second
 	// portAttempts is how often a launch is retried when another process
 	// took the free port between FreePort and the server's bind.
 	portAttempts = 3
@@ -118,14 +120,16 @@ next:
 	return append(env, "LC_ALL=C")
 }
 
-// runClient runs a client command with stdin and a bounded run time and
-// returns its stdout. The error carries stderr but never the environment.
-func runClient(env []string, stdin string, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+// runClient runs a client command with stdin, bounded by ctx and by
+// commandTimeout, and returns its stdout. The error carries stderr but never
+// the environment.
+func runClient(ctx context.Context, env []string, stdin string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -149,21 +153,32 @@ func socketDir(want string) (dir, cleanup string, err error) {
 }
 
 // waitReady polls probe every 100ms until it succeeds, the server exits
-// (exited is closed) or the timeout passes.
-func waitReady(exited <-chan struct{}, probe func() error) error {
-	deadline := time.Now().Add(readyTimeout)
+// (exited is closed) or readyTimeout passes. Each probe gets probeTimeout and
+// is cancelled if the server exits, since a client may hang on a port that
+// another process took.
+func waitReady(exited <-chan struct{}, probe func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
-		err := probe()
+		pctx, pcancel := context.WithTimeout(ctx, probeTimeout)
+		err := probe(pctx)
+		pcancel()
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-exited:
 			return fmt.Errorf("server exited: last probe: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
+		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %v", readyTimeout, err)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

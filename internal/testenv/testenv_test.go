@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -51,13 +52,13 @@ func checkPostgresAuth(t *testing.T, p *Postgres) {
 	for _, pw := range []string{"wrong", ""} {
 		env := append(cleanEnv("PG"), "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(p.Port),
 			"PGUSER="+p.User, "PGPASSWORD="+pw)
-		_, err := runClient(env, "SELECT 1", psql, "-X", "-w", "-d", "postgres", "-f", "-")
+		_, err := runClient(t.Context(), env, "SELECT 1", psql, "-X", "-w", "-d", "postgres", "-f", "-")
 		if err == nil || !strings.Contains(err.Error(), "password") {
 			t.Errorf("psql over TCP with password %q: err = %v, want a password error", pw, err)
 		}
 	}
 	env := append(cleanEnv("PG"), "PGHOST="+p.SocketDir, "PGPORT="+strconv.Itoa(p.Port), "PGUSER="+p.User)
-	if out, err := runClient(env, "SELECT 1", psql, "-X", "-w", "-At", "-d", "postgres", "-f", "-"); err != nil || out != "1\n" {
+	if out, err := runClient(t.Context(), env, "SELECT 1", psql, "-X", "-w", "-At", "-d", "postgres", "-f", "-"); err != nil || out != "1\n" {
 		t.Errorf("psql over the socket: %q, %v", out, err)
 	}
 	u, err := url.Parse(p.URL("app"))
@@ -84,7 +85,7 @@ func TestMariaDB(t *testing.T) {
 		if err := writeSecret(wrong, cnf); err != nil {
 			t.Fatal(err)
 		}
-		_, err := m.run(wrong, "", "SELECT 1")
+		_, err := m.run(t.Context(), wrong, "", "SELECT 1")
 		if err == nil || !strings.Contains(err.Error(), "Access denied") {
 			t.Errorf("login with a wrong password: err = %v, want access denied", err)
 		}
@@ -106,12 +107,12 @@ func TestRedis(t *testing.T) {
 		if got := r.Do(t, "GET", "k"); got != "v w" {
 			t.Errorf("GET k = %q", got)
 		}
-		if _, err := r.do("NOSUCHCOMMAND"); err == nil {
+		if _, err := r.do(t.Context(), "NOSUCHCOMMAND"); err == nil {
 			t.Error("an error reply gave no error")
 		}
 		wrong := *r
 		wrong.Password = "wrong"
-		if _, err := wrong.do("PING"); err == nil {
+		if _, err := wrong.do(t.Context(), "PING"); err == nil {
 			t.Error("PING with a wrong password gave no error")
 		}
 		if u, err := url.Parse(r.URL()); err != nil || u.Host != r.Addr {
@@ -136,8 +137,60 @@ func TestLaunchRedis(t *testing.T) {
 		t.Errorf("PING = %q", got)
 	}
 	stop()
-	if _, err := r.do("PING"); err == nil {
+	if _, err := r.do(t.Context(), "PING"); err == nil {
 		t.Error("server answers after stop")
+	}
+}
+
+// TestPortTaken checks that a server that cannot bind its port fails with
+// errPortTaken (so that the launch is retried) and the tail of its log, and
+// leaves nothing behind.
+func TestPortTaken(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	type server struct {
+		base string
+		proc **process
+		boot func() error
+	}
+	var servers []server
+	if p, err := preparePostgres(dir); err == nil {
+		p.Port = taken
+		servers = append(servers, server{p.base, &p.proc, p.boot})
+	} else {
+		t.Fatal(err)
+	}
+	if m, err := prepareMariaDB(dir); err == nil {
+		m.Port = taken
+		servers = append(servers, server{m.base, &m.proc, m.boot})
+	} else {
+		t.Fatal(err)
+	}
+	if r, err := prepareRedis(dir); err == nil {
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(taken))
+		servers = append(servers, server{r.base, &r.proc, r.boot})
+	} else {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		err := s.boot()
+		if !errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), "--- tail of ") {
+			t.Errorf("boot on a taken port: err = %v, want errPortTaken and a log tail", err)
+		}
+		if *s.proc == nil {
+			t.Errorf("%s: the server never started", s.base)
+		} else {
+			checkExited(t, *s.proc)
+		}
+		if _, err := os.Stat(s.base); !os.IsNotExist(err) {
+			t.Errorf("%s still there after a failed start: %v", s.base, err)
+		}
 	}
 }
 
