@@ -37,6 +37,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
+		{"list", "list snapshots, newest first (--json)", runList},
 		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient", runKeygen},
 		{"help", "show this help, or the help of a command", runHelp},
 		{"version", "print the version of mbackup and of the libraries it is built with", runVersion},
@@ -109,9 +111,17 @@ func flagHelp(fs *flag.FlagSet) string {
 // report prints err, if any, and maps it to the documented exit code.
 func report(ctx context.Context, e *env, err error) int {
 	var ue *usageError
+	var ce *configError
+	var pe *partialError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &pe):
+		fmt.Fprintf(e.stderr, "mbackup: %v\n", err)
+		return exitPartial
+	case errors.As(err, &ce):
+		fmt.Fprintf(e.stderr, "mbackup: %v\n", err)
+		return exitUsage
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		fmt.Fprintln(e.stderr, "mbackup: interrupted")
 		return exitInterrupted

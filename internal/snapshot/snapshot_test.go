@@ -114,12 +114,13 @@ func TestTakePartial(t *testing.T) {
 		{Component: "postgres", Name: "ok", Ext: ".dump", Produce: shell("echo fine")},
 		{Component: "postgres", Name: "killed", Ext: ".dump", Produce: shell("head -c 2000000 /dev/zero; echo dying >&2; kill -9 $$")},
 		{Component: "redis", Name: "refused", Ext: ".rdb", Produce: shell("echo 'ERR unknown command SYNC' >&2; exit 1")},
+		{Component: "mysql", Name: "server", Err: errors.New("connection refused")},
 	}
 	m, err := tk.Take(context.Background(), jobs)
 	if !errors.Is(err, ErrPartial) || m == nil {
 		t.Fatalf("Take = %v, %v; want a partial manifest", m, err)
 	}
-	if m.Status != StatusPartial || len(m.Artifacts) != 1 || len(m.Failed) != 2 {
+	if m.Status != StatusPartial || len(m.Artifacts) != 1 || len(m.Failed) != 3 || m.Failed[2].Reason != "connection refused" {
 		t.Fatalf("manifest %+v", m)
 	}
 	if !strings.Contains(m.Failed[0].Reason, "signal: killed") || !strings.Contains(m.Failed[1].Reason, "unknown command SYNC") {

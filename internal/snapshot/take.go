@@ -25,6 +25,9 @@ type Job struct {
 	Name      string
 	Ext       string // ".dump", ".sql", ".rdb"
 	Produce   func(ctx context.Context, w io.Writer) (dump.Info, error)
+	// Err, when set, is why the job could not even be prepared (its server
+	// is unreachable, say): it is recorded as failed and nothing runs.
+	Err error
 }
 
 // Taker takes snapshots into a store.
@@ -113,6 +116,10 @@ func (t *Taker) runAll(ctx context.Context, id string, jobs []Job) []result {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if j.Err != nil {
+				results[i].err = j.Err
+				return
+			}
 			results[i].art, results[i].err = t.upload(ctx, id, j)
 		})
 	}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"mbackup/internal/snapshot"
+)
+
+func runBackup(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("backup")
+	only := fs.String("only", "", "take only these `components`, comma-separated: "+strings.Join(components, ","))
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("backup: unexpected argument %q", fs.Arg(0))
+	}
+	var onlyList []string
+	if *only != "" {
+		for _, c := range strings.Split(*only, ",") {
+			if !slices.Contains(components, c) {
+				return usagef("backup: --only: unknown component %q (known: %s)", c, strings.Join(components, ", "))
+			}
+			onlyList = append(onlyList, c)
+		}
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	m, err := takeSnapshot(ctx, e, cfg, onlyList)
+	if m != nil {
+		printSummary(e, m)
+	}
+	return err
+}
+
+// printSummary prints one line per artifact and failure.
+func printSummary(e *env, m *snapshot.Manifest) {
+	fmt.Fprintf(e.stdout, "snapshot %s: %s, %s stored in %s\n", m.ID, m.Status,
+		humanBytes(m.Bytes()), m.Finished.Sub(m.Started).Round(100_000_000))
+	for _, a := range m.Artifacts {
+		fmt.Fprintf(e.stdout, "  %-8s %-28s %10s -> %10s  %s\n", a.Component, a.Name,
+			humanBytes(a.PlainBytes), humanBytes(a.StoredBytes), a.Finished.Sub(a.Started).Round(100_000_000))
+	}
+	for _, f := range m.Failed {
+		fmt.Fprintf(e.stdout, "  %-8s %-28s FAILED: %s\n", f.Component, f.Name, f.Reason)
+	}
+}
+
+// partialError marks a committed snapshot with failed components: exit 3.
+type partialError struct{ err error }
+
+func (p *partialError) Error() string { return p.err.Error() }
+func (p *partialError) Unwrap() error { return p.err }
+
+func wrapPartial(err error) error {
+	if errors.Is(err, snapshot.ErrPartial) {
+		return &partialError{err}
+	}
+	return err
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"mbackup/internal/snapshot"
+)
+
+// listEntry is one line of "mbackup list --json".
+type listEntry struct {
+	ID         string             `json:"id"`
+	Status     string             `json:"status"`
+	Bytes      int64              `json:"bytes"`
+	Components []string           `json:"components,omitempty"`
+	Manifest   *snapshot.Manifest `json:"manifest,omitempty"`
+}
+
+func runList(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("list")
+	asJSON := fs.Bool("json", false, "print JSON: every snapshot with its manifest")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("list: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	entries, err := snapshot.List(ctx, store)
+	if err != nil {
+		return err
+	}
+	var out []listEntry
+	for _, en := range entries {
+		out = append(out, listEntry{ID: en.ID, Status: en.Status, Bytes: en.Bytes, Components: componentsOf(en.Manifest), Manifest: en.Manifest})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if out == nil {
+			out = []listEntry{}
+		}
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME (UTC)\tSTATUS\tSIZE\tCOMPONENTS")
+	for _, l := range out {
+		when, _ := snapshot.ParseID(l.ID)
+		comps := strings.Join(l.Components, ",")
+		if l.Status == snapshot.StatusIncomplete {
+			comps = "(no manifest: an interrupted run, removed by prune)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, when.Format("2006-01-02 15:04"), l.Status, humanBytes(l.Bytes), comps)
+	}
+	return tw.Flush()
+}
+
+// componentsOf names what a manifest holds: "postgres(3)", "redis(1)".
+func componentsOf(m *snapshot.Manifest) []string {
+	if m == nil {
+		return nil
+	}
+	count := map[string]int{}
+	var order []string
+	for _, a := range m.Artifacts {
+		if count[a.Component] == 0 {
+			order = append(order, a.Component)
+		}
+		count[a.Component]++
+	}
+	var out []string
+	for _, c := range order {
+		out = append(out, fmt.Sprintf("%s(%d)", c, count[c]))
+	}
+	for _, f := range m.Failed {
+		if s := f.Component + "(failed)"; !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"mbackup/internal/config"
+	"mbackup/internal/snapshot"
+)
+
+// takeSnapshot takes one snapshot of cfg's components into its store.
+func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, only []string) (*snapshot.Manifest, error) {
+	rs, texts, err := recipients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	js := jobs(ctx, cfg, only)
+	if len(js) == 0 {
+		return nil, &configError{errors.New("backup: nothing to back up: configure postgres, redis or mysql (or check --only)")}
+	}
+	log := e.logger()
+	log.Info("taking a snapshot", "jobs", len(js), "storage", cfg.Storage.Type)
+	t := &snapshot.Taker{
+		Store: store, Recipients: rs, RecipientIDs: texts,
+		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log,
+	}
+	m, err := t.Take(ctx, js)
+	if err != nil {
+		return m, fmt.Errorf("backup: %w", wrapPartial(err))
+	}
+	return m, nil
+}
