@@ -214,3 +214,20 @@ func TestPrefixIsolation(t *testing.T) {
 		t.Errorf("object not stored as Prefix+key")
 	}
 }
+
+func TestExpiredTokens(t *testing.T) {
+	srv, s := newStore(t, nil)
+	small, large := data(20, 1000), data(21, testChunk+5)
+	mustPut(t, s, "before", small)
+	srv.ExpireTokens()
+	mustPut(t, s, "small", small)
+	srv.ExpireTokens()
+	mustPut(t, s, "large", large)
+	srv.ExpireTokens()
+	if _, err := s.Stat(context.Background(), "before"); err != nil {
+		t.Errorf("Stat after the tokens expired: %v", err)
+	}
+	if n := srv.Count("b2_authorize_account"); n < 3 {
+		t.Errorf("%d authorizations; want re-authorizations after expiry", n)
+	}
+}

@@ -82,11 +82,15 @@ func (s *Store) deleteVersion(ctx context.Context, o *b2.Object) error {
 }
 
 // SweepUnfinished cancels the unfinished large files under the store's
-// prefix that were started more than olderThan ago (24h is a good value:
-// older than any upload under way). They are what a failed Put leaves when
+// prefix that were started more than olderThan ago. olderThan must exceed
+// the UploadTimeout of every process writing there, or uploads under way
+// are cancelled; 24h is a good value. They are what a failed Put leaves when
 // it cannot reach B2 to cancel its large file; B2 bills their parts. It
 // returns how many it cancelled. Each call runs within CallTimeout.
 func (s *Store) SweepUnfinished(ctx context.Context, olderThan time.Duration) (int, error) {
+	if olderThan <= 0 {
+		return 0, fmt.Errorf("b2: sweep unfinished large files: age %v would cancel uploads under way", olderThan)
+	}
 	cutoff := time.Now().Add(-olderThan)
 	n, err := s.cancelUnfinished(ctx, s.current(), func(name string, started time.Time) bool {
 		return strings.HasPrefix(name, s.cfg.Prefix) && started.Before(cutoff)

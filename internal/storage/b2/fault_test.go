@@ -300,3 +300,48 @@ func TestSweepUnfinished(t *testing.T) {
 		t.Errorf("unfinished after the sweep: %q", left)
 	}
 }
+
+func TestCutConnections(t *testing.T) {
+	srv, s := newStore(t, shortTimeouts)
+	for _, tc := range []struct {
+		method string
+		size   int
+		cut    int64
+	}{
+		{"b2_upload_file", 100_000, 50_000},
+		{"b2_upload_part", 2*testChunk + 1, 1_000_000},
+		{"download", 2*testChunk + 1, 1_000_000},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			key := "cut/" + tc.method
+			want := data(11, tc.size)
+			srv.Inject(tc.method, b2test.Fault{CutAfter: tc.cut, Times: 2})
+			defer srv.ClearFaults()
+			mustPut(t, s, key, want)
+			n, statuses := countNames(srv, tc.method, testPrefix+key)
+			t.Logf("%d %s requests: %v", n, tc.method, statuses)
+		})
+	}
+}
+
+func TestSlowButMovingUpload(t *testing.T) {
+	const (
+		stall = 2 * time.Second
+		chunk = 12_000_000
+		rate  = 3_000_000
+	)
+	srv, s := newStore(t, func(c *Config) {
+		c.StallTimeout = stall
+		c.CallTimeout = stall
+		c.ChunkSize = chunk
+		c.ConcurrentUploads = 1
+	})
+	// Each part takes 4 s, twice the stall timeout, but bytes keep moving,
+	// so the watchdog lets it go on. (The socket buffers hold a few MB that
+	// drain after the last body read, so the drip must drain them within
+	// the stall timeout.)
+	srv.Inject("b2_upload_part", b2test.Fault{DripBytesPerSec: rate})
+	start := time.Now()
+	mustPut(t, s, "slow", data(12, chunk+1))
+	t.Logf("Put of %d bytes at %d B/s took %v with a %v stall timeout", chunk+1, rate, time.Since(start).Round(time.Millisecond), stall)
+}
