@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"mbackup/internal/snapshot"
 )
@@ -42,10 +43,10 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 // printSummary prints one line per artifact and failure.
 func printSummary(e *env, m *snapshot.Manifest) {
 	fmt.Fprintf(e.stdout, "snapshot %s: %s, %s stored in %s\n", m.ID, m.Status,
-		humanBytes(m.Bytes()), m.Finished.Sub(m.Started).Round(100_000_000))
+		humanBytes(m.Bytes()), roundDuration(m.Finished.Sub(m.Started)))
 	for _, a := range m.Artifacts {
 		fmt.Fprintf(e.stdout, "  %-8s %-28s %10s -> %10s  %s\n", a.Component, a.Name,
-			humanBytes(a.PlainBytes), humanBytes(a.StoredBytes), a.Finished.Sub(a.Started).Round(100_000_000))
+			humanBytes(a.PlainBytes), humanBytes(a.StoredBytes), roundDuration(a.Finished.Sub(a.Started)))
 	}
 	for _, f := range m.Failed {
 		fmt.Fprintf(e.stdout, "  %-8s %-28s FAILED: %s\n", f.Component, f.Name, f.Reason)
@@ -76,4 +77,15 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// roundDuration keeps two or three significant digits.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond)
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mbackup/internal/testenv"
+)
+
+var pg *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mbackup-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	p, stop, err := testenv.LaunchPostgres(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	pg = p
+	code := m.Run()
+	stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// setup writes an identity and a config using a local store and the test
+// server's password in a 0600 file; extra is appended to the config.
+func setup(t *testing.T, extra string) (dir, config string) {
+	t.Helper()
+	dir = t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keygen", "-o", filepath.Join(dir, "id.txt")}, nil, &out, &errb); code != 0 {
+		t.Fatalf("keygen: %s", errb.String())
+	}
+	os.WriteFile(filepath.Join(dir, "pg.pass"), []byte(pg.Password+"\n"), 0o600)
+	config = filepath.Join(dir, "mbackup.yaml")
+	text := fmt.Sprintf(`host: test-host
+storage:
+  type: local
+  path: %s
+encryption:
+  recipients: [%s]
+postgres:
+  host: 127.0.0.1
+  port: %d
+  user: %s
+  password_file: pg.pass
+  sslmode: disable
+%s`, filepath.Join(dir, "store"), strings.TrimSpace(out.String()), pg.Port, pg.User, extra)
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, config
+}
+
+func mbackup(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, nil, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBackupAndList(t *testing.T) {
+	pg.Exec(t, "postgres", "CREATE DATABASE cli_app")
+	pg.Exec(t, "cli_app", "CREATE TABLE t AS SELECT g FROM generate_series(1, 500) g")
+	dir, cfg := setup(t, "  databases: [cli_app]\n")
+	code, out, errOut := mbackup(t, "--config", cfg, "backup")
+	if code != exitOK {
+		t.Fatalf("backup exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "complete") || !strings.Contains(out, "cli_app") || !strings.Contains(out, "globals") {
+		t.Errorf("backup printed:\n%s", out)
+	}
+	code, out, _ = mbackup(t, "--config", cfg, "list", "--json")
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || code != 0 || len(entries) != 1 {
+		t.Fatalf("list --json exited %d: %v\n%s", code, err, out)
+	}
+	m := entries[0].Manifest
+	if m.Host != "test-host" || len(m.Artifacts) != 2 || m.Artifacts[1].Tables[0].Rows != 500 {
+		t.Errorf("manifest %+v", m)
+	}
+	// The artifact is readable by the stock tools.
+	key := filepath.Join(dir, "store", m.Artifacts[1].Key)
+	cmd := exec.Command("sh", "-c", `age -d -i "$1" "$2" | zstd -d | pg_restore -l`, "sh", filepath.Join(dir, "id.txt"), key)
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "TABLE DATA public t") {
+		t.Errorf("restore listing by hand: %v\n%s", err, b)
+	}
+	code, out, _ = mbackup(t, "--config", cfg, "list")
+	if code != 0 || !strings.Contains(out, entries[0].ID) || !strings.Contains(out, "postgres(2)") {
+		t.Errorf("list exited %d:\n%s", code, out)
+	}
+}
+
+func TestBackupPartialExitsThree(t *testing.T) {
+	pg.Exec(t, "postgres", "CREATE DATABASE cli_ok")
+	_, cfg := setup(t, "  databases: [cli_ok, cli_missing]\n  globals: false\n")
+	code, out, errOut := mbackup(t, "--config", cfg, "backup")
+	if code != exitPartial {
+		t.Fatalf("backup exited %d, want %d:\n%s\n%s", code, exitPartial, out, errOut)
+	}
+	if !strings.Contains(out, "partial") || !strings.Contains(out, `database "cli_missing" does not exist`) {
+		t.Errorf("backup printed:\n%s", out)
+	}
+}
+
+func TestBackupUnreachableServerCommitsNothing(t *testing.T) {
+	_, cfg := setup(t, "")
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, bytes.Replace(text, fmt.Appendf(nil, "port: %d", pg.Port), []byte("port: 1"), 1), 0o600)
+	code, _, errOut := mbackup(t, "--config", cfg, "backup")
+	if code != exitError || !strings.Contains(errOut, "every job failed, nothing committed") {
+		t.Fatalf("backup exited %d:\n%s", code, errOut)
+	}
+	code, out, _ := mbackup(t, "--config", cfg, "list", "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("list after a failed run: %s", out)
+	}
+}
+
+func TestBackupBadConfigExitsTwo(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mbackup.yaml")
+	os.WriteFile(cfg, []byte("storage:\n  type: local\n  pth: /tmp\n"), 0o600)
+	code, _, errOut := mbackup(t, "--config", cfg, "backup")
+	if code != exitUsage || !strings.Contains(errOut, "mbackup.yaml:3") {
+		t.Fatalf("backup with a typo exited %d:\n%s", code, errOut)
+	}
+	code, _, errOut = mbackup(t, "--config", filepath.Join(dir, "absent.yaml"), "list")
+	if code != exitUsage || !strings.Contains(errOut, "--config FILE") {
+		t.Fatalf("list without a config exited %d:\n%s", code, errOut)
+	}
+	code, _, errOut = mbackup(t, "--config", cfg, "backup", "--only", "postgres,mongo")
+	if code != exitUsage || !strings.Contains(errOut, `unknown component "mongo"`) {
+		t.Fatalf("backup --only mongo exited %d:\n%s", code, errOut)
+	}
+}
