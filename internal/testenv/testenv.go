@@ -152,7 +152,8 @@ func socketDir(want string) (dir, cleanup string, err error) {
 	return dir, dir, nil
 }
 
-// waitReady polls probe every 100ms until it succeeds, the server exits
+// waitReady polls probe, every 10ms at first and then less often, until it
+// succeeds, the server exits
 // (exited is closed) or readyTimeout passes. Each probe gets probeTimeout and
 // is cancelled if the server exits, since a client may hang on a port that
 // another process took.
@@ -166,7 +167,7 @@ func waitReady(exited <-chan struct{}, probe func(context.Context) error) error 
 		case <-ctx.Done():
 		}
 	}()
-	for {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		pctx, pcancel := context.WithTimeout(ctx, probeTimeout)
 		err := probe(pctx)
 		pcancel()
@@ -178,7 +179,7 @@ func waitReady(exited <-chan struct{}, probe func(context.Context) error) error 
 			return fmt.Errorf("server exited: last probe: %v", err)
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %v", readyTimeout, err)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -221,7 +222,10 @@ func retryPort[T any](launch func(string) (T, error), dir string) (T, error) {
 }
 
 // process is a server started as a child of this process, in its own process
-// group, killed by the kernel if this process dies first.
+// group (so a Ctrl-C meant for go test does not reach it first), killed by the
+// kernel if this process dies first. The parent-death signal follows the OS
+// thread that started the child; the Go runtime ends a thread only when a
+// goroutine exits while locked to it, which this package never does.
 type process struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited and been reaped
