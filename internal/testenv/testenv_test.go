@@ -194,6 +194,21 @@ func TestPortTaken(t *testing.T) {
 	}
 }
 
+// TestSocketDir checks that socket paths too long for sun_path move to a
+// short directory.
+func TestSocketDir(t *testing.T) {
+	short := t.TempDir()
+	if dir, cleanup, err := socketDir(short); err != nil || dir != short || cleanup != "" {
+		t.Errorf("socketDir(%s) = %s, %q, %v", short, dir, cleanup, err)
+	}
+	long := filepath.Join(short, strings.Repeat("x", maxSocketPath))
+	dir, cleanup, err := socketDir(long)
+	if err != nil || dir == long || cleanup != dir || len(dir)+len("/.s.PGSQL.65535.lock") > maxSocketPath {
+		t.Errorf("socketDir(long) = %s, %q, %v", dir, cleanup, err)
+	}
+	os.RemoveAll(cleanup)
+}
+
 func TestLookBinary(t *testing.T) {
 	if _, err := lookBinary("mbackup-no-such-binary", "apt-get install -y nothing"); err == nil ||
 		!strings.Contains(err.Error(), "apt-get install -y nothing") {
