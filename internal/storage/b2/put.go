@@ -65,10 +65,9 @@ type upload struct {
 // stops its upload goroutines (v0.7.2's Close returns early, leaving them
 // blocked forever, when its buffer holds bytes and its context is done).
 func (u *upload) run(r io.Reader) (int64, error) {
-	bp := u.s.chunkBuffer()
-	defer u.s.chunks.Put(bp)
-	buf := *bp
 	cs := u.s.cfg.ChunkSize
+	buf := u.s.getBuffer()
+	defer func() { u.s.putBuffer(buf) }()
 	var total int64
 	n := 0
 	for {
@@ -80,6 +79,10 @@ func (u *upload) run(r io.Reader) (int64, error) {
 		}
 		if err != nil {
 			return total, u.abort(err)
+		}
+		if len(buf) < cs+1 {
+			buf = append(buf, make([]byte, min(len(buf), cs+1-len(buf)))...)
+			continue
 		}
 		if err := u.write(buf[:cs]); err != nil {
 			return total, u.abort(err)
@@ -93,13 +96,25 @@ func (u *upload) run(r io.Reader) (int64, error) {
 	return total, nil
 }
 
-// chunkBuffer returns a buffer of ChunkSize+1 bytes.
-func (s *Store) chunkBuffer() *[]byte {
+// smallBuffer is where reading starts when no whole chunk buffer is free:
+// most objects of a media mirror are small, and need no 16 MiB.
+const smallBuffer = 64 << 10
+
+// getBuffer returns a buffer to read into: a whole chunk buffer of
+// ChunkSize+1 bytes if one is free, else a small one that run doubles as
+// needed.
+func (s *Store) getBuffer() []byte {
 	if bp, ok := s.chunks.Get().(*[]byte); ok {
-		return bp
+		return *bp
 	}
-	b := make([]byte, s.cfg.ChunkSize+1)
-	return &b
+	return make([]byte, min(smallBuffer, s.cfg.ChunkSize+1))
+}
+
+// putBuffer keeps buf for another Put if it is a whole chunk buffer.
+func (s *Store) putBuffer(buf []byte) {
+	if len(buf) == s.cfg.ChunkSize+1 {
+		s.chunks.Put(&buf)
+	}
 }
 
 // readFull fills p from r. It returns io.EOF, with the count, when r ends

@@ -34,6 +34,8 @@ func newHTTPTransport(cfg Config) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConns:          100,
 		MaxIdleConnsPerHost:   cfg.ConcurrentUploads + 2,
+		WriteBufferSize:       64 << 10, // fewer writes for parts of megabytes
+		ReadBufferSize:        64 << 10,
 	}
 }
 
