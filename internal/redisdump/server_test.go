@@ -1,0 +1,134 @@
+package redisdump
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mbackup/internal/testenv"
+)
+
+// server is a Redis server a test talks to with redis-cli.
+type server struct {
+	addr, password string
+}
+
+func fromTestenv(r *testenv.Redis) server { return server{r.Addr, r.Password} }
+
+func (s server) url() string { return "redis://" + s.addr + "/0" }
+
+func (s server) config(name string) Config {
+	return Config{Name: name, URL: s.url(), Password: s.password}
+}
+
+// do runs one command and returns its raw output without the final
+// newline; an error reply fails t.
+func (s server) do(t testing.TB, args ...string) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(s.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", host, "-p", port, "-e", "--raw"}, args...)...)
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+s.password)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("redis %s: %v: %s %s", args[0], err, out, stderr.String())
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}
+
+// startServer runs a redis-server of the test's own, for what testenv's
+// does not offer: a config with extra lines (renamed commands) or an RDB
+// to load. If rdb is not nil it is the server's dump.rdb at startup. The
+// server is killed when t ends.
+func startServer(t *testing.T, extra string, rdb []byte) server {
+	t.Helper()
+	bin := testenv.LookBinary(t, "redis-server", testenv.RedisInstall)
+	dir := t.TempDir()
+	if rdb != nil {
+		if err := os.WriteFile(filepath.Join(dir, "dump.rdb"), rdb, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))), password: "test-" + strconv.Itoa(os.Getpid())}
+	_, port, _ := net.SplitHostPort(s.addr)
+	conf := fmt.Sprintf("bind 127.0.0.1\nport %s\nrequirepass %s\ndir %s\ndbfilename dump.rdb\nsave \"\"\n"+
+		"appendonly no\nrepl-diskless-sync-delay 0\nlogfile %s\n%s\n", port, s.password, dir, filepath.Join(dir, "redis.log"), extra)
+	confPath := filepath.Join(dir, "redis.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, confPath)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+	waitPing(t, s, exited, filepath.Join(dir, "redis.log"))
+	return s
+}
+
+// waitPing waits until s answers PING (a server loading an RDB answers
+// LOADING until it is done).
+func waitPing(t *testing.T, s server, exited <-chan error, log string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(s.addr)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		cmd := exec.Command("redis-cli", "-h", host, "-p", port, "-e", "PING")
+		cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+s.password)
+		if out, err := cmd.Output(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
+			return
+		}
+		select {
+		case err := <-exited:
+			data, _ := os.ReadFile(log)
+			t.Fatalf("redis-server exited: %v\n%s", err, data)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("redis-server on %s not ready", s.addr)
+}
+
+// children returns the pids of this process's children running comm.
+func children(t *testing.T, comm string) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone
+		}
+		s := string(data)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if s[open+1:closing] != comm || len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Fields(s)[0])
+		pids = append(pids, pid)
+	}
+	return pids
+}
