@@ -345,3 +345,61 @@ func TestSlowButMovingUpload(t *testing.T) {
 	mustPut(t, s, "slow", data(12, chunk+1))
 	t.Logf("Put of %d bytes at %d B/s took %v with a %v stall timeout", chunk+1, rate, time.Since(start).Round(time.Millisecond), stall)
 }
+
+func TestTransferDeadlines(t *testing.T) {
+	const whole = 1500 * time.Millisecond
+	srv, s := newStore(t, func(c *Config) {
+		shortTimeouts(c)
+		c.UploadTimeout = whole
+		c.DownloadTimeout = whole
+	})
+	src := data(13, testChunk+1)
+	mustPut(t, s, "there", src)
+	// A second store on the same bucket, with only the stall timeout short.
+	stalling, err := New(context.Background(), Config{KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: testBucket,
+		Prefix: testPrefix, ChunkSize: testChunk, StallTimeout: testStall, APIBase: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalling.Close()
+	reader := func(s *Store) func() error {
+		return func() error {
+			rc, err := s.Get(context.Background(), "there")
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(io.Discard, rc)
+			return err
+		}
+	}
+	read := reader(s)
+	for _, tc := range []struct {
+		name   string
+		method string
+		fault  b2test.Fault
+		call   func() error
+		want   error
+		bound  time.Duration
+	}{
+		{"UploadTimeout", "b2_upload_part", b2test.Fault{DripBytesPerSec: 1_000_000},
+			func() error { _, err := s.Put(context.Background(), "slow", bytes.NewReader(src)); return err },
+			errUploadTimeout, whole},
+		{"DownloadTimeout", "download", b2test.Fault{DripBytesPerSec: 1_000_000}, read, errDownloadTimeout, whole},
+		{"DownloadStall", "download", b2test.Fault{Hang: true}, reader(stalling), ErrStalled, testStall},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.Inject(tc.method, tc.fault)
+			defer srv.ClearFaults()
+			start := time.Now()
+			err := tc.call()
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error = %v; want %v", err, tc.want)
+			}
+			t.Logf("error: %v", err)
+			within(t, tc.name, time.Since(start), tc.bound)
+		})
+	}
+	absent(t, srv, s, "slow")
+	noLeaks(t)
+}
