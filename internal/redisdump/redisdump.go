@@ -238,6 +238,10 @@ func tlsArgs(u *url.URL) ([]string, error) {
 	return args, nil
 }
 
+// ErrSyncRefused is wrapped when the server refused to replicate to
+// redis-cli, so that a check can tell it from other failures.
+var ErrSyncRefused = errors.New("the server refused replication (SYNC)")
+
 // syncHint says what to do when the server will not replicate to redis-cli.
 const syncHint = "grant the user the sync and psync commands (ACL SETUSER <user> +sync +psync), " +
 	"or un-rename SYNC/PSYNC, or use a Redis that allows replication; " +
@@ -249,11 +253,13 @@ const syncHint = "grant the user the sync and psync commands (ACL SETUSER <user>
 // exit 0 anyway, its stdout holds no RDB.
 func refused(err error) error {
 	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "SYNC with master failed"):
-		return fmt.Errorf("the server refused replication (SYNC): %w; %s", err, syncHint)
-	case errors.Is(err, errNoRDB):
-		return fmt.Errorf("redis-cli produced no RDB (%w): the server probably refused replication (SYNC); %s", err, syncHint)
+	const failed = "SYNC with master failed: "
+	if _, reply, ok := strings.Cut(msg, failed); ok {
+		reply, _, _ = strings.Cut(reply, "\n")
+		return fmt.Errorf("%w: %s; %s", ErrSyncRefused, strings.TrimSpace(reply), syncHint)
+	}
+	if errors.Is(err, errNoRDB) {
+		return fmt.Errorf("%w, probably: redis-cli produced no RDB (%w); %s", ErrSyncRefused, err, syncHint)
 	}
 	return authHint(err)
 }
