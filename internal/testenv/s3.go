@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,6 +141,7 @@ func s3Start(bin, dir string) (*S3, error) {
 // waitReady polls the port until the server answers HTTP, exits, or the
 // timeout passes.
 func (s *S3) waitReady(timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -147,14 +149,15 @@ func (s *S3) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("testenv: versitygw exited at start: %s", s.log.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", s.Endpoint, time.Second)
+		// Any HTTP answer will do: an unsigned request gets 403.
+		resp, err := client.Get("http://" + s.Endpoint + "/")
 		if err == nil {
-			_ = c.Close()
+			_ = resp.Body.Close()
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("testenv: versitygw not listening on %s after %v: %s", s.Endpoint, timeout, s.log.String())
+	return fmt.Errorf("testenv: versitygw not answering on %s after %v: %s", s.Endpoint, timeout, s.log.String())
 }
 
 // Client returns a minio-go client with the root credentials, for tests
@@ -173,15 +176,7 @@ func (s *S3) CreateBucket(ctx context.Context, name string, versioned bool) erro
 	if err != nil {
 		return fmt.Errorf("testenv: s3 client: %w", err)
 	}
-	// The port may accept connections a moment before requests succeed.
-	for {
-		err = c.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: s.Region})
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: s.Region}); err != nil {
 		return fmt.Errorf("testenv: create bucket %s: %w (server log: %s)", name, err, s.log.String())
 	}
 	if versioned {

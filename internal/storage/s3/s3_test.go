@@ -118,7 +118,8 @@ func TestConformance(t *testing.T) {
 // TestConformanceVersioned runs the suite on a bucket with versioning
 // enabled, under a prefix: Delete must remove every version.
 func TestConformanceVersioned(t *testing.T) {
-	const bucket, prefix = "mbackup-versioned", "instance/a"
+	const prefix = "instance/a"
+	bucket := fmt.Sprintf("mbackup-versioned-%d", time.Now().UnixNano()) // fresh under -count=N
 	if err := srv.CreateBucket(context.Background(), bucket, true); err != nil {
 		t.Fatal(err)
 	}
