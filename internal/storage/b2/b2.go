@@ -18,16 +18,21 @@
 //   - A download (the reader of Get) runs under DownloadTimeout and the same
 //     watchdog, counting response-body bytes.
 //
-// What a failed Put leaves: nothing visible. Bytes are handed to blazer one
-// whole chunk at a time; on any failure (reader error, cancelled context,
-// watchdog, deadline, upload error) the writer's context is cancelled before
-// its Close, so nothing is committed: an object smaller than a chunk is only
-// ever sent by Close, and a large file is never finished. A large file that
-// was started is cancelled right away when B2 can still be reached; otherwise
-// it stays unfinished (invisible, but its parts are billed) until
-// SweepUnfinished removes it. A previous object under the same key stays the
-// newest version. After a failed upload the store takes a fresh bucket handle,
-// because blazer keeps a failed upload URL in the handle's pool.
+// What a failed Put leaves: nothing visible. On any failure (reader error,
+// cancelled context, watchdog, deadline, upload error) the writer's context
+// is cancelled before its Close, so nothing is committed: an object of at
+// most one chunk is only ever sent by Close, and a large file is never
+// finished. A large file that was started is cancelled right away when B2
+// can still be reached; otherwise it stays unfinished (invisible, but its
+// parts are billed) until SweepUnfinished removes it. A previous object
+// under the same key stays the newest version. After a failed upload the
+// store takes a fresh bucket handle, because blazer keeps a failed upload
+// URL in the handle's pool. Bytes are handed to blazer one whole chunk at a
+// time, so blazer's buffer is empty when a failure is handled: v0.7.2's
+// Close, called on a cancelled writer that still buffers bytes, returns
+// without stopping its upload goroutines, which then block forever. (Only
+// a cancellation landing within the instant an upload goroutine frees
+// itself can still leave one behind.)
 //
 // Put of an existing key adds a new version (Get, Stat and List see the new
 // bytes); Delete removes every version of the key. Keys are stored as
@@ -36,9 +41,10 @@
 //
 // Memory: an upload holds its own chunk buffer plus blazer's buffers, one per
 // concurrent upload and one being handed over, so about
-// (ConcurrentUploads+2) × ChunkSize, within the budget of
-// 2 × (ConcurrentUploads+1) × ChunkSize. A Get holds up to
-// ConcurrentUploads downloaded chunks.
+// (ConcurrentUploads+2) × ChunkSize live, within the budget of
+// 2 × (ConcurrentUploads+1) × ChunkSize with the garbage collector's slack:
+// a 1 GiB Put in 16 MiB parts, 2 at a time, peaks at about 88 MiB of heap.
+// A Get holds up to ConcurrentUploads downloaded chunks.
 package b2
 
 import (
@@ -211,7 +217,21 @@ func (s *Store) callContext(ctx context.Context) (context.Context, context.Cance
 		fmt.Errorf("%w: no answer within %v", errCallTimeout, s.cfg.CallTimeout))
 }
 
-var errCallTimeout = errors.New("call timed out")
+// Causes of the store's deadlines. Each is also a context.DeadlineExceeded,
+// so callers need not know them.
+var (
+	errCallTimeout     = timeout("call timed out")
+	errUploadTimeout   = timeout("upload timed out")
+	errDownloadTimeout = timeout("download timed out")
+)
+
+// timeout is the cause of a context ended by one of the store's deadlines.
+type timeout string
+
+func (t timeout) Error() string { return string(t) }
+
+// Is makes a timeout match context.DeadlineExceeded.
+func (t timeout) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // handle returns the bucket handle to use, replacing it first if an upload
 // through it failed.

@@ -147,7 +147,7 @@ func TestRetryAfterAnHour(t *testing.T) {
 		srv.Inject("b2_list_file_names", b2test.Fault{RetryAfter: 3600})
 		start := time.Now()
 		_, err := s.Stat(context.Background(), "later")
-		if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.Is(err, errCallTimeout) {
+		if errors.Is(err, fs.ErrNotExist) || !errors.Is(err, errCallTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Stat = %v; want a call timeout", err)
 		}
 		within(t, "Stat", time.Since(start), testCall)

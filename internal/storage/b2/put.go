@@ -3,7 +3,6 @@ package b2
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -13,13 +12,12 @@ import (
 	"mbackup/internal/storage"
 )
 
-var errUploadTimeout = errors.New("upload timed out")
-
 // Put streams r to key. An object that fits in one chunk (at most
 // ChunkSize bytes) is sent by one b2_upload_file; a larger one becomes a
 // large file of ChunkSize parts. See the package comment for what a failure
 // leaves. A reader that blocks forever is not interrupted: the caller owns
-// the producer.
+// the producer. The Modified time returned is the local clock at commit;
+// Stat and List report B2's upload time.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Object, error) {
 	if err := storage.ValidKey(key); err != nil {
 		return storage.Object{}, fmt.Errorf("b2: put: %w", err)

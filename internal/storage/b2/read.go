@@ -2,7 +2,6 @@ package b2
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,8 +12,6 @@ import (
 
 	"mbackup/internal/storage"
 )
-
-var errDownloadTimeout = errors.New("download timed out")
 
 // current returns the bucket handle for calls other than uploads, which
 // do not use its pool of upload URLs.
