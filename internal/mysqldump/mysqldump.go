@@ -1,0 +1,239 @@
+// Package mysqldump dumps MySQL and MariaDB databases (a WriteFreely blog,
+// say) with mariadb-dump, or mysqldump where mariadb-dump is absent, one
+// SQL stream per database.
+//
+// Invariants:
+//   - The password reaches every client through a 0600 option file, passed
+//     as --defaults-extra-file (always the first option), in a private 0700
+//     directory that is removed when the call returns; never through argv.
+//     Inherited MYSQL_* and MARIADB_* variables (MYSQL_PWD, MYSQL_HOST) are
+//     dropped, so only the Config decides where a dump connects. The
+//     server's and the user's own option files are still read, and a
+//     [client] password in ~/.my.cnf is read after ours and wins.
+//   - Each database is dumped with --single-transaction (consistent for
+//     InnoDB tables, without locking them) --quick --routines --events
+//     --triggers --hex-blob --no-tablespaces --default-character-set=utf8mb4,
+//     and WITHOUT --databases: the dump holds no CREATE DATABASE or USE, so
+//     it restores into a database of any name:
+//     mariadb -e 'CREATE DATABASE new' && mariadb new < db.sql.
+//   - A dump succeeds only if mariadb-dump exited 0 and all its output was
+//     written; a missing database fails before anything is written, with an
+//     error naming it.
+//   - Row counts (dump.Info.Tables) are exact COUNT(*)s of every base
+//     table, taken in a transaction WITH CONSISTENT SNAPSHOT of mbackup's own
+//     just before the dump: MySQL cannot share a snapshot between sessions,
+//     so they are not the dump's snapshot. They are counted again after the
+//     dump; tables whose counts changed in between (writes during the dump)
+//     are named in Info.Notes, and their counts are only approximate.
+//
+// The account needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
+// databases it dumps (and SHOW DATABASES to find them when Databases is
+// empty).
+package mysqldump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"mbackup/internal/dump"
+)
+
+// Config says how to reach the server. The CLI builds it from config.MySQL
+// (Password.Reveal()).
+type Config struct {
+	Host      string // host name or IP; a path starting with "/" is a Unix socket; "" means localhost (the client's default socket)
+	Port      int    // 0 means 3306
+	User      string // "" means the client's default
+	Password  string // "" means none
+	Databases []string
+	// Dumper and Client are the programs to run; "" means mariadb-dump and
+	// mariadb from PATH, else mysqldump and mysql.
+	Dumper, Client string
+}
+
+// systemDatabases are never dumped unless configured by name.
+var systemDatabases = map[string]bool{
+	"information_schema": true, "performance_schema": true, "mysql": true, "sys": true,
+}
+
+// Databases returns cfg.Databases when set, else every database on the
+// server except information_schema, performance_schema, mysql and sys,
+// sorted by name.
+func Databases(ctx context.Context, cfg Config) ([]string, error) {
+	if len(cfg.Databases) > 0 {
+		return cfg.Databases, nil
+	}
+	c, err := open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	rows, err := c.query(ctx, "SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+	if err != nil {
+		return nil, fmt.Errorf("mysqldump: list databases: %w", err)
+	}
+	var dbs []string
+	for _, r := range rows {
+		name, err := unhex(r[0])
+		if err != nil {
+			return nil, fmt.Errorf("mysqldump: list databases: %w", err)
+		}
+		if !systemDatabases[name] {
+			dbs = append(dbs, name)
+		}
+	}
+	return dbs, nil
+}
+
+// Dump writes the SQL dump of db to w and returns its Info: the command,
+// the dumper's and the server's versions and the row counts of db's base
+// tables (see the package comment for their snapshot). Any error after
+// bytes were written means the artifact must be discarded.
+func Dump(ctx context.Context, cfg Config, db string, w io.Writer) (dump.Info, error) {
+	var info dump.Info
+	if db == "" {
+		return info, errors.New("mysqldump: dump: empty database name")
+	}
+	c, err := open(cfg)
+	if err != nil {
+		return info, err
+	}
+	defer c.close()
+	if info.Version, err = dump.Output(ctx, exec.CommandContext(ctx, c.dumper, "--version")); err != nil {
+		return info, fmt.Errorf("mysqldump: dump %s: %s version: %w", db, filepath.Base(c.dumper), err)
+	}
+	if info.ServerVersion, err = c.checkDatabase(ctx, db); err != nil {
+		return info, fmt.Errorf("mysqldump: dump %s: %w", db, err)
+	}
+	if info.Tables, err = c.countRows(ctx, db); err != nil {
+		return info, fmt.Errorf("mysqldump: dump %s: count rows: %w", db, err)
+	}
+	cmd := c.command(ctx, c.dumper, c.dumpArgs(info.Version, db)...)
+	info.Command = strings.Join(cmd.Args, " ")
+	if err := dump.Run(ctx, cmd, w, c.password); err != nil {
+		return info, fmt.Errorf("mysqldump: dump %s: %w", db, err)
+	}
+	after, err := c.countRows(ctx, db)
+	if err != nil {
+		info.Notes = append(info.Notes, "row counts not checked again after the dump: "+dump.Redact(err.Error(), c.password))
+	} else if changed := changedTables(info.Tables, after); len(changed) > 0 {
+		info.Notes = append(info.Notes, "rows changed during the dump, so these counts are approximate: "+strings.Join(changed, ", "))
+	}
+	return info, nil
+}
+
+// dumpArgs are the dumper's options after the option file, then db.
+func (c *client) dumpArgs(version, db string) []string {
+	args := []string{"--single-transaction", "--quick", "--routines", "--events", "--triggers",
+		"--hex-blob", "--no-tablespaces", "--default-character-set=utf8mb4"}
+	if !strings.Contains(version, "MariaDB") {
+		// Oracle's mysqldump would write SET @@GLOBAL.GTID_PURGED on a
+		// server with GTIDs, which breaks a restore into another server.
+		args = append(args, "--set-gtid-purged=OFF")
+	}
+	return append(args, "--", db)
+}
+
+// client holds the resolved programs and the option file of one call.
+type client struct {
+	dumper, cli string
+	dir         string // private directory holding the option file
+	options     string // the option file
+	password    string
+}
+
+// open finds the programs and writes the option file.
+func open(cfg Config) (*client, error) {
+	c := &client{password: cfg.Password}
+	var err error
+	if c.dumper, err = program(cfg.Dumper, "mariadb-dump", "mysqldump"); err != nil {
+		return nil, err
+	}
+	if c.cli, err = program(cfg.Client, "mariadb", "mysql"); err != nil {
+		return nil, err
+	}
+	if c.dir, err = os.MkdirTemp("", "mbackup-mysql-"); err != nil {
+		return nil, fmt.Errorf("mysqldump: option file: %w", err)
+	}
+	c.options = filepath.Join(c.dir, "client.cnf")
+	if err := writeOptions(c.options, cfg); err != nil {
+		c.close()
+		return nil, fmt.Errorf("mysqldump: option file: %w", err)
+	}
+	return c, nil
+}
+
+// close removes the option file and its directory.
+func (c *client) close() { os.RemoveAll(c.dir) }
+
+// program returns the configured program, else the first of names in PATH.
+func program(configured string, names ...string) (string, error) {
+	if configured != "" {
+		names = []string{configured}
+	}
+	for _, n := range names {
+		if path, err := exec.LookPath(n); err == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("mysqldump: %s %w in PATH; install it with: apt-get install -y mariadb-client",
+		strings.Join(names, " or "), dump.ErrNotFound)
+}
+
+// writeOptions writes a [client] group for cfg to a new 0600 file.
+func writeOptions(path string, cfg Config) error {
+	var b strings.Builder
+	b.WriteString("[client]\n")
+	opt := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, optionValue(v)) }
+	switch {
+	case strings.HasPrefix(cfg.Host, "/"):
+		opt("socket", cfg.Host)
+		opt("protocol", "SOCKET")
+	case cfg.Host != "":
+		opt("host", cfg.Host)
+	}
+	if cfg.Port != 0 {
+		opt("port", strconv.Itoa(cfg.Port))
+	}
+	if cfg.User != "" {
+		opt("user", cfg.User)
+	}
+	if cfg.Password != "" {
+		opt("password", cfg.Password)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// optionValue quotes v for an option file: inside double quotes '#' does
+// not start a comment, and the clients undo these backslash escapes.
+func optionValue(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return `"` + r.Replace(v) + `"`
+}
+
+// command returns name with the option file as its first option, then
+// args, in an environment without MYSQL_* and MARIADB_* variables.
+func (c *client) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, append([]string{"--defaults-extra-file=" + c.options}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MYSQL_") && !strings.HasPrefix(kv, "MARIADB_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}
