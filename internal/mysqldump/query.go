@@ -33,7 +33,7 @@ func (c *client) query(ctx context.Context, sql string) ([][]string, error) {
 func (c *client) checkDatabase(ctx context.Context, db string) (string, error) {
 	rows, err := c.query(ctx, "SELECT VERSION(), COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+literal(db)+";\n")
 	if err != nil {
-		return "", fmt.Errorf("server version: %w", err)
+		return "", fmt.Errorf("connect: %w", err)
 	}
 	if len(rows) != 1 || len(rows[0]) != 2 {
 		return "", fmt.Errorf("server version: unexpected answer %q", rows)
