@@ -16,7 +16,7 @@ import (
 
 // Timeouts of the fault tests: short, so a test waits seconds, not minutes.
 const (
-	testStall = 2 * time.Second
+	testStall = 3 * time.Second
 	testCall  = 2 * time.Second
 )
 
