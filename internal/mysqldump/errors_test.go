@@ -164,3 +164,37 @@ func TestQuoting(t *testing.T) {
 		t.Errorf("optionValue = %s", got)
 	}
 }
+
+// TestDumpExitZeroIncomplete runs a stand-in dumper that exits 0 after
+// part of a dump: the exit status alone must not make a dump good.
+func TestDumpExitZeroIncomplete(t *testing.T) {
+	ensureBlog(t)
+	dumper := filepath.Join(t.TempDir(), "mariadb-dump")
+	script := "#!/bin/sh\ncase \"$*\" in\n*--version*) echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB' ;;\n" +
+		"*) printf -- '-- MariaDB dump\\nCREATE TABLE `posts` (\\n' ;;\nesac\nexit 0\n"
+	if err := os.WriteFile(dumper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config()
+	cfg.Dumper = dumper
+	_, err := Dump(context.Background(), cfg, "blog", &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `mysqldump: dump blog: mariadb-dump exited 0 but its output does not end with "-- Dump completed"`) {
+		t.Fatalf("Dump = %v", err)
+	}
+}
+
+func TestTailWriter(t *testing.T) {
+	for _, chunk := range []int{1, tailKeep - 1, tailKeep, tailKeep + 1, 1 << 20} {
+		for _, end := range []string{"-- Dump completed on 2026-11-23  9:32:34\n", "-- Dump completed\n\n", "INSERT INTO t VALUES (1);\n", ""} {
+			in := strings.Repeat("x", 1000) + "\n" + end
+			var out bytes.Buffer
+			tw := &tailWriter{w: &out}
+			for p := []byte(in); len(p) > 0; p = p[min(chunk, len(p)):] {
+				tw.Write(p[:min(chunk, len(p))])
+			}
+			if want := strings.HasPrefix(end, "-- Dump completed"); tw.completed() != want || out.String() != in {
+				t.Errorf("chunk %d, end %q: completed %v", chunk, end, tw.completed())
+			}
+		}
+	}
+}

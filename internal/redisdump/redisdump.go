@@ -19,6 +19,14 @@
 //   - The RDB holds every database of the server; the database number in
 //     the URL is only checked for syntax.
 //
+// What the server does for a dump: it forks to write the RDB (memory grows
+// by the pages written meanwhile, copy-on-write), and with diskless
+// replication (the default since Redis 7) it first waits
+// repl-diskless-sync-delay seconds (default 5) for other replicas to join.
+// The account needs the sync and psync commands besides INFO; redis-cli
+// sends REPLCONF rdb-only, so the server sends no replication stream after
+// the RDB. A dump is bounded in time only by ctx.
+//
 // Config.URL is redis://[user@]host[:port][/db], rediss://... for TLS
 // (redis-cli --tls), or unix:///path/to/redis.sock. A rediss:// URL may carry
 // the query parameters cacert=/path/ca.pem (redis-cli --cacert; the system
