@@ -41,7 +41,7 @@ func TestDumpRefused(t *testing.T) {
 		var out bytes.Buffer
 		_, err := Dump(context.Background(), c.cfg, &out)
 		if !errors.Is(err, ErrSyncRefused) || !strings.Contains(err.Error(), "redisdump: dump "+c.name+": the server refused replication (SYNC): -") ||
-			!strings.Contains(err.Error(), c.reply) || !strings.Contains(err.Error(), "+sync +psync") {
+			!strings.Contains(err.Error(), c.reply) || !strings.Contains(err.Error(), "+sync +psync +replconf") {
 			t.Errorf("%s: Dump = %v", c.name, err)
 			continue
 		}

@@ -23,9 +23,11 @@
 // by the pages written meanwhile, copy-on-write), and with diskless
 // replication (the default since Redis 7) it first waits
 // repl-diskless-sync-delay seconds (default 5) for other replicas to join.
-// The account needs the sync and psync commands besides INFO; redis-cli
-// sends REPLCONF rdb-only, so the server sends no replication stream after
-// the RDB. A dump is bounded in time only by ctx.
+// The least an ACL user needs is "-@all +info +sync +psync +replconf" (no
+// key patterns). Without replconf, redis-cli cannot announce "capa eof" and
+// "rdb-only": the dump still works, but the server writes its RDB to its
+// own disk first and keeps streaming commands after it. A dump is bounded
+// in time only by ctx.
 //
 // Config.URL is redis://[user@]host[:port][/db], rediss://... for TLS
 // (redis-cli --tls), or unix:///path/to/redis.sock. A rediss:// URL may carry
@@ -251,7 +253,7 @@ func tlsArgs(u *url.URL) ([]string, error) {
 var ErrSyncRefused = errors.New("the server refused replication (SYNC)")
 
 // syncHint says what to do when the server will not replicate to redis-cli.
-const syncHint = "grant the user the sync and psync commands (ACL SETUSER <user> +sync +psync), " +
+const syncHint = "grant the user the sync, psync and replconf commands (ACL SETUSER <user> +sync +psync +replconf), " +
 	"or un-rename SYNC/PSYNC, or use a Redis that allows replication; " +
 	"on a managed Redis without SYNC, back it up with the provider's snapshots instead"
 

@@ -28,6 +28,12 @@ func TestMain(m *testing.M) {
 		log.Fatal(err)
 	}
 	shared = fromTestenv(r)
+	// The default 5 s wait for more replicas would slow every dump.
+	if _, err := shared.run("CONFIG", "SET", "repl-diskless-sync-delay", "0"); err != nil {
+		stop()
+		os.RemoveAll(dir)
+		log.Fatal(err)
+	}
 	code := m.Run()
 	stop()
 	os.RemoveAll(dir)
@@ -164,5 +170,26 @@ func TestDumpLoads(t *testing.T) {
 	}
 	if n := src.do(t, "DBSIZE"); n != "9" {
 		t.Errorf("DBSIZE = %s; fill changed?", n)
+	}
+}
+
+// TestDumpACLUsers dumps as users with the least rights: with replconf
+// (diskless, redis-cli leaves the EOF mark) and without (the server sends
+// a length-prefixed RDB from its disk, without a mark).
+func TestDumpACLUsers(t *testing.T) {
+	shared.do(t, "SET", "acl:key", "value")
+	for _, rules := range []string{"+info +sync +psync +replconf", "+info +sync +psync"} {
+		name := "u" + strconv.Itoa(len(rules))
+		shared.do(t, append([]string{"ACL", "SETUSER", name, "reset", "on", ">pw-" + name, "-@all"}, strings.Fields(rules)...)...)
+		var out bytes.Buffer
+		cfg := Config{Name: name, URL: "redis://" + name + "@" + shared.addr + "/0", Password: "pw-" + name}
+		info, err := Dump(context.Background(), cfg, &out)
+		if err != nil {
+			t.Errorf("%s: %v", rules, err)
+			continue
+		}
+		if !strings.Contains(info.Command, "--user "+name) || !bytes.Contains(out.Bytes(), []byte("acl:key")) {
+			t.Errorf("%s: Info %+v, %d bytes", rules, info, out.Len())
+		}
 	}
 }

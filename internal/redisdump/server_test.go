@@ -34,6 +34,14 @@ func (s server) config(name string) Config {
 // newline; an error reply fails t.
 func (s server) do(t testing.TB, args ...string) string {
 	t.Helper()
+	out, err := s.run(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (s server) run(args ...string) (string, error) {
 	host, port, _ := net.SplitHostPort(s.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -43,9 +51,9 @@ func (s server) do(t testing.TB, args ...string) string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("redis %s: %v: %s %s", args[0], err, out, stderr.String())
+		return "", fmt.Errorf("redis %s: %v: %s %s", args[0], err, out, stderr.String())
 	}
-	return strings.TrimSuffix(string(out), "\n")
+	return strings.TrimSuffix(string(out), "\n"), nil
 }
 
 // startServer runs a redis-server of the test's own, for what testenv's
