@@ -20,9 +20,10 @@ import (
 // server is a Redis server a test talks to with redis-cli.
 type server struct {
 	addr, password string
+	tls            []string // redis-cli's TLS options, if the server speaks TLS only
 }
 
-func fromTestenv(r *testenv.Redis) server { return server{r.Addr, r.Password} }
+func fromTestenv(r *testenv.Redis) server { return server{addr: r.Addr, password: r.Password} }
 
 func (s server) url() string { return "redis://" + s.addr + "/0" }
 
@@ -45,7 +46,8 @@ func (s server) run(args ...string) (string, error) {
 	host, port, _ := net.SplitHostPort(s.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "redis-cli", append([]string{"-h", host, "-p", port, "-e", "--raw"}, args...)...)
+	argv := append([]string{"-h", host, "-p", port, "-e", "--raw"}, s.tls...)
+	cmd := exec.CommandContext(ctx, "redis-cli", append(argv, args...)...)
 	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+s.password)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -62,6 +64,14 @@ func (s server) run(args ...string) (string, error) {
 // server is killed when t ends.
 func startServer(t *testing.T, extra string, rdb []byte) server {
 	t.Helper()
+	return startServerTLS(t, extra, rdb, nil)
+}
+
+// startServerTLS is startServer for a server that speaks TLS only, with
+// the TLS options of the config extra, reached with redis-cli's options
+// tls.
+func startServerTLS(t *testing.T, extra string, rdb []byte, tls []string) server {
+	t.Helper()
 	bin := testenv.LookBinary(t, "redis-server", testenv.RedisInstall)
 	dir := t.TempDir()
 	if rdb != nil {
@@ -69,10 +79,15 @@ func startServer(t *testing.T, extra string, rdb []byte) server {
 			t.Fatal(err)
 		}
 	}
-	s := server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))), password: "test-" + strconv.Itoa(os.Getpid())}
+	s := server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))),
+		password: "test-" + strconv.Itoa(os.Getpid()), tls: tls}
 	_, port, _ := net.SplitHostPort(s.addr)
-	conf := fmt.Sprintf("bind 127.0.0.1\nport %s\nrequirepass %s\ndir %s\ndbfilename dump.rdb\nsave \"\"\n"+
-		"appendonly no\nrepl-diskless-sync-delay 0\nlogfile %s\n%s\n", port, s.password, dir, filepath.Join(dir, "redis.log"), extra)
+	portLine := "port " + port
+	if tls != nil {
+		portLine = "port 0\ntls-port " + port
+	}
+	conf := fmt.Sprintf("bind 127.0.0.1\n%s\nrequirepass %s\ndir %s\ndbfilename dump.rdb\nsave \"\"\n"+
+		"appendonly no\nrepl-diskless-sync-delay 0\nlogfile %s\n%s\n", portLine, s.password, dir, filepath.Join(dir, "redis.log"), extra)
 	confPath := filepath.Join(dir, "redis.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -96,11 +111,8 @@ func startServer(t *testing.T, extra string, rdb []byte) server {
 // LOADING until it is done).
 func waitPing(t *testing.T, s server, exited <-chan error, log string) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(s.addr)
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		cmd := exec.Command("redis-cli", "-h", host, "-p", port, "-e", "PING")
-		cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+s.password)
-		if out, err := cmd.Output(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
+		if out, err := s.run("PING"); err == nil && out == "PONG" {
 			return
 		}
 		select {
