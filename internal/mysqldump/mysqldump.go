@@ -58,7 +58,10 @@ import (
 // Config says how to reach the server. The CLI builds it from config.MySQL
 // (Password.Reveal()).
 type Config struct {
-	Host      string // host name or IP; a path starting with "/" is a Unix socket; "" means localhost (the client's default socket)
+	// Host is a host name or IP address, or a Unix socket's path (starting
+	// with "/"); "" means localhost, which the clients reach through their
+	// default socket.
+	Host      string
 	Port      int    // 0 means 3306
 	User      string // "" means the client's default
 	Password  string // "" means none
