@@ -7,7 +7,9 @@ import (
 
 	"mbackup/internal/config"
 	"mbackup/internal/dump"
+	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
+	"mbackup/internal/redisdump"
 	"mbackup/internal/snapshot"
 )
 
@@ -22,6 +24,38 @@ func jobs(ctx context.Context, cfg *config.Config, only []string) []snapshot.Job
 	var js []snapshot.Job
 	if cfg.Postgres != nil && want("postgres") {
 		js = append(js, postgresJobs(ctx, cfg.Postgres)...)
+	}
+	if want("redis") {
+		for _, r := range cfg.Redis {
+			js = append(js, redisJob(r))
+		}
+	}
+	if cfg.MySQL != nil && want("mysql") {
+		js = append(js, mysqlJobs(ctx, cfg.MySQL)...)
+	}
+	return js
+}
+
+func redisJob(r config.Redis) snapshot.Job {
+	c := redisdump.Config{Name: r.Name, URL: r.URL, Password: r.Password.Reveal()}
+	return snapshot.Job{Component: "redis", Name: r.Name, Ext: ".rdb",
+		Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) { return redisdump.Dump(ctx, c, w) }}
+}
+
+func mysqlConfig(c *config.MySQL) mysqldump.Config {
+	return mysqldump.Config{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password.Reveal(), Databases: c.Databases}
+}
+
+func mysqlJobs(ctx context.Context, c *config.MySQL) []snapshot.Job {
+	mc := mysqlConfig(c)
+	dbs, err := mysqldump.Databases(ctx, mc)
+	if err != nil {
+		return []snapshot.Job{{Component: "mysql", Name: "server", Err: err}}
+	}
+	var js []snapshot.Job
+	for _, db := range dbs {
+		js = append(js, snapshot.Job{Component: "mysql", Name: db, Ext: ".sql",
+			Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) { return mysqldump.Dump(ctx, mc, db, w) }})
 	}
 	return js
 }
