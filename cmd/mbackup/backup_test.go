@@ -14,7 +14,11 @@ import (
 	"mbackup/internal/testenv"
 )
 
-var pg *testenv.Postgres
+var (
+	pg    *testenv.Postgres
+	redis *testenv.Redis
+	maria *testenv.MariaDB
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mbackup-cli-")
@@ -22,21 +26,48 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	p, stop, err := testenv.LaunchPostgres(dir)
-	if err != nil {
+	code := 1
+	var stops []func()
+	if err := launch(dir, &stops); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	} else {
+		code = m.Run()
 	}
-	pg = p
-	code := m.Run()
-	stop()
+	for _, stop := range stops {
+		stop()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
+// launch starts one server of each kind for the package's tests.
+func launch(dir string, stops *[]func()) error {
+	for _, sub := range []string{"pg", "redis", "maria"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	p, stop, err := testenv.LaunchPostgres(filepath.Join(dir, "pg"))
+	if err != nil {
+		return err
+	}
+	pg, *stops = p, append(*stops, stop)
+	r, stop, err := testenv.LaunchRedis(filepath.Join(dir, "redis"))
+	if err != nil {
+		return err
+	}
+	redis, *stops = r, append(*stops, stop)
+	m, stop, err := testenv.LaunchMariaDB(filepath.Join(dir, "maria"))
+	if err != nil {
+		return err
+	}
+	maria, *stops = m, append(*stops, stop)
+	return nil
+}
+
 // setup writes an identity and a config using a local store and the test
-// server's password in a 0600 file; extra is appended to the config.
+// servers, their passwords in 0600 files; extra is appended to the
+// postgres section.
 func setup(t *testing.T, extra string) (dir, config string) {
 	t.Helper()
 	dir = t.TempDir()
@@ -44,7 +75,9 @@ func setup(t *testing.T, extra string) (dir, config string) {
 	if code := run(context.Background(), []string{"keygen", "-o", filepath.Join(dir, "id.txt")}, nil, &out, &errb); code != 0 {
 		t.Fatalf("keygen: %s", errb.String())
 	}
-	os.WriteFile(filepath.Join(dir, "pg.pass"), []byte(pg.Password+"\n"), 0o600)
+	for name, pw := range map[string]string{"pg.pass": pg.Password, "redis.pass": redis.Password, "maria.pass": maria.Password} {
+		os.WriteFile(filepath.Join(dir, name), []byte(pw+"\n"), 0o600)
+	}
 	config = filepath.Join(dir, "mbackup.yaml")
 	text := fmt.Sprintf(`host: test-host
 storage:
@@ -58,7 +91,16 @@ postgres:
   user: %s
   password_file: pg.pass
   sslmode: disable
-%s`, filepath.Join(dir, "store"), strings.TrimSpace(out.String()), pg.Port, pg.User, extra)
+%sredis:
+  - name: main
+    url: redis://%s/0
+    password_file: redis.pass
+mysql:
+  host: 127.0.0.1
+  port: %d
+  user: %s
+  password_file: maria.pass
+`, filepath.Join(dir, "store"), strings.TrimSpace(out.String()), pg.Port, pg.User, extra, redis.Addr, maria.Port, maria.User)
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +115,10 @@ func mbackup(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestBackupAndList(t *testing.T) {
+	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	redis.Do(t, "SET", "k", "v")
+	maria.Exec(t, "", "CREATE DATABASE blog")
+	maria.Exec(t, "blog", "CREATE TABLE posts (id int PRIMARY KEY); INSERT INTO posts VALUES (1), (2), (3)")
 	pg.Exec(t, "postgres", "CREATE DATABASE cli_app")
 	pg.Exec(t, "cli_app", "CREATE TABLE t AS SELECT g FROM generate_series(1, 500) g")
 	dir, cfg := setup(t, "  databases: [cli_app]\n")
@@ -89,8 +135,14 @@ func TestBackupAndList(t *testing.T) {
 		t.Fatalf("list --json exited %d: %v\n%s", code, err, out)
 	}
 	m := entries[0].Manifest
-	if m.Host != "test-host" || len(m.Artifacts) != 2 || m.Artifacts[1].Tables[0].Rows != 500 {
-		t.Errorf("manifest %+v", m)
+	if m.Host != "test-host" || len(m.Artifacts) != 4 || m.Artifacts[1].Tables[0].Rows != 500 {
+		t.Fatalf("manifest %+v", m)
+	}
+	if a := m.Artifacts[2]; a.Component != "redis" || a.Name != "main" || a.ServerVersion == "" {
+		t.Errorf("redis artifact %+v", a)
+	}
+	if a := m.Artifacts[3]; a.Component != "mysql" || a.Name != "blog" || a.Tables[0].Rows != 3 {
+		t.Errorf("mysql artifact %+v", a)
 	}
 	// The artifact is readable by the stock tools.
 	key := filepath.Join(dir, "store", m.Artifacts[1].Key)
@@ -99,7 +151,7 @@ func TestBackupAndList(t *testing.T) {
 		t.Errorf("restore listing by hand: %v\n%s", err, b)
 	}
 	code, out, _ = mbackup(t, "--config", cfg, "list")
-	if code != 0 || !strings.Contains(out, entries[0].ID) || !strings.Contains(out, "postgres(2)") {
+	if code != 0 || !strings.Contains(out, entries[0].ID) || !strings.Contains(out, "postgres(2),redis(1),mysql(1)") {
 		t.Errorf("list exited %d:\n%s", code, out)
 	}
 }
@@ -120,7 +172,7 @@ func TestBackupUnreachableServerCommitsNothing(t *testing.T) {
 	_, cfg := setup(t, "")
 	text, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, bytes.Replace(text, fmt.Appendf(nil, "port: %d", pg.Port), []byte("port: 1"), 1), 0o600)
-	code, _, errOut := mbackup(t, "--config", cfg, "backup")
+	code, _, errOut := mbackup(t, "--config", cfg, "backup", "--only", "postgres")
 	if code != exitError || !strings.Contains(errOut, "every job failed, nothing committed") {
 		t.Fatalf("backup exited %d:\n%s", code, errOut)
 	}
@@ -145,5 +197,22 @@ func TestBackupBadConfigExitsTwo(t *testing.T) {
 	code, _, errOut = mbackup(t, "--config", cfg, "backup", "--only", "postgres,mongo")
 	if code != exitUsage || !strings.Contains(errOut, `unknown component "mongo"`) {
 		t.Fatalf("backup --only mongo exited %d:\n%s", code, errOut)
+	}
+}
+
+func TestBackupRedisRefusedIsPartial(t *testing.T) {
+	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	dir, cfg := setup(t, "  databases: [postgres]\n")
+	os.WriteFile(filepath.Join(dir, "redis.pass"), []byte("wrong-password-plugh\n"), 0o600)
+	code, out, errOut := mbackup(t, "--config", cfg, "backup")
+	if code != exitPartial {
+		t.Fatalf("backup exited %d, want %d:\n%s\n%s", code, exitPartial, out, errOut)
+	}
+	if !strings.Contains(out, "redis    main") || !strings.Contains(out, "FAILED") || strings.Contains(out+errOut, "plugh") {
+		t.Errorf("backup printed:\n%s\n%s", out, errOut)
+	}
+	code, out, _ = mbackup(t, "--config", cfg, "list")
+	if code != 0 || !strings.Contains(out, "partial") || !strings.Contains(out, "redis(failed)") {
+		t.Errorf("list:\n%s", out)
 	}
 }
