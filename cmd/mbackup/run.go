@@ -37,6 +37,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"quickstart", "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", runQuickstart},
 		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
 		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient", runKeygen},

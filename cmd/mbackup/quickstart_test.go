@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mbackup/internal/testenv"
+)
+
+func TestQuickstart(t *testing.T) {
+	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	maria.Exec(t, "", "CREATE DATABASE IF NOT EXISTS quick_blog")
+	dir := filepath.Join(t.TempDir(), "qs")
+	t.Setenv("PGPASSWORD", pg.Password)
+	t.Setenv("REDISCLI_AUTH", redis.Password)
+	t.Setenv("MYSQL_PWD", maria.Password)
+	args := []string{"quickstart", "--dir", dir,
+		"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
+		"--redis-url", "redis://" + redis.Addr + "/0",
+		"--mysql-host", maria.Host, "--mysql-port", fmt.Sprint(maria.Port), "--mysql-user", maria.User}
+	code, out, errOut := mbackup(t, args...)
+	if code != exitOK {
+		t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"PostgreSQL found", "Redis      found", "MySQL      found", "complete", "verified: every artifact", "mbackup keygen -o"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quickstart output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, f := range []string{"identity.txt", "mbackup.yaml", "pg.pass", "redis.pass", "mysql.pass"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", f, err, fi.Mode())
+		}
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, "mbackup.yaml"))
+	for _, secret := range []string{pg.Password, redis.Password, maria.Password} {
+		if strings.Contains(string(cfg), secret) || strings.Contains(out+errOut, secret) {
+			t.Errorf("a password is in the config or the output")
+		}
+	}
+	// A second run reuses the identity and config and takes another snapshot.
+	code, out, errOut = mbackup(t, args...)
+	if code != exitOK || !strings.Contains(out, "reusing") || !strings.Contains(out, "(existing)") {
+		t.Fatalf("second quickstart exited %d:\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = mbackup(t, "--config", filepath.Join(dir, "mbackup.yaml"), "list")
+	if code != 0 || strings.Count(out, "complete") != 2 {
+		t.Errorf("list after two quickstarts:\n%s", out)
+	}
+}
+
+func TestQuickstartLeavesOutWhatIsNotRunning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "qs")
+	t.Setenv("PGPASSWORD", pg.Password)
+	closed := testenv.FreePort(t)
+	code, out, errOut := mbackup(t, "quickstart", "--dir", dir,
+		"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
+		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
+		"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
+	if code != exitOK {
+		t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Redis      left out") || !strings.Contains(out, "MySQL      left out") || !strings.Contains(out, "PostgreSQL found") {
+		t.Errorf("quickstart output:\n%s", out)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, "mbackup.yaml"))
+	if strings.Contains(string(cfg), "redis:") || strings.Contains(string(cfg), "mysql:") {
+		t.Errorf("config holds services that were not running:\n%s", cfg)
+	}
+}
+
+func TestQuickstartNothingFound(t *testing.T) {
+	closed := testenv.FreePort(t)
+	dir := filepath.Join(t.TempDir(), "qs")
+	code, out, errOut := mbackup(t, "quickstart", "--dir", dir,
+		"--pg-host", "127.0.0.1", "--pg-port", fmt.Sprint(closed),
+		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
+		"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
+	if code != exitError || !strings.Contains(errOut, "found no PostgreSQL, Redis or MySQL/MariaDB") {
+		t.Fatalf("quickstart with nothing running exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mbackup.yaml")); err == nil {
+		t.Error("a config was written although nothing was found")
+	}
+}
