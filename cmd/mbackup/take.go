@@ -25,6 +25,14 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, only []string
 	}
 	log := e.logger()
 	log.Info("taking a snapshot", "jobs", len(js), "storage", cfg.Storage.Type)
+	if cfg.Encryption.PostQuantum {
+		log.Warn("post-quantum recipients: restoring needs age 1.3.0 or later (Debian 12 ships 1.1.1) or mbackup itself")
+	}
+	if isTerminal(e.stderr) {
+		p := newProgress(e.stderr)
+		defer p.close()
+		p.wrap(js)
+	}
 	t := &snapshot.Taker{
 		Store: store, Recipients: rs, RecipientIDs: texts,
 		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log,
