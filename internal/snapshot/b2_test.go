@@ -1,0 +1,107 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"mbackup/internal/b2test"
+	"mbackup/internal/storage/b2"
+)
+
+// newB2Taker returns a Taker on a b2 store on the fake B2 server, with
+// 5 MB chunks and a 2 s stall watchdog.
+func newB2Taker(t *testing.T) (*Taker, *b2test.Server, *age.X25519Identity) {
+	t.Helper()
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	s, err := b2.New(context.Background(), b2.Config{
+		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
+		ChunkSize: 5_000_000, ConcurrentUploads: 2, APIBase: srv.URL,
+		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	id, _ := age.GenerateX25519Identity()
+	return &Taker{Store: s, Recipients: []age.Recipient{id.Recipient()}, RecipientIDs: []string{id.Recipient().String()}, Host: "test", Tool: "mbackup test"}, srv, id
+}
+
+func TestTakeIntoB2(t *testing.T) {
+	tk, srv, id := newB2Taker(t)
+	jobs := []Job{
+		{Component: "postgres", Name: "globals", Ext: ".sql", Produce: shell("echo CREATE ROLE mastodon")},
+		{Component: "postgres", Name: "mastodon_production", Ext: ".dump", Produce: shell("head -c 12000000 /dev/urandom")},
+		{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell("seq 1 100000")},
+	}
+	m, err := tk.Take(context.Background(), jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(context.Background(), tk.Store, m, id); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, f := range srv.Versions("backups") {
+		seen[f.Name]++
+	}
+	for name, n := range seen {
+		if n != 1 {
+			t.Errorf("%s has %d versions; every snapshot key is written once", name, n)
+		}
+	}
+	if len(seen) != 4 || srv.Count("b2_upload_part") != 3 {
+		t.Errorf("%d objects, %d parts; want 3 artifacts + manifest, one 3-part large file", len(seen), srv.Count("b2_upload_part"))
+	}
+}
+
+// TestUploadHostHangsDuringTake: the upload host stops answering while a
+// large artifact streams. That artifact fails within the stall timeout, its
+// producer is killed, nothing of it is visible, and the snapshot is partial.
+func TestUploadHostHangsDuringTake(t *testing.T) {
+	tk, srv, _ := newB2Taker(t)
+	srv.Inject("b2_upload_part", b2test.Fault{Hang: true})
+	jobs := []Job{
+		{Component: "postgres", Name: "big", Ext: ".dump", Produce: shell("head -c 40000000 /dev/urandom; echo 'not killed' >&2")},
+		{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell("echo small")},
+	}
+	start := time.Now()
+	m, err := tk.Take(context.Background(), jobs)
+	if !errors.Is(err, ErrPartial) {
+		t.Fatalf("Take = %v", err)
+	}
+	t.Logf("partial snapshot after %v: %s", time.Since(start).Round(time.Millisecond), m.Failed[0].Reason)
+	if !strings.Contains(m.Failed[0].Reason, "stalled") {
+		t.Errorf("reason %q does not say the upload stalled", m.Failed[0].Reason)
+	}
+	if _, err := tk.Store.Stat(context.Background(), ArtifactKey(m.ID, "postgres", "big", ".dump")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed artifact is visible: %v", err)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "head -c 40000000").Output(); len(out) > 0 {
+		t.Errorf("the producer is still running: pid %s", out)
+	}
+}
+
+// TestManifestUploadFails: every artifact is stored but the manifest cannot
+// be: no snapshot exists, and List shows the leftovers as incomplete.
+func TestManifestUploadFails(t *testing.T) {
+	tk, srv, _ := newB2Taker(t)
+	srv.Inject("b2_upload_file", b2test.Fault{Status: 503})
+	jobs := []Job{{Component: "postgres", Name: "db", Ext: ".dump", Produce: shell("head -c 6000000 /dev/urandom")}}
+	m, err := tk.Take(context.Background(), jobs)
+	if err == nil || m != nil || !strings.Contains(err.Error(), "commit") {
+		t.Fatalf("Take = %+v, %v; want a failed commit", m, err)
+	}
+	srv.ClearFaults()
+	entries, err := List(context.Background(), tk.Store)
+	if err != nil || len(entries) != 1 || entries[0].Status != StatusIncomplete {
+		t.Fatalf("List = %+v, %v", entries, err)
+	}
+}
