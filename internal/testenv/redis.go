@@ -20,7 +20,9 @@ const RedisInstall = "apt-get install -y redis-server"
 
 // Redis is a throwaway Redis server listening on Addr (127.0.0.1 and a free
 // port) that requires Password. Persistence is off (save ""), so the only
-// RDB files in Dir are those a test asks for, with SAVE or BGSAVE.
+// RDB files in Dir are those a test asks for, with SAVE or BGSAVE. DEBUG is
+// enabled for local connections (DEBUG DIGEST compares two servers' data),
+// and a replica's full sync starts at once (repl-diskless-sync-delay 0).
 type Redis struct {
 	Addr     string // host:port
 	Password string
@@ -117,7 +119,7 @@ func (r *Redis) start() error {
 	if err != nil {
 		return fmt.Errorf("testenv: redis: %w", err)
 	}
-	if err := os.Mkdir(r.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return fmt.Errorf("testenv: redis: %w", err)
 	}
 	conf := filepath.Join(r.base, "redis.conf")
@@ -129,6 +131,8 @@ logfile %s
 save ""
 appendonly no
 daemonize no
+enable-debug-command local
+repl-diskless-sync-delay 0
 `, port, r.Password, r.Dir, r.log))
 	if err != nil {
 		return fmt.Errorf("testenv: redis: %w", err)
@@ -149,6 +153,21 @@ daemonize no
 		return withLog("redis", err, r.log)
 	}
 	return nil
+}
+
+// Restart stops the server without saving and starts it again on the same
+// port and directory, so that it loads a dump.rdb a test put into Dir.
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	if r.proc != nil {
+		if err := r.proc.stop(syscall.SIGTERM); err != nil {
+			t.Fatalf("testenv: restart redis: %v", err)
+		}
+	}
+	os.Remove(filepath.Join(r.base, "redis.conf")) // start writes it anew
+	if err := r.start(); err != nil {
+		t.Fatalf("testenv: restart redis: %v", err)
+	}
 }
 
 // stop shuts the server down, killing it if needed, and removes its files.
