@@ -95,6 +95,23 @@ func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, e
 	return info, nil
 }
 
+// countTable counts one table inside a savepoint: an error (a table this
+// role may not read) must not abort the transaction, which would drop the
+// exported snapshot before pg_dump may have imported it.
+func countTable(ctx context.Context, tx pgx.Tx, t dump.TableCount) (int64, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	q := "SELECT count(*) FROM ONLY " + pgx.Identifier{t.Schema, t.Table}.Sanitize()
+	if err := sp.QueryRow(ctx, q).Scan(&n); err != nil {
+		sp.Rollback(ctx)
+		return 0, err
+	}
+	return n, sp.Commit(ctx)
+}
+
 // countRows counts the rows of every ordinary table (partitions included,
 // partitioned parents not, since their rows are their partitions') outside
 // the system schemas.
@@ -115,8 +132,7 @@ func countRows(ctx context.Context, tx pgx.Tx) ([]dump.TableCount, error) {
 		return nil, err
 	}
 	for i, t := range tables {
-		q := "SELECT count(*) FROM ONLY " + pgx.Identifier{t.Schema, t.Table}.Sanitize()
-		if err := tx.QueryRow(ctx, q).Scan(&tables[i].Rows); err != nil {
+		if tables[i].Rows, err = countTable(ctx, tx, t); err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t.Schema, t.Table, err)
 		}
 	}
