@@ -253,14 +253,28 @@ func (k *killer) Write(p []byte) (int, error) {
 	return k.buf.Write(p)
 }
 
+// parentOf returns the parent pid of pid, from /proc/pid/stat.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+	var state string
+	var ppid int
+	fmt.Sscanf(string(b[bytes.LastIndexByte(b, ')')+1:]), " %s %d", &state, &ppid)
+	return ppid
+}
+
 func findProcess(arg string) (int, string) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, _ := os.ReadFile(p)
 		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmd, arg) && strings.Contains(cmd, "pg_dump") {
-			var pid int
-			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+		var pid int
+		fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+		// Only our own child: other test packages run pg_dump at the same time.
+		if strings.Contains(cmd, arg) && strings.Contains(cmd, "pg_dump") && parentOf(pid) == os.Getpid() {
 			return pid, cmd
 		}
 	}
