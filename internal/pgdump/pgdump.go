@@ -14,6 +14,21 @@
 //     PGPASSFILE), never argv; -w makes libpq fail instead of prompting.
 //   - Where the role cannot read pg_authid (managed PostgreSQL), globals are
 //     dumped with --no-role-passwords and the dump's Info says so.
+//
+// Restore (RestoreGlobals, RestoreDatabase, CountRows) takes plaintext: the
+// caller decrypts. Its invariants:
+//   - psql and pg_restore come from the same directory as pg_dump, and the
+//     password reaches them through PGPASSWORD only.
+//   - Globals run in one transaction (unless they create tablespaces), so
+//     a failure changes nothing; roles that already exist are reported, not
+//     an error, and get the dump's attributes, password and memberships,
+//     except the role the restore connects as, which is left as it is.
+//     Truncated globals (no pg_dumpall trailer) run nothing.
+//   - A database is restored only into a new or empty database unless
+//     Clean; a new one is created owned by the dumped database's owner, and
+//     dropped again when its restore fails, so a failure leaves nothing.
+//   - Errors name the database and carry pg_restore's or psql's stderr tail
+//     without passwords, password verifiers or table rows.
 package pgdump
 
 import (
@@ -60,6 +75,19 @@ type Dumper struct {
 // Open connects once to check the server, then finds a pg_dump at least as
 // new as the server.
 func Open(ctx context.Context, cfg Config) (*Dumper, error) {
+	d, err := openServer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.findBinaries(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// openServer connects once to learn the server's version, which decides
+// where the client programs are taken from.
+func openServer(ctx context.Context, cfg Config) (*Dumper, error) {
 	d := &Dumper{cfg: cfg}
 	conn, err := d.connect(ctx, "postgres")
 	if err != nil {
@@ -71,9 +99,6 @@ func Open(ctx context.Context, cfg Config) (*Dumper, error) {
 		return nil, fmt.Errorf("pgdump: server version: %w", err)
 	}
 	d.serverMajor = num / 10000
-	if err := d.findBinaries(ctx); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -147,24 +172,12 @@ var versionRE = regexp.MustCompile(`\(PostgreSQL\) (\d+)(\.\d+)?`)
 // findBinaries picks pg_dump and pg_dumpall and refuses a client older than
 // the server, which pg_dump would refuse anyway, later and less clearly.
 func (d *Dumper) findBinaries(ctx context.Context) error {
-	dir := d.cfg.BinDir
-	if dir == "" {
-		dir = fmt.Sprintf("/usr/lib/postgresql/%d/bin", d.serverMajor)
+	var err error
+	if d.pgDump, err = d.tool("pg_dump"); err != nil {
+		return err
 	}
-	for _, b := range []struct {
-		name string
-		dst  *string
-	}{{"pg_dump", &d.pgDump}, {"pg_dumpall", &d.pgDumpAll}} {
-		p := filepath.Join(dir, b.name)
-		if _, err := os.Stat(p); err != nil {
-			if d.cfg.BinDir != "" {
-				return fmt.Errorf("pgdump: %s: %w", p, err)
-			}
-			if p, err = exec.LookPath(b.name); err != nil {
-				return fmt.Errorf("pgdump: %s not found: install postgresql-client-%d", b.name, d.serverMajor)
-			}
-		}
-		*b.dst = p
+	if d.pgDumpAll, err = d.tool("pg_dumpall"); err != nil {
+		return err
 	}
 	out, err := dump.Output(ctx, exec.CommandContext(ctx, d.pgDump, "--version"))
 	if err != nil {
@@ -181,6 +194,26 @@ func (d *Dumper) findBinaries(ctx context.Context) error {
 			d.pgDump, major, d.serverVersion, d.serverMajor)
 	}
 	return nil
+}
+
+// tool returns the path of the PostgreSQL client program name: in BinDir
+// when set, else in /usr/lib/postgresql/<server major>/bin when present,
+// else in PATH.
+func (d *Dumper) tool(name string) (string, error) {
+	dir := d.cfg.BinDir
+	if dir == "" {
+		dir = fmt.Sprintf("/usr/lib/postgresql/%d/bin", d.serverMajor)
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		if d.cfg.BinDir != "" {
+			return "", fmt.Errorf("pgdump: %s: %w", p, err)
+		}
+		if p, err = exec.LookPath(name); err != nil {
+			return "", fmt.Errorf("pgdump: %s not found: install postgresql-client-%d", name, d.serverMajor)
+		}
+	}
+	return p, nil
 }
 
 // Databases returns the configured databases, or else every database that
