@@ -26,6 +26,12 @@
 //     so they are not the dump's snapshot. They are counted again after the
 //     dump; tables whose counts changed in between (writes during the dump)
 //     are named in Info.Notes, and their counts are only approximate.
+//   - Restore streams a dump into the client (no staging) and only into a
+//     new or empty database, unless Clean, which drops and recreates it so
+//     that it holds exactly the dump. It fails when the dump lacks its
+//     "-- Dump completed" line, and a database it created is dropped again
+//     on failure. Client errors never quote the failing statement (which
+//     holds rows): --skip-print-query-on-error, and "near '...'" redacted.
 //
 // The account needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
 // databases it dumps (and SHOW DATABASES to find them when Databases is

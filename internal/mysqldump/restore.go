@@ -1,0 +1,185 @@
+package mysqldump
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"mbackup/internal/dump"
+)
+
+// RestoreOptions tune Restore.
+type RestoreOptions struct {
+	// Clean allows restoring into a database that is not empty: it is
+	// dropped and created again, with its default character set and
+	// collation, before the dump is loaded, so it ends up holding exactly
+	// the dump. Privileges granted on it survive (MySQL and MariaDB keep
+	// them when a database is dropped).
+	Clean bool
+}
+
+// dropTimeout bounds dropping a database whose restore failed, which
+// happens after ctx may have been cancelled.
+const dropTimeout = time.Minute
+
+// sandboxLine is the first line of mariadb-dump 10.11.8 and later, which
+// Oracle's mysql client rejects.
+const sandboxLine = `/*M!999999\- enable the sandbox mode */`
+
+// Restore loads the SQL dump read from r (as Dump writes it: no CREATE
+// DATABASE, no USE) into database db with the mariadb (or mysql) client,
+// streaming: nothing is staged.
+//
+// A db that does not exist is created (CHARACTER SET utf8mb4; the dump's
+// tables carry their own character sets). A db that exists must be empty
+// (no table, view, sequence, routine or event) unless opt.Clean, which
+// drops and recreates it first. The dump must end with the dumper's
+// "-- Dump completed" line: a truncated dump fails even when every
+// statement it held ran. When the load fails and this call created db
+// (or recreated it, with Clean), db is dropped again, so a failed restore
+// leaves no half-restored database behind; with Clean the old contents are
+// gone all the same. Triggers, routines and events keep their DEFINER:
+// that account must exist, or cfg.User needs SET USER (see the package
+// comment). The line that turns on the MariaDB client's sandbox mode is
+// dropped for Oracle's mysql client, which rejects it.
+func Restore(ctx context.Context, cfg Config, db string, r io.Reader, opt RestoreOptions) error {
+	if db == "" {
+		return errors.New("mysqldump: restore: empty database name")
+	}
+	c, err := open(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	created, err := c.prepareDatabase(ctx, db, opt.Clean)
+	if err != nil {
+		return fmt.Errorf("mysqldump: restore %s: %w", db, err)
+	}
+	err = c.load(ctx, db, r)
+	if err != nil && created {
+		if derr := c.dropDatabase(ctx, db); derr != nil {
+			err = fmt.Errorf("%w; and dropping the half-restored database failed: %w", err, derr)
+		} else {
+			err = fmt.Errorf("%w (the database this restore created was dropped again)", err)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("mysqldump: restore %s: %w", db, err)
+	}
+	return nil
+}
+
+// load feeds the dump to the client and checks that it was complete.
+func (c *client) load(ctx context.Context, db string, r io.Reader) error {
+	version, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--version"))
+	if err != nil {
+		return fmt.Errorf("%s version: %w", filepath.Base(c.cli), err)
+	}
+	args := []string{"--batch", "--default-character-set=utf8mb4", "--database=" + db}
+	if strings.Contains(version, "MariaDB") {
+		// It would print the failing statement, rows and all, in its error.
+		args = append(args, "--skip-print-query-on-error")
+	} else {
+		r = dropSandboxLine(r)
+	}
+	tw := &tailWriter{w: io.Discard}
+	in := &readErr{r: r}
+	cmd := c.command(ctx, c.cli, args...)
+	cmd.Stdin = io.TeeReader(in, tw)
+	err = dump.Run(ctx, cmd, io.Discard, c.password)
+	switch {
+	case in.err != nil:
+		// The client ran what it got, then choked on the cut statement.
+		return fmt.Errorf("read the dump: %w", in.err)
+	case err != nil:
+		return redactNear(err)
+	}
+	if !tw.completed() {
+		return errors.New("the dump does not end with the dumper's \"-- Dump completed\" line: it is truncated")
+	}
+	return nil
+}
+
+// readErr records the error, other than io.EOF, that reading r ended with.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// dropSandboxLine returns r without its first line when that line is
+// sandboxLine.
+func dropSandboxLine(r io.Reader) io.Reader {
+	br := bufio.NewReader(r)
+	if head, err := br.Peek(len(sandboxLine) + 1); err == nil && string(head) == sandboxLine+"\n" {
+		br.Discard(len(head))
+	}
+	return br
+}
+
+// prepareDatabase creates db when it does not exist, or drops and creates
+// it again when clean; it reports whether it (re)created it. An existing
+// db must be empty unless clean.
+func (c *client) prepareDatabase(ctx context.Context, db string, clean bool) (bool, error) {
+	lit := literal(db)
+	rows, err := c.query(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME,"+
+		" (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+lit+"),"+
+		" (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = "+lit+"),"+
+		" (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+lit+")"+
+		" FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+lit+";\n")
+	if err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	create := "CREATE DATABASE " + ident(db) + " CHARACTER SET utf8mb4;\n"
+	if len(rows) == 1 && len(rows[0]) == 5 {
+		r := rows[0]
+		if r[2] == "0" && r[3] == "0" && r[4] == "0" {
+			return false, nil
+		}
+		if !clean {
+			return false, fmt.Errorf("the database exists and is not empty (%s tables and views, %s routines, %s events): "+
+				"restore into a new database, or drop this one, or restore with the clean option to drop and recreate it", r[2], r[3], r[4])
+		}
+		create = "DROP DATABASE " + ident(db) + ";\nCREATE DATABASE " + ident(db) +
+			" CHARACTER SET " + ident(r[0]) + " COLLATE " + ident(r[1]) + ";\n"
+	}
+	if _, err := c.query(ctx, create); err != nil {
+		return false, fmt.Errorf("create database: %w", err)
+	}
+	return true, nil
+}
+
+// dropDatabase drops db after a failed restore, even when ctx is done.
+func (c *client) dropDatabase(ctx context.Context, db string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
+	defer cancel()
+	_, err := c.query(ctx, "DROP DATABASE IF EXISTS "+ident(db)+";\n")
+	return err
+}
+
+// nearSQL matches the SQL a server error quotes ("... near 'INSERT INTO
+// ... VALUES (...)' at line 5"), which may hold table rows.
+var nearSQL = regexp.MustCompile(`(?s)near '.*' at line (\d+)`)
+
+// redactNear removes the quoted SQL from a client error.
+func redactNear(err error) error {
+	msg := nearSQL.ReplaceAllString(err.Error(), "near [statement redacted] at line $1")
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
+}
