@@ -29,6 +29,13 @@
 // own disk first and keeps streaming commands after it. A dump is bounded
 // in time only by ctx.
 //
+// Restore is RestoreRDBFile only: the RDB is written, atomically and
+// checked whole, into the data directory of a stopped server, which loads
+// it when started. It refuses while a redis-server runs in that directory
+// (found through /proc/<pid>/cwd, since Redis chdirs into its dir) or
+// while appendonly files are there. Loading into a running server is not
+// supported.
+//
 // Config.URL is redis://[user@]host[:port][/db], rediss://... for TLS
 // (redis-cli --tls), or unix:///path/to/redis.sock. A rediss:// URL may carry
 // the query parameters cacert=/path/ca.pem (redis-cli --cacert; the system

@@ -72,13 +72,20 @@ func startServer(t *testing.T, extra string, rdb []byte) server {
 // tls.
 func startServerTLS(t *testing.T, extra string, rdb []byte, tls []string) server {
 	t.Helper()
-	bin := testenv.LookBinary(t, "redis-server", testenv.RedisInstall)
 	dir := t.TempDir()
 	if rdb != nil {
 		if err := os.WriteFile(filepath.Join(dir, "dump.rdb"), rdb, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return startServerIn(t, dir, extra, tls)
+}
+
+// startServerIn is startServerTLS for a server whose dir, where it loads
+// dump.rdb from, is dir.
+func startServerIn(t *testing.T, dir, extra string, tls []string) server {
+	t.Helper()
+	bin := testenv.LookBinary(t, "redis-server", testenv.RedisInstall)
 	s := server{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))),
 		password: "test-" + strconv.Itoa(os.Getpid()), tls: tls}
 	_, port, _ := net.SplitHostPort(s.addr)
