@@ -241,6 +241,9 @@ func testDamaged(t *testing.T, target *testenv.Postgres, file string) {
 		err := RestoreDatabase(context.Background(), configOf(target), "rs_"+c.name, f, RestoreOptions{})
 		wantErr(t, err, "pgdump: restore rs_"+c.name+": ")
 		wantErr(t, err, c.want)
+		if strings.Contains(err.Error(), target.Password) {
+			t.Errorf("password in %q", err)
+		}
 		if c.name == "truncated" {
 			wantErr(t, err, "(the database this restore created was dropped again)")
 		}
