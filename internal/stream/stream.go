@@ -26,9 +26,14 @@ import (
 )
 
 // EncoderConcurrency is the number of goroutines zstd compresses one stream
-// with. Two keeps one core for the producer on a small backup host and was
-// the fastest setting measured on two cores.
-const EncoderConcurrency = 2
+// with. One leaves the other core to the producer on a small backup host.
+// Alone, Seal is faster with two (BenchmarkSeal), but two hand every 128 KiB
+// block to two new goroutines; with pg_dump (and a local server) busy beside
+// it on two cores, bench/backup.sh measured the whole backup 6-7% faster
+// and 10% cheaper in CPU with one. One goroutine seals about 1 GB/s of that
+// pg_dump output, well above the 350 MB/s pg_dump produces. The compressed
+// bytes are the same either way.
+const EncoderConcurrency = 1
 
 // Sums describes a stream: plaintext (what the producer wrote) and stored
 // (what reached the destination) sizes and SHA-256 digests, in hex.
