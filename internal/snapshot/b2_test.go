@@ -2,7 +2,9 @@ package snapshot
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"io/fs"
 	"os/exec"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"filippo.io/age"
 
 	"mbackup/internal/b2test"
+	"mbackup/internal/dump"
 	"mbackup/internal/storage/b2"
 )
 
@@ -103,5 +106,47 @@ func TestManifestUploadFails(t *testing.T) {
 	entries, err := List(context.Background(), tk.Store)
 	if err != nil || len(entries) != 1 || entries[0].Status != StatusIncomplete {
 		t.Fatalf("List = %+v, %v", entries, err)
+	}
+}
+
+// TestStoreRefusesMidway: B2 accepts the first part of a large artifact and
+// refuses the rest (403). The artifact fails with B2's reason, its producer
+// is stopped, nothing of it stays visible or unfinished, and the other
+// artifact is committed in a partial snapshot.
+func TestStoreRefusesMidway(t *testing.T) {
+	tk, srv, _ := newB2Taker(t)
+	refusing := func(ctx context.Context, w io.Writer) (dump.Info, error) {
+		noise := make([]byte, 12_000_000) // incompressible: zstd must not shrink it below a part
+		rand.Read(noise)
+		if _, err := w.Write(noise); err != nil {
+			return dump.Info{}, err
+		}
+		for wait := time.Now(); srv.Count("b2_upload_part") == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Since(wait) > time.Minute {
+				return dump.Info{}, errors.New("the first part was never sent")
+			}
+		}
+		srv.Inject("b2_upload_part", b2test.Fault{Status: 403})
+		return shell("head -c 30000000 /dev/urandom")(ctx, w)
+	}
+	jobs := []Job{
+		{Component: "postgres", Name: "big", Ext: ".dump", Produce: refusing},
+		{Component: "mysql", Name: "blog", Ext: ".sql", Produce: shell("echo small")},
+	}
+	m, err := tk.Take(context.Background(), jobs)
+	if !errors.Is(err, ErrPartial) {
+		t.Fatalf("Take = %v", err)
+	}
+	if len(m.Failed) != 1 || !strings.Contains(m.Failed[0].Reason, "403") {
+		t.Errorf("failed %+v; want the big artifact with B2's 403", m.Failed)
+	}
+	if _, err := tk.Store.Stat(context.Background(), ArtifactKey(m.ID, "postgres", "big", ".dump")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused artifact is visible: %v", err)
+	}
+	if u := srv.Unfinished("backups"); len(u) != 0 {
+		t.Errorf("%d unfinished large files left", len(u))
+	}
+	if len(m.Artifacts) != 1 || m.Artifacts[0].Name != "blog" {
+		t.Errorf("artifacts %+v", m.Artifacts)
 	}
 }

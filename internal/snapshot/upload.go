@@ -70,13 +70,11 @@ func seal(ctx context.Context, j Job, w io.Writer, t *Taker) (stream.Sums, dump.
 	return sw.Sums(), prod, nil
 }
 
-// blame picks the error that explains a failed upload: the store's when the
-// producer only saw the pipe closed under it.
+// blame picks the error that explains a failed upload: the store's, when
+// the store gave up on its own (the producer then only saw its pipe closed
+// or was killed by SIGPIPE), else the producer's.
 func blame(produceErr, putErr error) error {
-	if putErr != nil && errors.Is(produceErr, putErr) {
-		return putErr
-	}
-	if putErr != nil && errors.Is(produceErr, io.ErrClosedPipe) {
+	if putErr != nil && !errors.Is(putErr, context.Canceled) {
 		return putErr
 	}
 	return produceErr
