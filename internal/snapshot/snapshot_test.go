@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"sync"
@@ -116,7 +117,12 @@ func TestTakePartial(t *testing.T) {
 		{Component: "redis", Name: "refused", Ext: ".rdb", Produce: shell("echo 'ERR unknown command SYNC' >&2; exit 1")},
 		{Component: "mysql", Name: "server", Err: errors.New("connection refused")},
 	}
+	var logged bytes.Buffer
+	tk.Log = slog.New(slog.NewTextHandler(&logged, nil))
 	m, err := tk.Take(context.Background(), jobs)
+	if !strings.Contains(logged.String(), "artifact stored") || strings.Count(logged.String(), "artifact failed") != 3 {
+		t.Errorf("log:\n%s", logged.String())
+	}
 	if !errors.Is(err, ErrPartial) || m == nil {
 		t.Fatalf("Take = %v, %v; want a partial manifest", m, err)
 	}

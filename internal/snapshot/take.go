@@ -39,7 +39,7 @@ type Taker struct {
 	Tool         string // "mbackup v1.2.3"
 	Concurrency  int    // jobs at once; 0 means 2
 	Now          func() time.Time
-	Log          *slog.Logger
+	Log          *slog.Logger // one line per finished job; nil logs nothing
 }
 
 // ErrPartial is returned, with the committed manifest, when some jobs failed.
@@ -118,13 +118,29 @@ func (t *Taker) runAll(ctx context.Context, id string, jobs []Job) []result {
 			defer func() { <-sem }()
 			if j.Err != nil {
 				results[i].err = j.Err
+				t.logResult(j, results[i])
 				return
 			}
 			results[i].art, results[i].err = t.upload(ctx, id, j)
+			t.logResult(j, results[i])
 		})
 	}
 	wg.Wait()
 	return results
+}
+
+// logResult logs one finished job, so a run without a terminal still says
+// what it did as it goes.
+func (t *Taker) logResult(j Job, r result) {
+	if t.Log == nil {
+		return
+	}
+	if r.err != nil {
+		t.Log.Warn("artifact failed", "component", j.Component, "name", j.Name, "err", r.err)
+		return
+	}
+	t.Log.Info("artifact stored", "key", r.art.Key, "plain_bytes", r.art.PlainBytes,
+		"stored_bytes", r.art.StoredBytes, "seconds", r.art.Finished.Sub(r.art.Started).Seconds())
 }
 
 // commit writes the manifest: the last write of a snapshot.
