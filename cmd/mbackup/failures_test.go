@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,19 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// parentOf returns the parent pid of pid, from /proc/pid/stat.
-func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	var state string
-	var ppid int
-	fmt.Sscanf(string(b[bytes.LastIndexByte(b, ')')+1:]), " %s %d", &state, &ppid)
-	return ppid
-}
+	"mbackup/internal/testenv"
+)
 
 // killWhenSeen SIGKILLs the first process whose command line contains
 // cmdMatch and whose environment contains envMatch, among this test
@@ -43,7 +32,7 @@ func killWhenSeen(stop <-chan struct{}, cmdMatch, envMatch string) bool {
 			env, _ := os.ReadFile(strings.TrimSuffix(p, "cmdline") + "environ")
 			if strings.Contains(string(b), cmdMatch) && strings.Contains(string(env), "\x00"+envMatch+"\x00") {
 				var pid int
-				if _, err := fmt.Sscanf(p, "/proc/%d/cmdline", &pid); err == nil && parentOf(pid) == os.Getpid() {
+				if _, err := fmt.Sscanf(p, "/proc/%d/cmdline", &pid); err == nil && testenv.ParentPID(pid) == os.Getpid() {
 					time.Sleep(20 * time.Millisecond) // mid-stream
 					syscall.Kill(pid, syscall.SIGKILL)
 					return true

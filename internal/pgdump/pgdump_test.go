@@ -253,19 +253,6 @@ func (k *killer) Write(p []byte) (int, error) {
 	return k.buf.Write(p)
 }
 
-// parentOf returns the parent pid of pid, from /proc/pid/stat.
-func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
-	var state string
-	var ppid int
-	fmt.Sscanf(string(b[bytes.LastIndexByte(b, ')')+1:]), " %s %d", &state, &ppid)
-	return ppid
-}
-
 func findProcess(arg string) (int, string) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -274,7 +261,7 @@ func findProcess(arg string) (int, string) {
 		var pid int
 		fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
 		// Only our own child: other test packages run pg_dump at the same time.
-		if strings.Contains(cmd, arg) && strings.Contains(cmd, "pg_dump") && parentOf(pid) == os.Getpid() {
+		if strings.Contains(cmd, arg) && strings.Contains(cmd, "pg_dump") && testenv.ParentPID(pid) == os.Getpid() {
 			return pid, cmd
 		}
 	}

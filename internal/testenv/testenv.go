@@ -274,3 +274,18 @@ func (p *process) stop(sig syscall.Signal) error {
 		return fmt.Errorf("pid %d survived SIGKILL", pgid)
 	}
 }
+
+// ParentPID returns the parent of process pid, from /proc/pid/stat, or 0.
+// Tests that kill a producer use it to touch only their own children, since
+// other packages' tests run the same tools at the same time.
+func ParentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces, so read after ')'.
+	var state string
+	var ppid int
+	fmt.Sscanf(string(b[bytes.LastIndexByte(b, ')')+1:]), " %s %d", &state, &ppid)
+	return ppid
+}
