@@ -119,7 +119,7 @@ type Storage struct {
 	PartSize Size `yaml:"part_size"`
 
 	// ConcurrentUploads is how many parts of one object are uploaded at once
-	// (b2, s3). Default 2.
+	// (b2; the s3 store sends parts one at a time and ignores it). Default 2.
 	ConcurrentUploads int `yaml:"concurrent_uploads"`
 	// CallTimeout is the deadline of each single API call (b2, s3).
 	// Default 2m.
@@ -127,7 +127,8 @@ type Storage struct {
 	// StallTimeout fails an upload that made no progress for this long
 	// (b2, s3). Default 2m.
 	StallTimeout Duration `yaml:"stall_timeout"`
-	// UploadTimeout is the deadline of a whole object upload (b2, s3).
+	// UploadTimeout is the deadline of a whole object upload (b2; the s3
+	// store bounds a silent connection with stall_timeout instead).
 	// Default 6h.
 	UploadTimeout Duration `yaml:"upload_timeout"`
 
