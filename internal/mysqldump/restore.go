@@ -183,3 +183,33 @@ func redactNear(err error) error {
 	}
 	return errors.New(msg)
 }
+
+// CountRows counts the rows of every base table of db the way Dump does,
+// to check a restore against the dump's dump.Info.Tables. Each count's
+// Schema is db.
+func CountRows(ctx context.Context, cfg Config, db string) ([]dump.TableCount, error) {
+	c, err := open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	tables, err := c.countRows(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("mysqldump: count rows %s: %w", db, err)
+	}
+	return tables, nil
+}
+
+// DropDatabase drops db when it exists: the scratch databases of a restore
+// drill.
+func DropDatabase(ctx context.Context, cfg Config, db string) error {
+	c, err := open(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := c.dropDatabase(ctx, db); err != nil {
+		return fmt.Errorf("mysqldump: drop database %s: %w", db, err)
+	}
+	return nil
+}

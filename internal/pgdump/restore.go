@@ -268,3 +268,16 @@ func CompareCounts(want, got []dump.TableCount) []string {
 	}
 	return diffs
 }
+
+// DropDatabase drops db when it exists, forcing its connections closed
+// (PostgreSQL 13 and later): the scratch databases of a restore drill.
+func DropDatabase(ctx context.Context, cfg Config, db string) error {
+	d, err := openServer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("pgdump: drop database %s: %w", db, err)
+	}
+	if err := d.dropDatabase(ctx, db); err != nil {
+		return fmt.Errorf("pgdump: drop database %s: %s", db, dump.Redact(err.Error(), cfg.Password))
+	}
+	return nil
+}
