@@ -159,14 +159,28 @@ repl-diskless-sync-delay 0
 // port and directory, so that it loads a dump.rdb a test put into Dir.
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
+	r.Stop(t)
+	r.Start(t)
+}
+
+// Stop stops the server without saving, leaving Dir in place, as
+// "systemctl stop redis-server" would before a restore.
+func (r *Redis) Stop(t testing.TB) {
+	t.Helper()
 	if r.proc != nil {
 		if err := r.proc.stop(syscall.SIGTERM); err != nil {
-			t.Fatalf("testenv: restart redis: %v", err)
+			t.Fatalf("testenv: stop redis: %v", err)
 		}
+		r.proc = nil
 	}
+}
+
+// Start starts a stopped server again on the same port and directory.
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
 	os.Remove(filepath.Join(r.base, "redis.conf")) // start writes it anew
 	if err := r.start(); err != nil {
-		t.Fatalf("testenv: restart redis: %v", err)
+		t.Fatalf("testenv: start redis: %v", err)
 	}
 }
 

@@ -1,0 +1,178 @@
+// Package restore brings the artifacts of a snapshot back onto servers:
+// PostgreSQL globals and databases, MySQL/MariaDB databases and Redis RDB
+// files.
+//
+// Invariants:
+//   - Nothing is written to any target before every selected artifact was
+//     found with the stored size its manifest records and could be opened
+//     with the identities given: a missing or truncated artifact, a wrong
+//     identity or an unknown snapshot change nothing.
+//   - Each artifact is staged, decrypted and decompressed, into a private
+//     directory (0700) under Options.StagingDir, and applied only when its
+//     stored and plaintext sizes and SHA-256 equal the manifest's: a
+//     corrupted artifact is never applied. Steps run one after the other
+//     and the first failure stops the restore; the steps before it stay
+//     done, and the plan says so before anything starts.
+//   - Staged files are removed after their step and the staging directory
+//     at the end, whatever happened. Only one artifact is staged at a time,
+//     so the disk needed is the largest artifact's plaintext, which is
+//     checked before staging it.
+//   - PostgreSQL and MySQL restores are checked afterwards: the row count
+//     of every table must equal the count the manifest recorded at backup.
+package restore
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"mbackup/internal/mysqldump"
+	"mbackup/internal/pgdump"
+	"mbackup/internal/snapshot"
+)
+
+// Targets are where the components go; a nil target is not restored.
+type Targets struct {
+	Postgres *pgdump.Config
+	MySQL    *mysqldump.Config
+	Redis    *Redis
+}
+
+// Redis is a Redis data directory and the RDB file name its server loads.
+type Redis struct {
+	Dir  string // e.g. /var/lib/redis
+	File string // "" means dump.rdb
+}
+
+// Step is one artifact to restore and what restoring it does.
+type Step struct {
+	Artifact snapshot.Artifact
+	// Database is the name the artifact is restored as (its own name,
+	// unless a drill renames it); empty for globals and Redis.
+	Database string
+	// Does says what the step changes on its target, in a sentence.
+	Does string
+}
+
+// Name is component/name, as selectors spell it.
+func (s Step) Name() string { return s.Artifact.Component + "/" + s.Artifact.Name }
+
+// order is the order steps run in: roles before the databases they own.
+var order = map[string]int{"postgres": 0, "mysql": 1, "redis": 2}
+
+// Plan selects the artifacts of m named by only ("postgres", "mysql",
+// "redis", or "component/name" such as "postgres/mastodon_production";
+// empty means all) and returns the steps restoring them into t, globals
+// first, then PostgreSQL databases, MySQL databases and Redis. A selector
+// that matches nothing, or a selected component without a target, is an
+// error that lists what the snapshot has.
+func Plan(m *snapshot.Manifest, only []string, t Targets, clean bool) ([]Step, error) {
+	for _, sel := range only {
+		if !slices.ContainsFunc(m.Artifacts, func(a snapshot.Artifact) bool { return selects(sel, a) }) {
+			return nil, fmt.Errorf("restore: snapshot %s has nothing named %q (it has %s)", m.ID, sel, strings.Join(names(m), ", "))
+		}
+	}
+	var steps []Step
+	for _, a := range m.Artifacts {
+		if len(only) > 0 && !slices.ContainsFunc(only, func(sel string) bool { return selects(sel, a) }) {
+			continue
+		}
+		s, err := step(a, t, clean)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, s)
+	}
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("restore: snapshot %s holds no artifact to restore", m.ID)
+	}
+	slices.SortStableFunc(steps, func(a, b Step) int {
+		return order[a.Artifact.Component] - order[b.Artifact.Component]
+	})
+	return steps, nil
+}
+
+func selects(sel string, a snapshot.Artifact) bool {
+	return sel == a.Component || sel == a.Component+"/"+a.Name
+}
+
+// names lists the artifacts of m as selectors spell them.
+func names(m *snapshot.Manifest) []string {
+	var ns []string
+	for _, a := range m.Artifacts {
+		ns = append(ns, a.Component+"/"+a.Name)
+	}
+	return ns
+}
+
+// isGlobals tells the PostgreSQL globals artifact from a database's.
+func isGlobals(a snapshot.Artifact) bool {
+	return a.Component == "postgres" && a.Name == "globals" && strings.HasSuffix(a.Key, ".sql.zst.age")
+}
+
+func step(a snapshot.Artifact, t Targets, clean bool) (Step, error) {
+	s := Step{Artifact: a}
+	missing := func(flag string) error {
+		return fmt.Errorf("restore: %s: no %s target given", s.Name(), flag)
+	}
+	switch {
+	case a.Component == "postgres" && t.Postgres == nil:
+		return s, missing("PostgreSQL")
+	case a.Component == "mysql" && t.MySQL == nil:
+		return s, missing("MySQL")
+	case a.Component == "redis" && t.Redis == nil:
+		return s, missing("Redis")
+	}
+	switch {
+	case isGlobals(a):
+		s.Does = fmt.Sprintf("create the dump's roles on %s; roles that exist get the dump's attributes, passwords "+
+			"and memberships (except %s, the role restoring)", pgWhere(t.Postgres), t.Postgres.User)
+	case a.Component == "postgres":
+		s.Database = a.Name
+		s.Does = fmt.Sprintf("create database %s on %s (owned as in the dump) and pg_restore into it; "+
+			"refused if it exists and is not empty", s.Database, pgWhere(t.Postgres))
+		if clean {
+			s.Does = fmt.Sprintf("pg_restore --clean into database %s on %s (created if missing): "+
+				"DROPS and recreates every object of the dump in it", s.Database, pgWhere(t.Postgres))
+		}
+	case a.Component == "mysql":
+		s.Database = a.Name
+		s.Does = fmt.Sprintf("create database %s on %s and load the dump; refused if it exists and is not empty",
+			s.Database, mysqlWhere(t.MySQL))
+		if clean {
+			s.Does = fmt.Sprintf("DROP DATABASE %s on %s if it exists, create it again and load the dump",
+				s.Database, mysqlWhere(t.MySQL))
+		}
+	case a.Component == "redis":
+		s.Does = fmt.Sprintf("replace %s; refused while a Redis server runs in %s", rdbPath(t.Redis), t.Redis.Dir)
+	default:
+		return s, fmt.Errorf("restore: %s: unknown component %q (made by a newer mbackup?)", s.Name(), a.Component)
+	}
+	return s, nil
+}
+
+func pgWhere(c *pgdump.Config) string {
+	return fmt.Sprintf("PostgreSQL %s:%d as %s", orDefault(c.Host, "localhost"), orZero(c.Port, 5432), c.User)
+}
+
+func mysqlWhere(c *mysqldump.Config) string {
+	return fmt.Sprintf("MySQL %s:%d as %s", orDefault(c.Host, "localhost"), orZero(c.Port, 3306), c.User)
+}
+
+func rdbPath(r *Redis) string {
+	return strings.TrimSuffix(r.Dir, "/") + "/" + orDefault(r.File, "dump.rdb")
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func orZero(n, d int) int {
+	if n == 0 {
+		return d
+	}
+	return n
+}

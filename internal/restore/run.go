@@ -1,0 +1,185 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"mbackup/internal/dump"
+	"mbackup/internal/mysqldump"
+	"mbackup/internal/pgdump"
+	"mbackup/internal/redisdump"
+	"mbackup/internal/storage"
+)
+
+// Options say how to run a restore.
+type Options struct {
+	Store      storage.Store
+	Identities []age.Identity
+	// StagingDir is where the private staging directory is made; "" means
+	// os.TempDir(). Staged PostgreSQL dumps are pg_dump -Fc -Z0, about the
+	// size of the database's data without its indexes.
+	StagingDir string
+	// Jobs is pg_restore -j; 0 means 2.
+	Jobs int
+	// Clean allows restoring into databases that are not empty; see Plan.
+	Clean bool
+	// Progress, when set, gets one line as each step starts and ends.
+	Progress io.Writer
+}
+
+// StepResult is what one step did and how long it took.
+type StepResult struct {
+	Step
+	Fetch   time.Duration // download, decrypt, decompress and check
+	Apply   time.Duration // the restore proper and its row-count check
+	Tables  int           // tables whose row counts were checked
+	// Restored is true once the restore proper succeeded, even when the
+	// row-count check after it failed.
+	Restored bool
+	Globals *pgdump.GlobalsReport
+	Err     error
+}
+
+// Report is the outcome of a restore: the steps that ran, in order.
+type Report struct {
+	Steps []StepResult
+	Total time.Duration
+}
+
+// Run checks every artifact of steps (see the package comment), then
+// restores them one by one into t. It returns the report of the steps that
+// ran and the first error, which names the artifact.
+func Run(ctx context.Context, steps []Step, t Targets, opt Options) (Report, error) {
+	start := time.Now()
+	var rep Report
+	if err := preflight(ctx, opt.Store, steps, opt.Identities); err != nil {
+		return rep, err
+	}
+	dir, err := os.MkdirTemp(opt.StagingDir, "mbackup-restore-")
+	if err != nil {
+		return rep, fmt.Errorf("restore: staging directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	for _, s := range steps {
+		r := runStep(ctx, s, t, opt, dir)
+		rep.Steps = append(rep.Steps, r)
+		if r.Err != nil {
+			rep.Total = time.Since(start)
+			return rep, fmt.Errorf("restore: %s: %w", s.Artifact.Key, r.Err)
+		}
+	}
+	rep.Total = time.Since(start)
+	return rep, nil
+}
+
+func runStep(ctx context.Context, s Step, t Targets, opt Options, dir string) StepResult {
+	r := StepResult{Step: s}
+	progress(opt, "%s: fetching %s", s.Name(), human(s.Artifact.StoredBytes))
+	begin := time.Now()
+	file, err := stage(ctx, opt.Store, s.Artifact, opt.Identities, dir)
+	r.Fetch = time.Since(begin)
+	if err != nil {
+		r.Err = fmt.Errorf("%w; nothing of it was restored", err)
+		progress(opt, "%s: failed: %v", s.Name(), r.Err)
+		return r
+	}
+	defer os.Remove(file)
+	progress(opt, "%s: checked %s in %s; restoring", s.Name(), human(s.Artifact.PlainBytes), r.Fetch.Round(time.Millisecond))
+	begin = time.Now()
+	r.Err = apply(ctx, &r, t, opt, file)
+	r.Apply = time.Since(begin)
+	if r.Err != nil {
+		progress(opt, "%s: failed: %v", s.Name(), r.Err)
+	} else {
+		progress(opt, "%s: restored in %s", s.Name(), r.Apply.Round(time.Millisecond))
+	}
+	return r
+}
+
+// apply restores one staged file, then checks the row counts.
+func apply(ctx context.Context, r *StepResult, t Targets, opt Options, file string) error {
+	a := r.Artifact
+	switch {
+	case isGlobals(a):
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		g, err := pgdump.RestoreGlobals(ctx, *t.Postgres, f)
+		r.Globals, r.Restored = &g, err == nil
+		return err
+	case a.Component == "postgres":
+		err := pgdump.RestoreDatabase(ctx, *t.Postgres, r.Database, file, pgdump.RestoreOptions{Jobs: opt.Jobs, Clean: opt.Clean})
+		if err != nil {
+			return err
+		}
+		r.Restored = true
+		got, err := pgdump.CountRows(ctx, *t.Postgres, r.Database)
+		return checkCounts(r, got, err)
+	case a.Component == "mysql":
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := mysqldump.Restore(ctx, *t.MySQL, r.Database, f, mysqldump.RestoreOptions{Clean: opt.Clean}); err != nil {
+			return err
+		}
+		r.Restored = true
+		got, err := mysqldump.CountRows(ctx, *t.MySQL, r.Database)
+		for i := range got {
+			got[i].Schema = a.Name // the dump counted under its own name
+		}
+		return checkCounts(r, got, err)
+	case a.Component == "redis":
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		err = redisdump.RestoreRDBFile(f, t.Redis.Dir, t.Redis.File)
+		r.Restored = err == nil
+		return err
+	}
+	return fmt.Errorf("unknown component %q", a.Component)
+}
+
+// checkCounts compares the restored row counts with the manifest's.
+func checkCounts(r *StepResult, got []dump.TableCount, err error) error {
+	if err != nil {
+		return fmt.Errorf("restored, but counting its rows failed: %w", err)
+	}
+	r.Tables = len(got)
+	if diffs := pgdump.CompareCounts(r.Artifact.Tables, got); len(diffs) > 0 {
+		return errors.New("restored, but row counts differ from the backup's: " + strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+func progress(opt Options, format string, a ...any) {
+	if opt.Progress != nil {
+		fmt.Fprintf(opt.Progress, format+"\n", a...)
+	}
+}
+
+// human formats a byte count.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
