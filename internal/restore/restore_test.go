@@ -92,7 +92,9 @@ func take(t *testing.T, s storage.Store, id *age.X25519Identity, src sources) *s
 		snapshot.Job{Component: "redis", Name: "main", Ext: ".rdb",
 			Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) { return redisdump.Dump(ctx, rc, w) }},
 		snapshot.Job{Component: "mysql", Name: "writefreely", Ext: ".sql",
-			Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) { return mysqldump.Dump(ctx, mc, "writefreely", w) }})
+			Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) {
+				return mysqldump.Dump(ctx, mc, "writefreely", w)
+			}})
 	tk := &snapshot.Taker{Store: s, Recipients: []age.Recipient{id.Recipient()},
 		RecipientIDs: []string{id.Recipient().String()}, Host: "test", Tool: "mbackup test"}
 	m, err := tk.Take(ctx, jobs)

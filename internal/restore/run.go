@@ -37,14 +37,14 @@ type Options struct {
 // StepResult is what one step did and how long it took.
 type StepResult struct {
 	Step
-	Fetch   time.Duration // download, decrypt, decompress and check
-	Apply   time.Duration // the restore proper and its row-count check
-	Tables  int           // tables whose row counts were checked
+	Fetch  time.Duration // download, decrypt, decompress and check
+	Apply  time.Duration // the restore proper and its row-count check
+	Tables int           // tables whose row counts were checked
 	// Restored is true once the restore proper succeeded, even when the
 	// row-count check after it failed.
 	Restored bool
-	Globals *pgdump.GlobalsReport
-	Err     error
+	Globals  *pgdump.GlobalsReport
+	Err      error
 }
 
 // Report is the outcome of a restore: the steps that ran, in order.
