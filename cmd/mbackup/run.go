@@ -40,6 +40,8 @@ func commands() []command {
 		{"quickstart", "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", runQuickstart},
 		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
+		{"verify", "[ID|--all] check the newest snapshot's stored hashes; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", runVerify},
+		{"restore", "[ID] restore the newest complete snapshot, or ID: guided on a terminal, --yes and flags for scripts", runRestore},
 		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient", runKeygen},
 		{"help", "show this help, or the help of a command", runHelp},
 		{"version", "print the version of mbackup and of the libraries it is built with", runVersion},

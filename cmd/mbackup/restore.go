@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"filippo.io/age"
+
+	"mbackup/internal/restore"
+	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
+)
+
+// restoreFlags are restore's options; in guided mode they are the defaults
+// of the prompts.
+type restoreFlags struct {
+	yes, clean                            bool
+	identities                            []string
+	only, staging                         string
+	jobs                                  int
+	pgHost, pgUser, pgSSLMode, pgPassFile string
+	pgPort                                int
+	redisDir, redisFile                   string
+	myHost, myUser, myPassFile            string
+	myPort                                int
+}
+
+func (f *restoreFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.yes, "yes", false, "restore without prompts, from the flags (for scripts)")
+	fs.Func("i", "age identity `FILE` (repeatable; required)", func(s string) error {
+		f.identities = append(f.identities, s)
+		return nil
+	})
+	fs.StringVar(&f.only, "only", "", "restore only these, comma-separated: postgres, redis, mysql or component/name (postgres/globals, postgres/DB, redis/NAME, mysql/DB)")
+	fs.BoolVar(&f.clean, "clean", false, "restore into databases that exist and are not empty: DROPS and recreates the dump's objects (MySQL: the whole database)")
+	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where each artifact is staged, decrypted, while it is restored")
+	fs.IntVar(&f.jobs, "jobs", 2, "parallel pg_restore jobs (-j)")
+	fs.StringVar(&f.pgHost, "pg-host", "", "PostgreSQL host or socket directory (default: libpq's, usually /var/run/postgresql)")
+	fs.IntVar(&f.pgPort, "pg-port", 5432, "PostgreSQL port")
+	fs.StringVar(&f.pgUser, "pg-user", "postgres", "PostgreSQL superuser to restore as")
+	fs.StringVar(&f.pgSSLMode, "pg-sslmode", "prefer", "PostgreSQL sslmode")
+	fs.StringVar(&f.pgPassFile, "pg-password-file", "", "`file` holding the PostgreSQL password (default: $PGPASSWORD, else ~/.pgpass)")
+	fs.StringVar(&f.redisDir, "redis-dir", "/var/lib/redis", "Redis data `directory` (its \"dir\"); the server there must be stopped")
+	fs.StringVar(&f.redisFile, "redis-file", "dump.rdb", "Redis RDB file name (its \"dbfilename\")")
+	fs.StringVar(&f.myHost, "mysql-host", "", "MySQL/MariaDB host, or socket path (default: the client's socket)")
+	fs.IntVar(&f.myPort, "mysql-port", 3306, "MySQL/MariaDB port")
+	fs.StringVar(&f.myUser, "mysql-user", "root", "MySQL/MariaDB user to restore as")
+	fs.StringVar(&f.myPassFile, "mysql-password-file", "", "`file` holding the MySQL password (default: $MYSQL_PWD)")
+}
+
+func runRestore(ctx context.Context, e *env, args []string) error {
+	var f restoreFlags
+	fs := e.flagSet("restore")
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return usagef("restore: one snapshot id at most, got %q", fs.Args())
+	}
+	if f.yes && len(f.identities) == 0 {
+		return usagef("restore: --yes needs -i IDENTITY: the identity file whose recipient the snapshot was encrypted to")
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	if c, ok := store.(io.Closer); ok {
+		defer c.Close()
+	}
+	r := &restorer{e: e, f: f, store: store}
+	if !f.yes {
+		r.p = newPrompter(e.stdin, e.stdout)
+	}
+	return r.run(ctx, fs.Arg(0))
+}
+
+// restorer holds one restore's state while it asks and runs.
+type restorer struct {
+	e       *env
+	f       restoreFlags
+	p       *prompter // nil with --yes
+	store   storage.Store
+	m       *snapshot.Manifest
+	ids     []age.Identity
+	targets restore.Targets
+}
+
+func (r *restorer) run(ctx context.Context, id string) error {
+	if err := r.chooseSnapshot(ctx, id); err != nil {
+		return err
+	}
+	if err := r.identities(); err != nil {
+		return err
+	}
+	only, err := r.components()
+	if err != nil {
+		return err
+	}
+	if err := r.askTargets(only); err != nil {
+		return err
+	}
+	steps, err := restore.Plan(r.m, only, r.targets, r.f.clean)
+	if err != nil {
+		return err
+	}
+	if err := r.confirm(steps); err != nil {
+		return err
+	}
+	rep, err := restore.Run(ctx, steps, r.targets, restore.Options{
+		Store: r.store, Identities: r.ids, StagingDir: r.f.staging, Jobs: r.f.jobs, Clean: r.f.clean, Progress: r.e.stdout,
+	})
+	printReport(r.e.stdout, r.m, rep, err)
+	return err
+}
+
+// findSnapshot loads snapshot id, or the newest complete one when id is "".
+func findSnapshot(ctx context.Context, s storage.Store, id string) (*snapshot.Manifest, error) {
+	if id != "" {
+		if _, err := snapshot.ParseID(id); err != nil {
+			return nil, usagef("%v", err)
+		}
+		m, err := snapshot.Load(ctx, s, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no snapshot %s in the store (mbackup list shows the snapshots there)", id)
+		}
+		return m, err
+	}
+	entries, err := snapshot.List(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	for _, en := range entries {
+		if en.Status == snapshot.StatusComplete {
+			return en.Manifest, nil
+		}
+	}
+	return nil, errors.New("the store holds no complete snapshot (mbackup list shows what it holds; give a partial one by its id)")
+}
+
+func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {
+	m, err := findSnapshot(ctx, r.store, id)
+	if err != nil {
+		return err
+	}
+	printSnapshot(r.e.stdout, m)
+	if r.p != nil && id == "" {
+		other, err := r.p.line("Restore this snapshot? Enter to go on, or another snapshot id", m.ID)
+		if err != nil {
+			return err
+		}
+		if other != m.ID {
+			if m, err = findSnapshot(ctx, r.store, other); err != nil {
+				return err
+			}
+			printSnapshot(r.e.stdout, m)
+		}
+	}
+	r.m = m
+	return nil
+}
+
+func printSnapshot(w io.Writer, m *snapshot.Manifest) {
+	fmt.Fprintf(w, "snapshot %s (%s) of host %s, taken %s in %s, %s stored:\n", m.ID, m.Status, m.Host,
+		m.Started.UTC().Format("2006-01-02 15:04 MST"), roundDuration(m.Finished.Sub(m.Started)), humanBytes(m.Bytes()))
+	for _, a := range m.Artifacts {
+		fmt.Fprintf(w, "  %-8s %-28s %10s (%s stored)\n", a.Component, a.Name, humanBytes(a.PlainBytes), humanBytes(a.StoredBytes))
+	}
+	for _, f := range m.Failed {
+		fmt.Fprintf(w, "  %-8s %-28s not in this snapshot: %s\n", f.Component, f.Name, f.Reason)
+	}
+}
+
+func (r *restorer) identities() error {
+	paths := r.f.identities
+	if len(paths) == 0 {
+		p, err := r.p.line("age identity file (AGE-SECRET-KEY-..., from mbackup keygen)", "")
+		if err != nil {
+			return err
+		}
+		paths = []string{p}
+	}
+	for _, p := range paths {
+		ids, err := readIdentities(p)
+		if err != nil {
+			return err
+		}
+		r.ids = append(r.ids, ids...)
+	}
+	return nil
+}
+
+// readIdentities parses an age identity file.
+func readIdentities(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity file: %w", err)
+	}
+	defer f.Close()
+	ids, err := age.ParseIdentities(f)
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: not an age identity file: %v", path, err)
+	}
+	return ids, nil
+}
+
+// components returns the selectors to restore: --only, or the answers.
+func (r *restorer) components() ([]string, error) {
+	if r.f.only != "" || r.p == nil {
+		return splitList(r.f.only), nil
+	}
+	var only []string
+	for _, c := range components {
+		var names []string
+		var size int64
+		for _, a := range r.m.Artifacts {
+			if a.Component == c {
+				names, size = append(names, a.Name), size+a.PlainBytes
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		ok, err := r.p.yesNo(fmt.Sprintf("Restore %s: %s (%s)?", c, strings.Join(names, ", "), humanBytes(size)), true)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			only = append(only, c)
+		}
+	}
+	if len(only) == 0 {
+		return nil, errors.New("restore: nothing chosen, nothing done")
+	}
+	return only, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// wants reports whether the selection holds some artifact of component c.
+func (r *restorer) wants(only []string, c string) bool {
+	for _, a := range r.m.Artifacts {
+		if a.Component != c {
+			continue
+		}
+		if len(only) == 0 {
+			return true
+		}
+		for _, sel := range only {
+			if sel == c || sel == c+"/"+a.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// confirm prints the plan and, when guided, asks to go on.
+func (r *restorer) confirm(steps []restore.Step) error {
+	fmt.Fprintf(r.e.stdout, "\nPlan, in this order (if a step fails, the ones before it stay done):\n")
+	for i, s := range steps {
+		fmt.Fprintf(r.e.stdout, "  %d. %s: %s\n", i+1, s.Name(), s.Does)
+	}
+	fmt.Fprintf(r.e.stdout, "Every artifact is checked against the manifest before anything is written; each is staged, decrypted, in %s.\n", r.f.staging)
+	if r.p == nil {
+		return nil
+	}
+	answer, err := r.p.line(`Type "restore" to begin`, "")
+	if err != nil {
+		return err
+	}
+	if answer != "restore" {
+		return errors.New("restore: not confirmed, nothing done")
+	}
+	return nil
+}
+
+// printReport prints the time of every step and the total: the recovery
+// time of what was restored.
+func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err error) {
+	if len(rep.Steps) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nsnapshot %s:\n", m.ID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "step\tfetch+check\trestore+count\tresult\t")
+	for _, s := range rep.Steps {
+		result := "ok"
+		switch {
+		case s.Err != nil:
+			result = "FAILED"
+		case s.Tables > 0:
+			result = fmt.Sprintf("%d tables' rows as at backup", s.Tables)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", s.Name(), roundDuration(s.Fetch), roundDuration(s.Apply), result)
+	}
+	tw.Flush()
+	for _, s := range rep.Steps {
+		if g := s.Globals; g != nil {
+			fmt.Fprintf(w, "roles created: %s; existing, given the dump's attributes: %s; left as they are: %s\n",
+				listOrNone(g.Created), listOrNone(g.Existing), listOrNone([]string{g.Self}))
+		}
+		if s.Artifact.Component == "redis" && s.Err == nil {
+			fmt.Fprintf(w, "redis/%s: start the Redis server now (systemctl start redis-server) to load it\n", s.Artifact.Name)
+		}
+	}
+	verb := "restored"
+	if err != nil {
+		verb = "stopped after a failure"
+	}
+	fmt.Fprintf(w, "%s in %s in total\n", verb, roundDuration(rep.Total))
+}
+
+func listOrNone(s []string) string {
+	var out []string
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}

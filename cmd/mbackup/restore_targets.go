@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"mbackup/internal/mysqldump"
+	"mbackup/internal/pgdump"
+	"mbackup/internal/restore"
+)
+
+// askTargets sets the targets of the selected components from the flags,
+// asking for each value in guided mode with the flag as its default.
+func (r *restorer) askTargets(only []string) error {
+	var err error
+	pgWanted, myWanted := r.wants(only, "postgres"), r.wants(only, "mysql")
+	if pgWanted {
+		if r.targets.Postgres, err = r.postgresTarget(); err != nil {
+			return err
+		}
+	}
+	if myWanted {
+		if r.targets.MySQL, err = r.mysqlTarget(); err != nil {
+			return err
+		}
+	}
+	if r.wants(only, "redis") {
+		if r.targets.Redis, err = r.redisTarget(); err != nil {
+			return err
+		}
+	}
+	if r.p != nil && (pgWanted || myWanted) && !r.f.clean {
+		r.f.clean, err = r.p.yesNo("Databases that exist and are not empty are refused. Restore over them instead "+
+			"(DROPS and recreates the dump's objects; MySQL: the whole database)?", false)
+	}
+	return err
+}
+
+func (r *restorer) postgresTarget() (*pgdump.Config, error) {
+	f := r.f
+	c := &pgdump.Config{Host: f.pgHost, Port: f.pgPort, User: f.pgUser, SSLMode: f.pgSSLMode}
+	pw, given, err := password(f.pgPassFile, "PGPASSWORD")
+	if err != nil {
+		return nil, err
+	}
+	c.Password = pw
+	if r.p == nil {
+		return c, nil
+	}
+	fmt.Fprintln(r.e.stdout, "\nPostgreSQL to restore into (a superuser; an empty host means the local socket):")
+	if c.Host, err = r.p.line("  host", c.Host); err != nil {
+		return nil, err
+	}
+	if c.Port, err = r.p.number("  port", c.Port); err != nil {
+		return nil, err
+	}
+	if c.User, err = r.p.line("  user", c.User); err != nil {
+		return nil, err
+	}
+	if !given {
+		c.Password, err = r.p.secret("  password (empty: none, or ~/.pgpass)")
+	}
+	return c, err
+}
+
+func (r *restorer) mysqlTarget() (*mysqldump.Config, error) {
+	f := r.f
+	c := &mysqldump.Config{Host: f.myHost, Port: f.myPort, User: f.myUser}
+	pw, given, err := password(f.myPassFile, "MYSQL_PWD")
+	if err != nil {
+		return nil, err
+	}
+	c.Password = pw
+	if r.p == nil {
+		return c, nil
+	}
+	fmt.Fprintln(r.e.stdout, "\nMySQL/MariaDB to restore into (an empty host means the local socket):")
+	if c.Host, err = r.p.line("  host", c.Host); err != nil {
+		return nil, err
+	}
+	if c.Port, err = r.p.number("  port", c.Port); err != nil {
+		return nil, err
+	}
+	if c.User, err = r.p.line("  user", c.User); err != nil {
+		return nil, err
+	}
+	if !given {
+		c.Password, err = r.p.secret("  password (empty: none)")
+	}
+	return c, err
+}
+
+func (r *restorer) redisTarget() (*restore.Redis, error) {
+	t := &restore.Redis{Dir: r.f.redisDir, File: r.f.redisFile}
+	if r.p == nil {
+		return t, nil
+	}
+	fmt.Fprintln(r.e.stdout, "\nRedis: the RDB file is written into the data directory of a stopped server, which loads it when it starts.")
+	var err error
+	if t.Dir, err = r.p.line("  data directory (\"dir\" in redis.conf)", t.Dir); err != nil {
+		return nil, err
+	}
+	t.File, err = r.p.line("  file name (\"dbfilename\")", t.File)
+	return t, err
+}
+
+// password reads a password file, else the environment variable; given
+// says whether either was set.
+func password(file, envVar string) (string, bool, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", false, fmt.Errorf("password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), true, nil
+	}
+	v, ok := os.LookupEnv(envVar)
+	return v, ok, nil
+}

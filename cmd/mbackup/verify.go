@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"filippo.io/age"
+
+	"mbackup/internal/mysqldump"
+	"mbackup/internal/pgdump"
+	"mbackup/internal/restore"
+	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
+)
+
+// verifyFlags are verify's options.
+type verifyFlags struct {
+	all        bool
+	identities []string
+	into       []string
+	staging    string
+}
+
+func runVerify(ctx context.Context, e *env, args []string) error {
+	var f verifyFlags
+	fs := e.flagSet("verify")
+	fs.BoolVar(&f.all, "all", false, "verify every snapshot, not only the newest")
+	fs.Func("i", "age identity `FILE`: also decrypt every artifact and check its plaintext (repeatable)", func(s string) error {
+		f.identities = append(f.identities, s)
+		return nil
+	})
+	fs.Func("restore-into", "scratch server `URL` to restore into and count rows: postgres://USER[:PASS]@HOST:PORT/?sslmode=disable "+
+		"or mysql://USER[:PASS]@HOST:PORT (repeatable; passwords also from $PGPASSWORD, $MYSQL_PWD)", func(s string) error {
+		f.into = append(f.into, s)
+		return nil
+	})
+	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where --restore-into stages each artifact")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 1 || (f.all && fs.NArg() > 0):
+		return usagef("verify: give one snapshot id, or --all")
+	case len(f.into) > 0 && len(f.identities) == 0:
+		return usagef("verify: --restore-into needs -i IDENTITY to decrypt the dumps")
+	}
+	pg, my, err := scratchTargets(f.into)
+	if err != nil {
+		return err
+	}
+	var ids []age.Identity
+	for _, p := range f.identities {
+		more, err := readIdentities(p)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, more...)
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	if c, ok := store.(io.Closer); ok {
+		defer c.Close()
+	}
+	ms, err := verifyTargets(ctx, e, store, fs.Arg(0), f.all)
+	if err != nil {
+		return err
+	}
+	v := verifier{e: e, store: store, ids: ids, pg: pg, my: my, staging: f.staging}
+	failed := 0
+	for _, m := range ms {
+		if !v.verify(ctx, m) {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("verify: %d of %d snapshots failed", failed, len(ms))
+	}
+	return nil
+}
+
+// verifyTargets returns the manifests to verify: id's, every committed
+// one with all (reporting incomplete runs), or the newest committed one.
+func verifyTargets(ctx context.Context, e *env, s storage.Store, id string, all bool) ([]*snapshot.Manifest, error) {
+	if id != "" {
+		m, err := findSnapshot(ctx, s, id)
+		if err != nil {
+			return nil, err
+		}
+		return []*snapshot.Manifest{m}, nil
+	}
+	entries, err := snapshot.List(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var ms []*snapshot.Manifest
+	for _, en := range entries {
+		if en.Manifest == nil {
+			if all {
+				fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", en.ID)
+			}
+			continue
+		}
+		ms = append(ms, en.Manifest)
+		if !all {
+			break
+		}
+	}
+	if len(ms) == 0 {
+		return nil, errors.New("verify: the store holds no snapshot")
+	}
+	return ms, nil
+}
+
+// verifier checks snapshots and prints one verdict per snapshot.
+type verifier struct {
+	e       *env
+	store   storage.Store
+	ids     []age.Identity
+	pg      *pgdump.Config
+	my      *mysqldump.Config
+	staging string
+}
+
+func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
+	what := "stored size and sha256"
+	if len(v.ids) > 0 {
+		what += ", decrypted size and sha256"
+	}
+	if err := snapshot.Check(ctx, v.store, m, v.ids...); err != nil {
+		fmt.Fprintf(v.e.stdout, "%s: FAILED (%s):\n  %s\n", m.ID, what, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return false
+	}
+	fmt.Fprintf(v.e.stdout, "%s: %s: %d artifacts, %s: ok\n", m.ID, m.Status, len(m.Artifacts), what)
+	if v.pg == nil && v.my == nil {
+		return true
+	}
+	rep, err := restore.Drill(ctx, m, v.pg, v.my, restore.Options{Store: v.store, Identities: v.ids, StagingDir: v.staging})
+	tables := 0
+	for _, s := range rep.Steps {
+		tables += s.Tables
+	}
+	if err != nil {
+		fmt.Fprintf(v.e.stdout, "%s: restore drill FAILED:\n  %s\n", m.ID, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+		return false
+	}
+	fmt.Fprintf(v.e.stdout, "%s: restore drill: %d artifacts restored into scratch databases in %s, "+
+		"row counts of %d tables equal to the backup's: ok\n", m.ID, len(rep.Steps), roundDuration(rep.Total), tables)
+	return true
+}
+
+// scratchTargets parses the --restore-into URLs.
+func scratchTargets(urls []string) (*pgdump.Config, *mysqldump.Config, error) {
+	var pg *pgdump.Config
+	var my *mysqldump.Config
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, nil, usagef("verify: --restore-into: %q is not a URL such as postgres://postgres@127.0.0.1:5432/ or mysql://root@127.0.0.1:3306", redactURL(raw))
+		}
+		port := 0
+		if p := u.Port(); p != "" {
+			if port, err = strconv.Atoi(p); err != nil {
+				return nil, nil, usagef("verify: --restore-into %s: bad port %q", redactURL(raw), p)
+			}
+		}
+		pw, hasPw := u.User.Password()
+		switch u.Scheme {
+		case "postgres", "postgresql":
+			if !hasPw {
+				pw = os.Getenv("PGPASSWORD")
+			}
+			pg = &pgdump.Config{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: pw, SSLMode: u.Query().Get("sslmode")}
+		case "mysql", "mariadb":
+			if !hasPw {
+				pw = os.Getenv("MYSQL_PWD")
+			}
+			my = &mysqldump.Config{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: pw}
+		default:
+			return nil, nil, usagef("verify: --restore-into %s: scheme %q is not postgres or mysql", redactURL(raw), u.Scheme)
+		}
+	}
+	return pg, my, nil
+}
+
+// redactURL hides a URL's password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	return u.Redacted()
+}
