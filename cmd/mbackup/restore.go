@@ -59,11 +59,12 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	var f restoreFlags
 	fs := e.flagSet("restore")
 	f.register(fs)
-	if err := parse(fs, args); err != nil {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return usagef("restore: one snapshot id at most, got %q", fs.Args())
+	if len(pos) > 1 {
+		return usagef("restore: one snapshot id at most, got %q", pos)
 	}
 	if f.yes && len(f.identities) == 0 {
 		return usagef("restore: --yes needs -i IDENTITY: the identity file whose recipient the snapshot was encrypted to")
@@ -83,7 +84,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if !f.yes {
 		r.p = newPrompter(e.stdin, e.stdout)
 	}
-	return r.run(ctx, fs.Arg(0))
+	return r.run(ctx, first(pos))
 }
 
 // restorer holds one restore's state while it asks and runs.
@@ -317,7 +318,7 @@ func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err erro
 	for _, s := range rep.Steps {
 		if g := s.Globals; g != nil {
 			fmt.Fprintf(w, "roles created: %s; existing, given the dump's attributes: %s; left as they are: %s\n",
-				listOrNone(g.Created), listOrNone(g.Existing), listOrNone([]string{g.Self}))
+				listOrNone(g.Created), listOrNone(without(g.Existing, g.Self)), listOrNone([]string{g.Self}))
 		}
 		if s.Artifact.Component == "redis" && s.Err == nil {
 			fmt.Fprintf(w, "redis/%s: start the Redis server now (systemctl start redis-server) to load it\n", s.Artifact.Name)
@@ -341,4 +342,23 @@ func listOrNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(out, ", ")
+}
+
+// first returns the first of args, or "".
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// without returns s without v.
+func without(s []string, v string) []string {
+	var out []string
+	for _, x := range s {
+		if x != v {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -103,6 +103,23 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseMixed parses flags given before and after positional arguments
+// ("restore ID --yes" as well as "restore --yes ID") and returns the
+// positional ones.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
 func flagHelp(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fs.SetOutput(&b)

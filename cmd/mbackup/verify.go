@@ -41,11 +41,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return nil
 	})
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where --restore-into stages each artifact")
-	if err := parse(fs, args); err != nil {
+	pos, err := parseMixed(fs, args)
+	if err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 1 || (f.all && fs.NArg() > 0):
+	case len(pos) > 1 || (f.all && len(pos) > 0):
 		return usagef("verify: give one snapshot id, or --all")
 	case len(f.into) > 0 && len(f.identities) == 0:
 		return usagef("verify: --restore-into needs -i IDENTITY to decrypt the dumps")
@@ -73,7 +74,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if c, ok := store.(io.Closer); ok {
 		defer c.Close()
 	}
-	ms, err := verifyTargets(ctx, e, store, fs.Arg(0), f.all)
+	ms, err := verifyTargets(ctx, e, store, first(pos), f.all)
 	if err != nil {
 		return err
 	}
