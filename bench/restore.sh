@@ -142,6 +142,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 logging_collector = off
+# The ANALYZE autovacuum starts on the freshly loaded tables lands at a
+# random point of a run, or of the next, and takes one of the CPUs.
+autovacuum = off
 EOF
 server_started=1
 as_server "$PGBIN/pg_ctl" start -D "$data" -l "$data/server.log" -w -t 60 >/dev/null ||
@@ -224,7 +227,7 @@ run() {
 	local name=$1 t0 t1 rss
 	shift
 	t0=$EPOCHREALTIME
-	if ! /usr/bin/time -f '%M' -o "$tmp/rss" "$@" >"$tmp/$name.log" 2>&1; then
+	if ! /usr/bin/time -f '%M' -o "$tmp/rss" "$@" </dev/null >"$tmp/$name.log" 2>&1; then
 		echo "restore.sh: $name failed:" >&2
 		cat "$tmp/$name.log" >&2
 		exit 1
