@@ -111,7 +111,7 @@ func newB2(t *testing.T) (storage.Store, *b2test.Server) {
 	s, err := b2.New(context.Background(), b2.Config{
 		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
 		ChunkSize: 5_000_000, ConcurrentUploads: 2, APIBase: srv.URL,
-		CallTimeout: 5 * time.Second, StallTimeout: 5 * time.Second, UploadRetries: 3,
+		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 3,
 	})
 	if err != nil {
 		t.Fatal(err)
