@@ -261,6 +261,9 @@ type Schedule struct {
 	// Mirror is when the daemon mirrors the media bucket, if media is
 	// configured. Default "30 */12 * * *".
 	Mirror string `yaml:"mirror"`
+	// Verify is when the daemon verifies the newest snapshot's stored
+	// hashes (mbackup verify, no key needed); "" (the default) never.
+	Verify string `yaml:"verify"`
 }
 
 // Retention is the retention section. A complete snapshot is kept when it
@@ -273,6 +276,12 @@ type Retention struct {
 	// that failed runs never prune the last good backup. At least 1.
 	// Default 2.
 	KeepLast int `yaml:"keep_last"`
+	// KeepDaily, KeepWeekly and KeepMonthly also keep the newest complete
+	// snapshot of each of the last N days, ISO weeks and months (UTC),
+	// beyond KeepWithin. Default 0: none.
+	KeepDaily   int `yaml:"keep_daily"`
+	KeepWeekly  int `yaml:"keep_weekly"`
+	KeepMonthly int `yaml:"keep_monthly"`
 }
 
 // Notify is the notify section.

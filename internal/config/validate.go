@@ -46,6 +46,15 @@ func (c *Config) Validate() error {
 	}
 	validateCron(v, "schedule.backup", c.Schedule.Backup)
 	validateCron(v, "schedule.mirror", c.Schedule.Mirror)
+	if c.Schedule.Verify != "" {
+		validateCron(v, "schedule.verify", c.Schedule.Verify)
+	}
+	for path, n := range map[string]int{"retention.keep_daily": c.Retention.KeepDaily,
+		"retention.keep_weekly": c.Retention.KeepWeekly, "retention.keep_monthly": c.Retention.KeepMonthly} {
+		if n < 0 {
+			v.add(path, "must not be negative")
+		}
+	}
 	if c.Retention.KeepLast < 1 {
 		v.add("retention.keep_last", "must be at least 1: the newest complete snapshot is always kept")
 	}
