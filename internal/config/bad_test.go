@@ -188,7 +188,7 @@ var badConfigs = []struct {
 }, {
 	name: "cron with four fields",
 	yaml: base + "schedule:\n  backup: \"0 */12 * *\"\n",
-	want: `mbackup.yaml:7: schedule.backup: must be a cron expression of 5 fields (minute hour day month weekday), like "0 */12 * * *"`,
+	want: `mbackup.yaml:7: schedule.backup: not a schedule (expected exactly 5 fields, found 4: [0 */12 * *]): give 5 fields (minute hour day month weekday, UTC), like "0 */12 * * *", or @daily, @every 6h`,
 }, {
 	name: "slack token without channel",
 	yaml: base + "notify:\n  slack:\n    token: xoxb-1\n",

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/robfig/cron/v3"
 )
 
 func (e *Encryption) validate(v *validator) {
@@ -64,19 +66,10 @@ func (s *Slack) validate(v *validator) {
 // validateCron checks the shape of a five-field cron expression; the
 // scheduler parses it.
 func validateCron(v *validator, path, expr string) {
-	fields := strings.Fields(expr)
-	if len(fields) != 5 {
-		v.add(path, "must be a cron expression of 5 fields (minute hour day month weekday), like \"0 */12 * * *\"")
-		return
-	}
-	names := []string{"minute", "hour", "day", "month", "weekday"}
-	for i, f := range fields {
-		bad := strings.ContainsFunc(f, func(r rune) bool {
-			return !(r == '*' || r == '/' || r == ',' || r == '-' || r == '?' ||
-				'0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
-		})
-		if bad {
-			v.add(path, "%s field %q: only digits, names and * / , - are allowed", names[i], f)
-		}
+	if _, err := cronParser.Parse(expr); err != nil {
+		v.add(path, "not a schedule (%v): give 5 fields (minute hour day month weekday, UTC), like \"0 */12 * * *\", or @daily, @every 6h", err)
 	}
 }
+
+// cronParser reads schedules as internal/scheduler does.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
