@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
 )
 
 func runBackup(ctx context.Context, e *env, args []string) error {
@@ -33,11 +34,18 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := takeSnapshot(ctx, e, cfg, onlyList)
-	if m != nil {
-		printSummary(e, m)
+	l, err := lockStore(cfg.Storage, "mbackup backup")
+	if err != nil {
+		return err
 	}
-	return err
+	defer l.Release()
+	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		m, err := takeSnapshot(ctx, e, cfg, s, onlyList)
+		if m != nil {
+			printSummary(e, m)
+		}
+		return err
+	})
 }
 
 // printSummary prints one line per artifact and failure.

@@ -13,10 +13,12 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/config"
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
 )
 
 // quickstartOptions are where quickstart looks for the local services.
@@ -230,16 +232,19 @@ func quickstartBackup(ctx context.Context, e *env, o quickstartOptions) error {
 	if err != nil {
 		return err
 	}
-	m, takeErr := takeSnapshot(ctx, e, cfg, nil)
+	return withStore(ctx, cfg.Storage, func(store storage.Store) error {
+		return quickstartCheck(ctx, e, o, cfg, store)
+	})
+}
+
+// quickstartCheck takes the snapshot into store and reads it back.
+func quickstartCheck(ctx context.Context, e *env, o quickstartOptions, cfg *config.Config, store storage.Store) error {
+	m, takeErr := takeSnapshot(ctx, e, cfg, store, nil)
 	if m == nil {
 		return takeErr
 	}
 	fmt.Fprintln(e.stdout)
 	printSummary(e, m)
-	store, err := openStore(ctx, cfg.Storage)
-	if err != nil {
-		return err
-	}
 	f, err := os.Open(filepath.Join(o.dir, "identity.txt"))
 	if err != nil {
 		return fmt.Errorf("quickstart: %w", err)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"filippo.io/age"
 
 	"mbackup/internal/config"
+	"mbackup/internal/lock"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/b2"
 	"mbackup/internal/storage/local"
@@ -78,4 +81,26 @@ func recipients(c *config.Config) ([]age.Recipient, []string, error) {
 		return nil, nil, &configError{err}
 	}
 	return rs, c.Encryption.All, nil
+}
+
+// storeKey identifies the configured store, for its lock.
+func storeKey(c config.Storage) string {
+	return strings.Join([]string{c.Type, c.Endpoint, c.Bucket, c.Prefix, c.Path}, "|")
+}
+
+// lockStore takes the store's lock for what (e.g. "mbackup backup").
+func lockStore(c config.Storage, what string) (*lock.Lock, error) {
+	return lock.Acquire(lock.Path(storeKey(c)), what)
+}
+
+// withStore opens the configured store, runs fn and closes the store.
+func withStore(ctx context.Context, c config.Storage, fn func(storage.Store) error) error {
+	s, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	if cl, ok := s.(io.Closer); ok {
+		defer cl.Close()
+	}
+	return fn(s)
 }

@@ -7,15 +7,12 @@ import (
 
 	"mbackup/internal/config"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
 )
 
-// takeSnapshot takes one snapshot of cfg's components into its store.
-func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, only []string) (*snapshot.Manifest, error) {
+// takeSnapshot takes one snapshot of cfg's components into store.
+func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage.Store, only []string) (*snapshot.Manifest, error) {
 	rs, texts, err := recipients(cfg)
-	if err != nil {
-		return nil, err
-	}
-	store, err := openStore(ctx, cfg.Storage)
 	if err != nil {
 		return nil, err
 	}
