@@ -24,13 +24,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"mbackup/internal/snapshot"
 )
 
-// Snapshot statuses Plan accepts; the same strings as snapshot.StatusComplete
-// and snapshot.StatusPartial.
+// Snapshot statuses Plan accepts, those of a manifest.
 const (
-	StatusComplete = "complete"
-	StatusPartial  = "partial"
+	StatusComplete = snapshot.StatusComplete
+	StatusPartial  = snapshot.StatusPartial
 )
 
 // Policy says which snapshots to keep. A snapshot is kept when any rule

@@ -1,0 +1,245 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
+)
+
+// DefaultGarbageAge is how old the leftovers of an interrupted run must be
+// before Prune removes them: far longer than any run, so that a backup under
+// way is never taken for garbage.
+const DefaultGarbageAge = 24 * time.Hour
+
+// PruneOptions configures Prune.
+type PruneOptions struct {
+	Store  storage.Store
+	Policy Policy
+	// Now is the time ages are measured from; zero means time.Now().
+	Now time.Time
+	// DryRun deletes nothing but reports and logs what would be deleted.
+	DryRun bool
+	// GarbageAge is the age, by their id, past which the leftovers of runs
+	// that committed no manifest are deleted, and past which unfinished
+	// large uploads are cancelled. 0 means DefaultGarbageAge.
+	GarbageAge time.Duration
+	// Log gets one line per deletion with its reason ("would delete" in a
+	// dry run); nil logs nothing.
+	Log io.Writer
+}
+
+// PruneReport is what Prune did, or would do in a dry run.
+type PruneReport struct {
+	Decisions  []Decision // one per committed snapshot, newest first
+	Deleted    []string   // ids of deleted snapshots: their manifest is gone
+	Garbage    []string   // ids of interrupted runs whose leftovers were deleted
+	Unfinished int        // unfinished large uploads cancelled (b2 only)
+	Objects    int        // keys deleted
+	Bytes      int64      // stored bytes of the snapshots and leftovers deleted in full
+}
+
+// Kept is the number of snapshots kept.
+func (r PruneReport) Kept() int {
+	n := 0
+	for _, d := range r.Decisions {
+		if d.Keep {
+			n++
+		}
+	}
+	return n
+}
+
+// unfinishedSweeper is implemented by stores that can cancel the unfinished
+// large uploads a failed Put may leave behind (the b2 store). It cancels
+// those started more than olderThan ago and returns how many.
+type unfinishedSweeper interface {
+	SweepUnfinished(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// Prune lists the store, plans with opt.Policy, and deletes the snapshots
+// the plan does not keep, oldest first, then the leftovers of interrupted
+// runs older than GarbageAge, then (b2) unfinished large uploads as old.
+//
+// A snapshot's manifest is deleted before its other keys, so it stops being
+// a snapshot at once; if the run stops midway, the rest of it is garbage
+// for the next prune. Nothing is deleted after the first error, which is
+// returned with the report of what was deleted until then. A failed listing
+// or an invalid policy deletes nothing.
+func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
+	var rep PruneReport
+	if opt.Store == nil {
+		return rep, errors.New("retention: prune: no store")
+	}
+	if err := opt.Policy.Validate(); err != nil {
+		return rep, err
+	}
+	now, age := opt.Now, opt.GarbageAge
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if age == 0 {
+		age = DefaultGarbageAge
+	}
+	if age < 0 {
+		return rep, fmt.Errorf("retention: prune: negative garbage age %v", age)
+	}
+	entries, err := snapshot.List(ctx, opt.Store)
+	if err != nil {
+		return rep, fmt.Errorf("retention: prune: %w", err)
+	}
+	snaps, byID := committed(entries)
+	rep.Decisions, err = Plan(snaps, now, opt.Policy)
+	if err != nil {
+		return rep, err
+	}
+	if err := guard(rep.Decisions); err != nil {
+		return rep, err
+	}
+	p := &pruner{opt: opt, rep: &rep, log: opt.Log}
+	if p.log == nil {
+		p.log = io.Discard
+	}
+	for i := len(rep.Decisions) - 1; i >= 0; i-- {
+		if d := rep.Decisions[i]; !d.Keep {
+			if err := p.deleteSnapshot(ctx, byID[d.ID], d.Reason); err != nil {
+				return rep, err
+			}
+		}
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if started, _ := snapshot.ParseID(e.ID); e.Status == snapshot.StatusIncomplete && now.Sub(started) > age {
+			if err := p.deleteGarbage(ctx, e, now.Sub(started)); err != nil {
+				return rep, err
+			}
+		}
+	}
+	return rep, p.sweep(ctx, age)
+}
+
+// committed returns the snapshots that have a manifest, for Plan, and
+// their entries by id.
+func committed(entries []snapshot.Entry) ([]Snapshot, map[string]snapshot.Entry) {
+	var snaps []Snapshot
+	byID := make(map[string]snapshot.Entry, len(entries))
+	for _, e := range entries {
+		if e.Status == snapshot.StatusIncomplete {
+			continue
+		}
+		t, _ := snapshot.ParseID(e.ID) // List returns valid ids only
+		snaps = append(snaps, Snapshot{ID: e.ID, Time: t, Status: e.Status})
+		byID[e.ID] = e
+	}
+	return snaps, byID
+}
+
+// guard checks the plan against the one promise that must never break
+// before anything is deleted: the newest complete snapshot is kept.
+func guard(ds []Decision) error {
+	for _, d := range ds {
+		if d.Status == StatusComplete {
+			if !d.Keep {
+				return fmt.Errorf("retention: prune: refusing a plan that deletes the newest complete snapshot %s", d.ID)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// pruner carries one Prune run: its options and what it did so far.
+type pruner struct {
+	opt PruneOptions
+	rep *PruneReport
+	log io.Writer
+}
+
+// deleteSnapshot deletes the manifest of e, then its other keys.
+func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason string) error {
+	if p.opt.DryRun {
+		fmt.Fprintf(p.log, "would delete snapshot %s: %s\n", e.ID, reason)
+		p.rep.Deleted = append(p.rep.Deleted, e.ID)
+		p.rep.Objects += len(e.Keys)
+		p.rep.Bytes += e.Bytes
+		return nil
+	}
+	manifest := snapshot.ManifestKey(e.ID)
+	if err := p.delete(ctx, manifest); err != nil {
+		return fmt.Errorf("retention: delete snapshot %s: %w", e.ID, err)
+	}
+	p.rep.Deleted = append(p.rep.Deleted, e.ID)
+	for _, k := range e.Keys {
+		if k == manifest {
+			continue
+		}
+		if err := p.delete(ctx, k); err != nil {
+			return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
+		}
+	}
+	p.rep.Bytes += e.Bytes
+	fmt.Fprintf(p.log, "deleted snapshot %s: %s\n", e.ID, reason)
+	return nil
+}
+
+// deleteGarbage deletes the leftovers of a run that committed no manifest.
+func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.Duration) error {
+	why := fmt.Sprintf("interrupted run %s (%d objects): no manifest, started %s ago", e.ID, len(e.Keys), FormatAge(age))
+	if p.opt.DryRun {
+		fmt.Fprintf(p.log, "would delete %s\n", why)
+		p.rep.Garbage = append(p.rep.Garbage, e.ID)
+		p.rep.Objects += len(e.Keys)
+		p.rep.Bytes += e.Bytes
+		return nil
+	}
+	for _, k := range e.Keys {
+		if err := p.delete(ctx, k); err != nil {
+			return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
+		}
+	}
+	p.rep.Garbage = append(p.rep.Garbage, e.ID)
+	p.rep.Bytes += e.Bytes
+	fmt.Fprintf(p.log, "deleted %s\n", why)
+	return nil
+}
+
+// delete deletes one key, unless ctx is done.
+func (p *pruner) delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.opt.Store.Delete(ctx, key); err != nil {
+		return err
+	}
+	p.rep.Objects++
+	return nil
+}
+
+// sweep cancels unfinished large uploads older than age, if the store has
+// them. A dry run cannot count them without cancelling, so it only says so.
+func (p *pruner) sweep(ctx context.Context, age time.Duration) error {
+	s, ok := p.opt.Store.(unfinishedSweeper)
+	if !ok {
+		return nil
+	}
+	if p.opt.DryRun {
+		fmt.Fprintf(p.log, "would cancel unfinished large uploads started more than %s ago\n", FormatAge(age))
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n, err := s.SweepUnfinished(ctx, age)
+	p.rep.Unfinished = n
+	if n > 0 {
+		fmt.Fprintf(p.log, "cancelled %d unfinished large uploads started more than %s ago\n", n, FormatAge(age))
+	}
+	if err != nil {
+		return fmt.Errorf("retention: prune: %w", err)
+	}
+	return nil
+}
