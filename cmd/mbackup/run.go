@@ -41,6 +41,7 @@ func commands() []command {
 		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
 		{"verify", "[ID|--all] check the newest snapshot's stored hashes; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", runVerify},
+		{"daemon", "run the schedules (backup, prune, verify), serve /metrics, until SIGTERM; SIGHUP reloads the configuration", runDaemon},
 		{"restore", "[ID] restore the newest complete snapshot, or ID: guided on a terminal, --yes and flags for scripts", runRestore},
 		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient", runKeygen},
 		{"help", "show this help, or the help of a command", runHelp},

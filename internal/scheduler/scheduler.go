@@ -126,3 +126,10 @@ func (l cronLogger) Info(msg string, kv ...any) {
 func (l cronLogger) Error(err error, msg string, kv ...any) {
 	l.log.Error("cron: "+msg, append(kv, "err", err)...)
 }
+
+// Retire stops scheduling without cancelling the running jobs (a reload
+// replaced this scheduler) and returns a context that is done when they
+// have returned; Stop of the daemon's context cancels them.
+func (s *Scheduler) Retire() context.Context {
+	return s.c.Stop()
+}

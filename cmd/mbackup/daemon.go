@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"mbackup/internal/config"
+	"mbackup/internal/scheduler"
+	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
+)
+
+// daemon runs the configured schedules until its context ends (SIGTERM or
+// SIGINT in main). SIGHUP reloads the configuration; a configuration that
+// does not load is refused and the old one kept.
+type daemon struct {
+	e   *env
+	log *slog.Logger
+	obs *observer
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	sched   *scheduler.Scheduler
+	retired []context.Context // schedulers replaced by a reload, until their runs end
+}
+
+func runDaemon(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("daemon")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("daemon: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	d := &daemon{e: e, log: e.logger()}
+	if d.obs, err = newObserver(cfg, d.log); err != nil {
+		return err
+	}
+	defer d.obs.close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := d.start(ctx, cfg); err != nil {
+		return &configError{err}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			d.stop()
+			return nil
+		case <-hup:
+			d.reload(ctx)
+		}
+	}
+}
+
+// start schedules cfg's jobs and catches up a missed backup.
+func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
+	s := scheduler.New(ctx, d.log)
+	if err := s.Add("backup", cfg.Schedule.Backup, d.backupJob); err != nil {
+		return err
+	}
+	if cfg.Schedule.Verify != "" {
+		if err := s.Add("verify", cfg.Schedule.Verify, d.verifyJob); err != nil {
+			return err
+		}
+	}
+	if cfg.Media != nil {
+		d.log.Warn("media is configured, but this version does not mirror media yet: no mirror runs")
+	}
+	d.mu.Lock()
+	d.cfg, d.sched = cfg, s
+	d.mu.Unlock()
+	s.Start()
+	d.log.Info("daemon started", "backup", cfg.Schedule.Backup, "next backup", s.Next("backup").Format(time.RFC3339),
+		"verify", cfg.Schedule.Verify, "metrics", cfg.Metrics.Listen)
+	go d.catchUp(ctx, cfg, s)
+	return nil
+}
+
+// catchUp runs a backup at once when the newest complete snapshot is older
+// than the backup interval (or there is none): the daemon was down when a
+// run was due.
+func (d *daemon) catchUp(ctx context.Context, cfg *config.Config, s *scheduler.Scheduler) {
+	interval, err := scheduler.Interval(cfg.Schedule.Backup, time.Now())
+	if err != nil {
+		return
+	}
+	var newest time.Time
+	err = withStore(ctx, cfg.Storage, func(st storage.Store) error {
+		var err error
+		newest, err = d.obs.refresh(ctx, st)
+		return err
+	})
+	switch {
+	case err != nil:
+		d.log.Error("catch-up: cannot list the snapshots; the backup runs on schedule", "err", err)
+	case newest.IsZero():
+		d.log.Info("catch-up: no complete snapshot in the store: backing up now")
+		s.RunNow("backup")
+	case time.Since(newest) > interval:
+		d.log.Info("catch-up: the newest complete snapshot is older than the backup interval: backing up now",
+			"newest", newest.Format(time.RFC3339), "interval", interval)
+		s.RunNow("backup")
+	}
+}
+
+// reload loads the configuration again; the old one stays when it fails.
+func (d *daemon) reload(ctx context.Context) {
+	cfg, err := d.e.loadConfig()
+	if err != nil {
+		d.log.Error("reload: the new configuration does not load; keeping the old one", "err", err)
+		return
+	}
+	d.mu.Lock()
+	old := d.sched
+	d.mu.Unlock()
+	if err := d.start(ctx, cfg); err != nil {
+		d.log.Error("reload: keeping the old configuration", "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.retired = append(d.retired, old.Retire())
+	d.mu.Unlock()
+	d.obs.reconfigure(cfg)
+	d.log.Info("reload: configuration reloaded")
+}
+
+// stop cancels the running jobs and waits until they have returned.
+func (d *daemon) stop() {
+	d.log.Info("stopping: cancelling the running jobs")
+	d.mu.Lock()
+	waits := append(d.retired, d.sched.Stop())
+	d.mu.Unlock()
+	for _, w := range waits {
+		<-w.Done()
+	}
+	d.log.Info("stopped")
+}
+
+func (d *daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+func (d *daemon) next(job string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sched.Next(job)
+}
+
+// backupJob takes a snapshot and prunes, under the store's lock.
+func (d *daemon) backupJob(ctx context.Context) {
+	cfg := d.config()
+	l, err := lockStore(cfg.Storage, "mbackup daemon: backup")
+	if err != nil {
+		d.log.Warn("backup skipped", "err", err)
+		return
+	}
+	defer l.Release()
+	started := time.Now()
+	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		m, err := takeSnapshot(ctx, d.e, cfg, s, nil)
+		d.obs.backupDone(ctx, cfg, s, outcome{started: started, manifest: m, err: err, next: d.next("backup")})
+		return err
+	})
+	if err != nil {
+		d.log.Error("backup failed", "err", err)
+	}
+}
+
+// verifyJob checks the newest snapshot's stored hashes.
+func (d *daemon) verifyJob(ctx context.Context) {
+	cfg := d.config()
+	started := time.Now()
+	err := withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		entries, err := snapshot.List(ctx, s)
+		if err != nil {
+			return err
+		}
+		for _, en := range entries {
+			if en.Manifest != nil {
+				err = snapshot.Check(ctx, s, en.Manifest)
+				d.obs.jobDone(cfg, outcome{job: "verify", started: started, manifest: en.Manifest, err: err, next: d.next("verify")})
+				return err
+			}
+		}
+		return fmt.Errorf("verify: the store holds no snapshot")
+	})
+	if err != nil {
+		d.log.Error("verify failed", "err", err)
+	}
+}
