@@ -40,6 +40,7 @@ func commands() []command {
 		{"quickstart", "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", runQuickstart},
 		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
+		{"prune", "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", runPrune},
 		{"verify", "[ID|--all] check the newest snapshot's stored hashes; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", runVerify},
 		{"daemon", "run the schedules (backup, prune, verify), serve /metrics, until SIGTERM; SIGHUP reloads the configuration", runDaemon},
 		{"restore", "[ID] restore the newest complete snapshot, or ID: guided on a terminal, --yes and flags for scripts", runRestore},

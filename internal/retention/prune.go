@@ -188,7 +188,11 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 
 // deleteGarbage deletes the leftovers of a run that committed no manifest.
 func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.Duration) error {
-	why := fmt.Sprintf("interrupted run %s (%d objects): no manifest, started %s ago", e.ID, len(e.Keys), FormatAge(age))
+	objects := "objects"
+	if len(e.Keys) == 1 {
+		objects = "object"
+	}
+	why := fmt.Sprintf("interrupted run %s (%d %s): no manifest, started %s ago", e.ID, len(e.Keys), objects, FormatAge(age))
 	if p.opt.DryRun {
 		fmt.Fprintf(p.log, "would delete %s\n", why)
 		p.rep.Garbage = append(p.rep.Garbage, e.ID)
