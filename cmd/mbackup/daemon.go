@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/retention"
 	"mbackup/internal/scheduler"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -172,7 +174,13 @@ func (d *daemon) backupJob(ctx context.Context) {
 	started := time.Now()
 	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		m, err := takeSnapshot(ctx, d.e, cfg, s, nil)
-		d.obs.backupDone(ctx, cfg, s, outcome{started: started, manifest: m, err: err, next: d.next("backup")})
+		r := outcome{job: "backup", started: started, manifest: m, err: err}
+		if ctx.Err() == nil {
+			r.summary = d.prune(ctx, cfg, s)
+			r.newestGood, _ = d.obs.refresh(ctx, s)
+		}
+		r.next = d.next("backup")
+		d.obs.jobDone(ctx, r)
 		return err
 	})
 	if err != nil {
@@ -192,7 +200,7 @@ func (d *daemon) verifyJob(ctx context.Context) {
 		for _, en := range entries {
 			if en.Manifest != nil {
 				err = snapshot.Check(ctx, s, en.Manifest)
-				d.obs.jobDone(cfg, outcome{job: "verify", started: started, manifest: en.Manifest, err: err, next: d.next("verify")})
+				d.obs.jobDone(ctx, outcome{job: "verify", started: started, manifest: en.Manifest, err: err, next: d.next("verify")})
 				return err
 			}
 		}
@@ -201,4 +209,29 @@ func (d *daemon) verifyJob(ctx context.Context) {
 	if err != nil {
 		d.log.Error("verify failed", "err", err)
 	}
+}
+
+// prune applies retention after a backup and returns its summary line. Its
+// failure is logged and reported in the summary, never the backup's.
+func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store) string {
+	rep, err := retention.Prune(ctx, retention.PruneOptions{
+		Store: s, Policy: policyOf(cfg.Retention), Now: time.Now(), Log: logLines{d.log},
+	})
+	if err != nil {
+		d.log.Error("prune failed", "err", err)
+		return "prune failed: " + err.Error()
+	}
+	return pruneSummary(rep, false)
+}
+
+// logLines logs each line written to it.
+type logLines struct{ log *slog.Logger }
+
+func (l logLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		if line != "" {
+			l.log.Info("prune: " + line)
+		}
+	}
+	return len(p), nil
 }

@@ -141,7 +141,7 @@ func TestDaemonSchedulesAndCatchesUp(t *testing.T) {
 // and the next start catches up and succeeds.
 func TestDaemonStopMidRun(t *testing.T) {
 	pg.Exec(t, "postgres", "DROP DATABASE IF EXISTS daemon_big; CREATE DATABASE daemon_big")
-	pg.Exec(t, "daemon_big", "CREATE TABLE t AS SELECT g, md5(g::text) AS h FROM generate_series(1, 1500000) g")
+	pg.Exec(t, "daemon_big", "CREATE TABLE t AS SELECT g, md5(g::text) AS h FROM generate_series(1, 800000) g")
 	cfg := daemonConfig(t, "0 0 1 1 *")
 	text, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, bytes.Replace(text, []byte("databases: [postgres]"), []byte("databases: [daemon_big]"), 1), 0o600)

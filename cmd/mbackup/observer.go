@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/notify"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -18,6 +20,8 @@ type outcome struct {
 	err      error
 	summary  string // an extra line, such as what prune deleted
 	next     time.Time
+	// newestGood is the time of the newest complete snapshot after the run.
+	newestGood time.Time
 }
 
 // result is success, partial or failure.
@@ -31,13 +35,42 @@ func (r outcome) result() string {
 	return "failure"
 }
 
-// observer reports what the daemon's jobs did.
+// observer reports what the daemon's jobs did: to the log, to Slack and
+// to the metrics. A failed notification never fails a job.
 type observer struct {
 	log *slog.Logger
+
+	mu    sync.Mutex
+	slack *notify.Slack // nil when not configured
+	host  string
 }
 
 func newObserver(cfg *config.Config, log *slog.Logger) (*observer, error) {
-	return &observer{log: log}, nil
+	o := &observer{log: log}
+	if err := o.reconfigure(cfg); err != nil {
+		return nil, &configError{err}
+	}
+	return o, nil
+}
+
+// reconfigure takes the notification settings of cfg.
+func (o *observer) reconfigure(cfg *config.Config) error {
+	var s *notify.Slack
+	if cfg.Notify != nil && cfg.Notify.Slack != nil {
+		c := cfg.Notify.Slack
+		var err error
+		s, err = notify.NewSlack(notify.Config{
+			WebhookURL: c.WebhookURL.Reveal(), Token: c.Token.Reveal(), Channel: c.Channel, On: c.On,
+			Secrets: configSecrets(cfg),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	o.mu.Lock()
+	o.slack, o.host = s, cfg.Host
+	o.mu.Unlock()
+	return nil
 }
 
 // refresh lists the store and returns the time of the newest complete
@@ -55,22 +88,69 @@ func (o *observer) refresh(ctx context.Context, s storage.Store) (time.Time, err
 	return time.Time{}, nil
 }
 
-// backupDone reports a backup run.
-func (o *observer) backupDone(ctx context.Context, cfg *config.Config, s storage.Store, r outcome) {
-	r.job = "backup"
-	o.jobDone(cfg, r)
-}
-
-// jobDone logs a run's outcome.
-func (o *observer) jobDone(cfg *config.Config, r outcome) {
-	attrs := []any{"job", r.job, "result", r.result(), "duration", time.Since(r.started).Round(time.Millisecond), "next", r.next.Format(time.RFC3339)}
+// jobDone logs a run's outcome and posts it.
+func (o *observer) jobDone(ctx context.Context, r outcome) {
+	finished := time.Now()
+	attrs := []any{"job", r.job, "result", r.result(), "duration", finished.Sub(r.started).Round(time.Millisecond), "next", r.next.Format(time.RFC3339)}
 	if r.manifest != nil {
 		attrs = append(attrs, "snapshot", r.manifest.ID)
 	}
 	o.log.Info("run finished", attrs...)
+	o.mu.Lock()
+	s, host := o.slack, o.host
+	o.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if err := s.Notify(context.WithoutCancel(ctx), o.event(r, host, finished)); err != nil {
+		o.log.Error("notification failed (the run itself is not affected)", "job", r.job, "err", err)
+	}
 }
 
-// reconfigure takes the notification settings of a reloaded configuration.
-func (o *observer) reconfigure(cfg *config.Config) {}
+// event describes r for Slack.
+func (o *observer) event(r outcome, host string, finished time.Time) notify.Event {
+	e := notify.Event{Job: r.job, Result: r.result(), Host: host, Started: r.started, Finished: finished,
+		Summary: r.summary, NewestGood: r.newestGood, NextRun: r.next}
+	if m := r.manifest; m != nil {
+		e.SnapshotID = m.ID
+		for _, a := range m.Artifacts {
+			e.Artifacts = append(e.Artifacts, notify.Artifact{Component: a.Component, Name: a.Name, Bytes: a.StoredBytes})
+		}
+		for _, f := range m.Failed {
+			e.Failures = append(e.Failures, notify.Failure{What: f.Component + "/" + f.Name, Reason: f.Reason})
+		}
+	}
+	if r.err != nil && (r.manifest == nil || r.job != "backup") {
+		e.Failures = append(e.Failures, notify.Failure{What: r.job, Reason: r.err.Error()})
+	}
+	return e
+}
 
 func (o *observer) close() {}
+
+// configSecrets are the secrets of cfg, never to appear in a message.
+func configSecrets(cfg *config.Config) []string {
+	ss := []config.Secret{cfg.Storage.ApplicationKey, cfg.Storage.SecretAccessKey}
+	if cfg.Postgres != nil {
+		ss = append(ss, cfg.Postgres.Password)
+	}
+	if cfg.MySQL != nil {
+		ss = append(ss, cfg.MySQL.Password)
+	}
+	for _, r := range cfg.Redis {
+		ss = append(ss, r.Password)
+	}
+	if cfg.Media != nil {
+		ss = append(ss, cfg.Media.Source.SecretAccessKey)
+	}
+	if cfg.Notify != nil && cfg.Notify.Slack != nil {
+		ss = append(ss, cfg.Notify.Slack.WebhookURL, cfg.Notify.Slack.Token)
+	}
+	var out []string
+	for _, s := range ss {
+		if v := s.Reveal(); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
