@@ -221,6 +221,7 @@ func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store)
 		d.log.Error("prune failed", "err", err)
 		return "prune failed: " + err.Error()
 	}
+	d.obs.metrics.Pruned(len(rep.Deleted))
 	return pruneSummary(rep, false)
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,9 +91,14 @@ func committed(t *testing.T, cfg string) []string {
 
 func daemonConfig(t *testing.T, schedule string) string {
 	t.Helper()
+	return daemonConfigMetrics(t, schedule, "")
+}
+
+func daemonConfigMetrics(t *testing.T, schedule, listen string) string {
+	t.Helper()
 	_, cfg := setup(t, "  databases: [postgres]\n  globals: false\n")
 	text, _ := os.ReadFile(cfg)
-	text = bytes.Replace(text, []byte("redis:\n"), []byte("schedule:\n  backup: \""+schedule+"\"\nmetrics:\n  listen: \"\"\nredis:\n"), 1)
+	text = bytes.Replace(text, []byte("redis:\n"), []byte("schedule:\n  backup: \""+schedule+"\"\nmetrics:\n  listen: \""+listen+"\"\nredis:\n"), 1)
 	os.WriteFile(cfg, text, 0o600)
 	return cfg
 }
@@ -101,7 +108,8 @@ func daemonConfig(t *testing.T, schedule string) string {
 // is skipped; SIGTERM stops it with exit 0.
 func TestDaemonSchedulesAndCatchesUp(t *testing.T) {
 	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
-	cfg := daemonConfig(t, "@every 2s")
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg := daemonConfigMetrics(t, "@every 2s", listen)
 	d := startDaemon(t, cfg)
 	waitFor(t, "the catch-up backup", d.log, func() bool {
 		return strings.Contains(d.log.String(), "catch-up: no complete snapshot") && len(committed(t, cfg)) >= 1
@@ -125,6 +133,16 @@ func TestDaemonSchedulesAndCatchesUp(t *testing.T) {
 	}
 	l.Release()
 	waitFor(t, "a backup after the lock was released", d.log, func() bool { return len(committed(t, cfg)) > before })
+	scraped := scrape(t, "http://"+listen+"/metrics")
+	for _, want := range []string{
+		`mbackup_runs_total{result="success",task="backup"}`, `mbackup_last_success_timestamp_seconds{task="backup"}`,
+		`mbackup_artifact_bytes{component="postgres",database="postgres"}`, `mbackup_snapshots{status="complete"}`,
+		"mbackup_newest_good_snapshot_age_seconds", "go_goroutines",
+	} {
+		if !strings.Contains(scraped, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	d.cancel()
 	select {
 	case code := <-d.done:
@@ -200,4 +218,15 @@ func childRunning(program string) bool {
 		}
 	}
 	return false
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -38,7 +42,9 @@ func (r outcome) result() string {
 // observer reports what the daemon's jobs did: to the log, to Slack and
 // to the metrics. A failed notification never fails a job.
 type observer struct {
-	log *slog.Logger
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	srv     *http.Server // nil when metrics.listen is ""
 
 	mu    sync.Mutex
 	slack *notify.Slack // nil when not configured
@@ -46,9 +52,20 @@ type observer struct {
 }
 
 func newObserver(cfg *config.Config, log *slog.Logger) (*observer, error) {
-	o := &observer{log: log}
+	o := &observer{log: log, metrics: metrics.New("backup", "prune", "verify")}
 	if err := o.reconfigure(cfg); err != nil {
 		return nil, &configError{err}
+	}
+	if addr := cfg.Metrics.Listen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: listen on %s (metrics.listen): %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", o.metrics.Handler())
+		o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go o.srv.Serve(ln)
+		log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	return o, nil
 }
@@ -80,12 +97,16 @@ func (o *observer) refresh(ctx context.Context, s storage.Store) (time.Time, err
 	if err != nil {
 		return time.Time{}, err
 	}
+	count := map[string]int{}
+	var newest time.Time
 	for _, en := range entries {
-		if en.Status == snapshot.StatusComplete {
-			return en.Manifest.Started, nil
+		count[en.Status]++
+		if en.Status == snapshot.StatusComplete && newest.IsZero() {
+			newest = en.Manifest.Started
 		}
 	}
-	return time.Time{}, nil
+	o.metrics.SetSnapshots(count[snapshot.StatusComplete], count[snapshot.StatusPartial], count[snapshot.StatusIncomplete], newest)
+	return newest, nil
 }
 
 // jobDone logs a run's outcome and posts it.
@@ -96,6 +117,14 @@ func (o *observer) jobDone(ctx context.Context, r outcome) {
 		attrs = append(attrs, "snapshot", r.manifest.ID)
 	}
 	o.log.Info("run finished", attrs...)
+	o.metrics.RunFinished(r.job, r.result(), r.started, finished)
+	if m := r.manifest; m != nil && r.job == "backup" {
+		var arts []metrics.Artifact
+		for _, a := range m.Artifacts {
+			arts = append(arts, metrics.Artifact{Component: a.Component, Name: a.Name, Bytes: a.StoredBytes})
+		}
+		o.metrics.SetArtifacts(arts)
+	}
 	o.mu.Lock()
 	s, host := o.slack, o.host
 	o.mu.Unlock()
@@ -104,6 +133,7 @@ func (o *observer) jobDone(ctx context.Context, r outcome) {
 	}
 	if err := s.Notify(context.WithoutCancel(ctx), o.event(r, host, finished)); err != nil {
 		o.log.Error("notification failed (the run itself is not affected)", "job", r.job, "err", err)
+		o.metrics.NotifyFailed()
 	}
 }
 
@@ -126,7 +156,14 @@ func (o *observer) event(r outcome, host string, finished time.Time) notify.Even
 	return e
 }
 
-func (o *observer) close() {}
+// close stops serving metrics.
+func (o *observer) close() {
+	if o.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		o.srv.Shutdown(ctx)
+	}
+}
 
 // configSecrets are the secrets of cfg, never to appear in a message.
 func configSecrets(cfg *config.Config) []string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/stream"
@@ -47,7 +48,7 @@ func TestNotifyNeverFailsTheRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := &observer{log: slog.New(slog.NewTextHandler(&log, nil)), slack: s, host: "social.example"}
+		o := &observer{log: slog.New(slog.NewTextHandler(&log, nil)), slack: s, host: "social.example", metrics: metrics.New("backup")}
 		begin := time.Now()
 		o.jobDone(context.Background(), r)
 		took := time.Since(begin)
