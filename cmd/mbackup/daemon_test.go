@@ -143,6 +143,16 @@ func TestDaemonSchedulesAndCatchesUp(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	code, out, errOut := mbackup(t, "--config", cfg, "status")
+	for _, want := range []string{"complete, 0 partial", "newest good snapshot: 2026", `backup: "@every 2s", next`, "daemon: running", "last backup: success at"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("status exited %d, lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+	t.Logf("mbackup status:\n%s", out)
+	if _, out, _ := mbackup(t, "--config", cfg, "status", "--json"); !strings.Contains(out, `"reachable": true`) || !strings.Contains(out, `"newest_good": {`) {
+		t.Errorf("status --json:\n%s", out)
+	}
 	d.cancel()
 	select {
 	case code := <-d.done:

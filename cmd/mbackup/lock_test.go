@@ -23,6 +23,9 @@ func TestBackupRefusedWhileLocked(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, "another mbackup run is using this store") || !strings.Contains(errOut, "mbackup daemon: backup") {
 		t.Fatalf("backup under a held lock exited %d:\n%s", code, errOut)
 	}
+	if _, out, _ := mbackup(t, "--config", cfgPath, "status"); !strings.Contains(out, "a run is in progress") || !strings.Contains(out, "newest good snapshot: NONE") {
+		t.Errorf("status while locked:\n%s", out)
+	}
 	l.Release()
 	if _, out, _ := mbackup(t, "--config", cfgPath, "list", "--json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("list after the refused backup: %s", out)
