@@ -15,6 +15,7 @@ import (
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("backup")
 	only := fs.String("only", "", "take only these `components`, comma-separated: "+strings.Join(components, ","))
+	textfile := fs.String("metrics-textfile", "", "write the run's metrics to `FILE` for node_exporter's textfile collector (e.g. /var/lib/prometheus/node-exporter/mbackup.prom)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -39,10 +40,15 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer l.Release()
+	started := time.Now()
 	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		m, err := takeSnapshot(ctx, e, cfg, s, onlyList)
 		if m != nil {
 			printSummary(e, m)
+		}
+		if *textfile != "" {
+			werr := writeRunMetrics(ctx, e, *textfile, s, outcome{job: "backup", started: started, manifest: m, err: err})
+			err = errors.Join(err, werr)
 		}
 		return err
 	})

@@ -191,3 +191,17 @@ func configSecrets(cfg *config.Config) []string {
 	}
 	return out
 }
+
+// writeRunMetrics writes the metrics of one manual run, and of the store's
+// snapshots, to a node_exporter textfile.
+func writeRunMetrics(ctx context.Context, e *env, path string, s storage.Store, r outcome) error {
+	o := &observer{log: e.logger(), metrics: metrics.New(r.job)}
+	if _, err := o.refresh(ctx, s); err != nil {
+		o.log.Warn("metrics: cannot list the snapshots for the textfile", "err", err)
+	}
+	o.jobDone(ctx, r)
+	if err := o.metrics.WriteTextfile(path); err != nil {
+		return fmt.Errorf("--metrics-textfile: %w", err)
+	}
+	return nil
+}
