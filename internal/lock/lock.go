@@ -10,7 +10,9 @@
 //     lock.
 //   - The lock file is never removed (a process may already wait on its
 //     inode); its content is the holder's pid and what it runs, for the
-//     message of the one that finds it taken.
+//     message of the one that finds it taken. It is created 0644 and
+//     locked through a read-only descriptor, so the daemon's user and root
+//     share it whichever created it; recording the holder is best effort.
 package lock
 
 import (
@@ -50,7 +52,7 @@ func Path(storeKey string) string {
 // Acquire takes the lock at path without waiting. When another run holds
 // it, the error wraps ErrBusy and says who holds it.
 func Acquire(path, what string) (*Lock, error) {
-	f := flock.New(path, flock.SetPermissions(0o600))
+	f := flock.New(path, flock.SetPermissions(0o644))
 	ok, err := f.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("lock: %s: %w", path, err)
@@ -60,10 +62,7 @@ func Acquire(path, what string) (*Lock, error) {
 		return nil, fmt.Errorf("%w (%s, lock file %s); this %s did not start",
 			ErrBusy, describe(strings.TrimSpace(string(holder))), path, what)
 	}
-	if err := writeHolder(path, what); err != nil {
-		f.Unlock()
-		return nil, err
-	}
+	writeHolder(path, what) // another user's file: the lock holds all the same
 	return &Lock{f: f}, nil
 }
 
