@@ -123,7 +123,18 @@ func (s *Server) authorize(c *call) error {
 	}
 	s.mu.Lock()
 	tok := s.issue(accountToken, "", "")
+	caps, keyBkt := s.caps, s.keyBkt
 	s.mu.Unlock()
+	if caps == nil {
+		caps = []string{"listBuckets", "writeBuckets", "deleteBuckets",
+			"listFiles", "readFiles", "writeFiles", "deleteFiles", "shareFiles",
+			"readBucketEncryption", "writeBucketEncryption", "readBucketRetentions",
+			"writeBucketRetentions", "readBucketReplications", "writeBucketReplications"}
+	}
+	var bucketName any
+	if keyBkt != "" {
+		bucketName = keyBkt
+	}
 	c.ok(map[string]any{
 		"accountId":                         accountID,
 		"authorizationToken":                tok,
@@ -135,13 +146,10 @@ func (s *Server) authorize(c *call) error {
 			"downloadUrl":             s.URL,
 			"s3ApiUrl":                s.URL + "/s3",
 			"bucketId":                nil,
-			"bucketName":              nil,
+			"bucketName":              bucketName,
 			"namePrefix":              nil,
 			"infoType":                "storageApi",
-			"capabilities": []string{"listBuckets", "writeBuckets", "deleteBuckets",
-				"listFiles", "readFiles", "writeFiles", "deleteFiles", "shareFiles",
-				"readBucketEncryption", "writeBucketEncryption", "readBucketRetentions",
-				"writeBucketRetentions", "readBucketReplications", "writeBucketReplications"},
+			"capabilities":            caps,
 		}},
 	})
 	return nil

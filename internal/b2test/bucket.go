@@ -10,7 +10,11 @@ import (
 
 // bucketJSON is a bucket as B2 v3 returns it. fileLockConfiguration and
 // replicationConfiguration are always present: blazer dereferences both.
-func (b *bucket) json() map[string]any {
+func (b *bucket) json(readSSE bool) map[string]any {
+	var sseValue json.RawMessage
+	if readSSE {
+		sseValue = rawOr(b.sse, `{"mode":null}`)
+	}
 	info := b.info
 	if info == nil {
 		info = map[string]string{}
@@ -26,8 +30,8 @@ func (b *bucket) json() map[string]any {
 		"options":        []string{},
 		"revision":       b.rev,
 		"defaultServerSideEncryption": map[string]any{
-			"isClientAuthorizedToRead": true,
-			"value":                    rawOr(b.sse, `{"mode":null}`),
+			"isClientAuthorizedToRead": readSSE,
+			"value":                    sseValue,
 		},
 		"fileLockConfiguration": map[string]any{
 			"isClientAuthorizedToRead": true,
@@ -74,7 +78,7 @@ func (s *Server) listBuckets(c *call) error {
 			len(req.Types) > 0 && !slices.Contains(req.Types, b.typ) && !slices.Contains(req.Types, "all") {
 			continue
 		}
-		out = append(out, b.json())
+		out = append(out, b.json(s.readsSSE()))
 	}
 	c.ok(map[string]any{"buckets": out})
 	return nil
@@ -109,7 +113,7 @@ func (s *Server) createBucketCall(c *call) error {
 	if len(req.Rules) > 0 && string(req.Rules) != "null" {
 		b.rules = req.Rules
 	}
-	c.ok(b.json())
+	c.ok(b.json(s.readsSSE()))
 	return nil
 }
 
@@ -182,7 +186,7 @@ func (s *Server) updateBucket(c *call) error {
 		b.lockEnabled = true // B2 cannot turn file lock off again
 	}
 	b.rev++
-	c.ok(b.json())
+	c.ok(b.json(s.readsSSE()))
 	return nil
 }
 
@@ -204,6 +208,11 @@ func (s *Server) deleteBucket(c *call) error {
 		return badRequest("Cannot delete non-empty bucket").(*apiError).withCode("cannot_delete_non_empty_bucket")
 	}
 	delete(s.buckets, b.name)
-	c.ok(b.json())
+	c.ok(b.json(s.readsSSE()))
 	return nil
+}
+
+// readsSSE tells whether the key may read bucket encryption; s.mu is held.
+func (s *Server) readsSSE() bool {
+	return s.caps == nil || slices.Contains(s.caps, "readBucketEncryption")
 }

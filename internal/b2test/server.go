@@ -37,6 +37,7 @@
 package b2test
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -60,6 +61,8 @@ type Server struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	discard bool
+	caps    []string // nil: every capability
+	keyBkt  string   // bucket the key is restricted to; "" for none
 	seq     int64
 	buckets map[string]*bucket // by name
 	files   map[string]*file   // every version and unfinished large file, by id
@@ -194,3 +197,25 @@ const (
 	partPrefix   = "/upload_part/" // + file id: b2_upload_part
 	filePrefix   = "/file/"        // + bucket name / file name: download
 )
+
+// RestrictKey makes b2_authorize_account report only caps, and a key
+// restricted to bucket when it is not "": what "mbackup check" reads. The
+// fake does not enforce them on other calls.
+func (s *Server) RestrictKey(bucket string, caps ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keyBkt, s.caps = bucket, caps
+}
+
+// SetBucketEncryption sets a bucket's default server-side encryption mode
+// ("SSE-B2"), or turns it off with "".
+func (s *Server) SetBucketEncryption(name, mode string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[name]
+	if mode == "" {
+		b.sse = nil
+		return
+	}
+	b.sse = json.RawMessage(`{"mode":"` + mode + `","algorithm":"AES256"}`)
+}
