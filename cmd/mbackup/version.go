@@ -7,9 +7,17 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise the module version from the build info is used.
-var version = ""
+// version, commit and date are set at build time (scripts/release.sh) with
+//
+//	-ldflags "-X main.version=v1.2.3 -X main.commit=<hash> -X main.date=<RFC 3339>"
+//
+// Otherwise the module version and the VCS stamp of the build info are
+// used, when the binary has them.
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
 
 func runVersion(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("version")
@@ -20,6 +28,12 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 		return usagef("version: unexpected argument %q", fs.Arg(0))
 	}
 	fmt.Fprintf(e.stdout, "mbackup %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	c, d := buildCommit()
+	if d != "" {
+		fmt.Fprintf(e.stdout, "commit %s, built %s\n", c, d)
+	} else {
+		fmt.Fprintf(e.stdout, "commit %s\n", c)
+	}
 	if e.verbose {
 		if bi, ok := debug.ReadBuildInfo(); ok {
 			for _, d := range bi.Deps {
@@ -38,4 +52,41 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// buildCommit returns the commit the binary was built from ("unknown"
+// when neither -ldflags nor the build info says) and the build or commit
+// time ("" when unknown).
+func buildCommit() (rev, when string) {
+	rev, when = commit, date
+	if rev != "" && when != "" {
+		return rev, when
+	}
+	var vcsRev, vcsTime string
+	var modified bool
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				vcsRev = s.Value
+			case "vcs.time":
+				vcsTime = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if rev == "" {
+		rev = vcsRev
+		if rev != "" && modified {
+			rev += "-dirty"
+		}
+	}
+	if when == "" {
+		when = vcsTime
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	return rev, when
 }

@@ -138,3 +138,12 @@ func countRows(ctx context.Context, tx pgx.Tx) ([]dump.TableCount, error) {
 	}
 	return tables, nil
 }
+
+// CanReadRolePasswords reports whether the role may read pg_authid;
+// without it, Globals dumps the roles without their passwords.
+func (d *Dumper) CanReadRolePasswords(ctx context.Context) (bool, error) {
+	return d.canReadAuthID(ctx)
+}
+
+// ClientVersion is the version line of the pg_dump that Dump runs.
+func (d *Dumper) ClientVersion() string { return d.clientVersion }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"mbackup/internal/testenv"
+)
+
+// TestCheck runs the preflight against the throwaway servers: everything
+// reachable is ✅, the identity beside the config is ⚠️, an empty media
+// bucket is ⚠️; a wrong password is ❌ with exit 1, and no secret is
+// printed.
+func TestCheck(t *testing.T) {
+	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	s3 := testenv.StartS3(t)
+	dir, cfg := setup(t, "  databases: [postgres]\n")
+	os.WriteFile(filepath.Join(dir, "media.key"), []byte(s3.SecretAccessKey), 0o600)
+	text, _ := os.ReadFile(cfg)
+	text = append(text, fmt.Sprintf(`media:
+  source:
+    endpoint: http://%s
+    region: %s
+    bucket: %s
+    access_key_id: %s
+    secret_access_key_file: media.key
+`, s3.Endpoint, s3.Region, s3.Bucket, s3.AccessKeyID)...)
+	os.WriteFile(cfg, text, 0o600)
+
+	code, out, errOut := mbackup(t, "--config", cfg, "check")
+	t.Logf("check:\n%s%s", out, errOut)
+	if code != exitOK {
+		t.Fatalf("check exited %d", code)
+	}
+	for _, want := range []string{
+		"✅ config", "✅ recipients: 1 age recipient(s)", "⚠️  identity: " + filepath.Join(dir, "id.txt"),
+		"✅ storage local: listed 0 snapshot(s); wrote, read back and deleted a test object",
+		"✅ postgres 127.0.0.1:", "pg_dump (PostgreSQL) 15", "databases postgres",
+		"✅ redis main: server 7", "SYNC permitted", "mysql 127.0.0.1:", "⚠️  media source", "listable, but empty", "plain HTTP",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check lacks %q", want)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "store", "check")); len(entries) != 0 {
+		t.Errorf("the test object was left: %v", entries)
+	}
+
+	client, err := s3.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(context.Background(), s3.Bucket, "accounts/avatars/1.png", bytes.NewReader([]byte("png")), 3, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "id.txt"))
+	os.WriteFile(filepath.Join(dir, "pg.pass"), []byte("wrong-password-xyzzy\n"), 0o600)
+	code, out, errOut = mbackup(t, "--config", cfg, "check")
+	t.Logf("check with a wrong password:\n%s%s", out, errOut)
+	if code != exitError || !strings.Contains(out, "❌ postgres") || !strings.Contains(errOut, "1 of the checks above failed") {
+		t.Fatalf("check with a wrong PostgreSQL password exited %d", code)
+	}
+	if !strings.Contains(out, "✅ identity") || !strings.Contains(out, "✅ media source") {
+		t.Error("the identity or media lines did not turn ✅")
+	}
+	for _, secret := range []string{"xyzzy", pg.Password, redis.Password, maria.Password, s3.SecretAccessKey} {
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("check printed a secret")
+		}
+	}
+}
