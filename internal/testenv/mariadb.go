@@ -162,6 +162,9 @@ func (m *MariaDB) writeOptionFiles() error {
 // option files, and a small, non-durable InnoDB for speed.
 func (m *MariaDB) serverOptions() []string {
 	opts := []string{"--no-defaults", "--datadir=" + filepath.Join(m.base, "data"),
+		// A private tmpdir: in the shared /tmp, servers of parallel tests
+		// have collided on "#sql-temptable-<pid>-..." files.
+		"--tmpdir=" + filepath.Join(m.base, "tmp"),
 		"--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
 		"--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"}
 	if os.Geteuid() == 0 {
@@ -175,6 +178,9 @@ func (m *MariaDB) serverOptions() []string {
 func (m *MariaDB) install() error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
+	if err := os.MkdirAll(filepath.Join(m.base, "tmp"), 0o700); err != nil {
+		return fmt.Errorf("testenv: mariadb tmpdir: %w", err)
+	}
 	args := append(m.serverOptions(), "--auth-root-authentication-method=socket", "--skip-test-db")
 	cmd := exec.CommandContext(ctx, m.bin.install, args...)
 	cmd.Dir = m.base
