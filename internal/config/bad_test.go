@@ -121,6 +121,15 @@ var badConfigs = []struct {
 	files: map[string]string{"slack.url": "http://hooks.slack.com/services/hunter2\n"},
 	want:  "mbackup.yaml:8: notify.slack.webhook_url_file: must be an https:// URL",
 }, {
+	name: "b2 endpoint over plain http to another host",
+	yaml: "storage:\n  type: b2\n  bucket: b\n  key_id: k\n  application_key: a\n  endpoint: http://b2.example.com\n" +
+		"encryption: {recipients: [" + testRecipient + "]}\n",
+	want: "mbackup.yaml:6: storage.endpoint: must be an https:// URL (plain http only to this host: 127.0.0.1, ::1, localhost)",
+}, {
+	name: "dump stall timeout zero",
+	yaml: base + "dump_stall_timeout: 0s\n",
+	want: "mbackup.yaml:6: dump_stall_timeout: must be at least 1s",
+}, {
 	name: "unreadable secret file",
 	yaml: base + "mysql:\n  password_file: mysql.pass\n",
 	dirs: []string{"mysql.pass"},

@@ -67,6 +67,11 @@ type Config struct {
 	Notify *Notify `yaml:"notify"`
 	// Metrics configures the Prometheus endpoint of the daemon.
 	Metrics Metrics `yaml:"metrics"`
+	// DumpStallTimeout kills a dump (pg_dump, redis-cli, mariadb-dump) that
+	// writes nothing for this long while nothing holds it back: a stopped
+	// or hung producer. Default 10m (a Redis without diskless replication
+	// writes its RDB to disk before sending any of it).
+	DumpStallTimeout Duration `yaml:"dump_stall_timeout"`
 
 	src *source // where each YAML path was found; nil for a Config built in code
 }
@@ -103,7 +108,9 @@ type Storage struct {
 	ChunkSize Size `yaml:"chunk_size"`
 
 	// Endpoint is the S3 endpoint (s3), as host[:port] for HTTPS or as
-	// http://host:port or https://host:port. Required for s3.
+	// http://host:port or https://host:port. Required for s3. For b2 it
+	// replaces the API URL https://api.backblazeb2.com (a B2-compatible
+	// test server); plain http only on loopback.
 	Endpoint string `yaml:"endpoint"`
 	// Region is the S3 region (s3), such as "us-east-1". Optional.
 	Region string `yaml:"region"`
@@ -334,6 +341,7 @@ const (
 	DefaultKeepWithin        = 14 * 24 * time.Hour
 	DefaultKeepLast          = 2
 	DefaultMetricsListen     = "127.0.0.1:9787"
+	DefaultDumpStallTimeout  = 10 * time.Minute
 )
 
 // Default returns a Config holding every default. The optional sections
@@ -353,7 +361,8 @@ func Default() *Config {
 			KeepWithin: Duration(DefaultKeepWithin),
 			KeepLast:   DefaultKeepLast,
 		},
-		Metrics: Metrics{Listen: DefaultMetricsListen},
+		Metrics:          Metrics{Listen: DefaultMetricsListen},
+		DumpStallTimeout: Duration(DefaultDumpStallTimeout),
 	}
 }
 

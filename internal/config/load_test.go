@@ -147,7 +147,8 @@ func wantFull(dir, rcpt2 string) *Config {
 		Retention: Retention{KeepWithin: Duration(30 * 24 * time.Hour), KeepLast: 3},
 		Notify: &Notify{Slack: &Slack{Token: NewSecret("xoxb-token"), Channel: "C0123456",
 			On: NotifyFailure}},
-		Metrics: Metrics{Listen: "[::1]:9100"},
+		Metrics:          Metrics{Listen: "[::1]:9100"},
+		DumpStallTimeout: Duration(DefaultDumpStallTimeout),
 	}
 }
 

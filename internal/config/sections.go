@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -47,7 +48,8 @@ func (s *Slack) validate(v *validator) {
 		v.add("notify.slack", "set webhook_url or token, not both")
 	case !hook && !tok:
 		v.add("notify.slack", "set webhook_url, or token and channel")
-	case s.WebhookURL.IsSet() && !strings.HasPrefix(s.WebhookURL.Reveal(), "https://"):
+	case s.WebhookURL.IsSet() && !strings.HasPrefix(s.WebhookURL.Reveal(), "https://") &&
+		!loopbackHTTP(s.WebhookURL.Reveal()):
 		path := "notify.slack.webhook_url"
 		if s.WebhookURLFile != "" {
 			path += "_file" // the line that names the file
@@ -73,3 +75,9 @@ func validateCron(v *validator, path, expr string) {
 
 // cronParser reads schedules as internal/scheduler does.
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// loopbackHTTP reports whether raw is an http:// URL to this host.
+func loopbackHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "http" && isLoopback(u.Hostname())
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // validator collects problems, placing each on the line of its YAML path.
@@ -44,6 +45,9 @@ func (c *Config) Validate() error {
 	if c.Media != nil {
 		c.Media.validate(v)
 	}
+	if c.DumpStallTimeout < Duration(time.Second) {
+		v.add("dump_stall_timeout", "must be at least 1s")
+	}
 	validateCron(v, "schedule.backup", c.Schedule.Backup)
 	validateCron(v, "schedule.mirror", c.Schedule.Mirror)
 	if c.Schedule.Verify != "" {
@@ -77,7 +81,7 @@ func (c *Config) Validate() error {
 
 // storageFields says which storage settings belong to which types.
 var storageFields = map[string][]string{
-	StorageB2: {"bucket", "prefix", "key_id", "application_key", "application_key_file", "chunk_size",
+	StorageB2: {"bucket", "prefix", "endpoint", "key_id", "application_key", "application_key_file", "chunk_size",
 		"concurrent_uploads", "call_timeout", "stall_timeout", "upload_timeout"},
 	StorageS3: {"bucket", "prefix", "endpoint", "region", "access_key_id", "secret_access_key",
 		"secret_access_key_file", "part_size", "concurrent_uploads", "call_timeout", "stall_timeout",
@@ -102,6 +106,9 @@ func (s *Storage) validate(v *validator) {
 		required(v, "storage.key_id", s.KeyID != "")
 		requiredSecret(v, "storage.application_key", s.ApplicationKey, s.ApplicationKeyFile)
 		sizeRange(v, "storage.chunk_size", s.ChunkSize, 5e6, 5e9, "5MB", "5GB")
+		if s.Endpoint != "" {
+			checkLoopbackHTTP(v, "storage.endpoint", s.Endpoint)
+		}
 	case StorageS3:
 		required(v, "storage.bucket", s.Bucket != "")
 		checkEndpoint(v, "storage.endpoint", s.Endpoint)
@@ -318,4 +325,23 @@ func checkRedisURL(s string) error {
 		return fmt.Errorf("scheme must be redis, rediss or unix")
 	}
 	return nil
+}
+
+// checkLoopbackHTTP requires an https:// URL, or http:// to this host.
+func checkLoopbackHTTP(v *validator, path, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		v.add(path, "must be an https:// URL")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		v.add(path, "must be an https:// URL (plain http only to this host: 127.0.0.1, ::1, localhost)")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
