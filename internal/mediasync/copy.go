@@ -1,0 +1,118 @@
+package mediasync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// errRaced marks a source object deleted or replaced since it was listed.
+var errRaced = errors.New("changed at the source during the run")
+
+// copyItem copies one object with retries and accounts for the outcome.
+func (r *run) copyItem(ctx context.Context, it *item) {
+	srcKey := r.o.Source.Prefix + it.rec.key
+	var err error
+	for attempt := 0; attempt <= r.o.Retries; attempt++ {
+		if attempt > 0 && !sleep(ctx, r.o.RetryDelay<<(attempt-1)) {
+			break
+		}
+		if err = r.copyOnce(ctx, srcKey, it.rec); err == nil || errors.Is(err, errRaced) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		r.c.copied.Add(1)
+		r.c.copiedBytes.Add(it.rec.size)
+	case errors.Is(err, errRaced):
+		it.raced = true
+		r.c.raced.Add(1)
+		r.logf("raced %q: %v", srcKey, err)
+	case ctx.Err() != nil:
+		// The run is being cancelled; its error says so.
+		it.err = ctx.Err()
+	default:
+		it.err = err
+		r.fail(srcKey, err)
+	}
+}
+
+// copyOnce streams the source object into the store. The GET is pinned to
+// the listed ETag, so a replaced object fails with errRaced instead of
+// being recorded under the old ETag. A short or long body fails the Put,
+// which then commits nothing.
+func (r *run) copyOnce(ctx context.Context, srcKey string, e entry) error {
+	opts := minio.GetObjectOptions{}
+	if e.etag != "" {
+		if err := opts.SetMatchETag(e.etag); err != nil {
+			return err
+		}
+	}
+	obj, err := r.o.Source.Client.GetObject(ctx, r.o.Source.Bucket, srcKey, opts)
+	if err == nil {
+		defer obj.Close()
+		_, err = obj.Stat() // GetObject is lazy: this sends the request
+	}
+	if err != nil {
+		return sourceError(err)
+	}
+	body := &exactReader{r: obj, want: e.size}
+	if _, err := r.o.Store.Put(ctx, r.o.Prefix+e.key, body); err != nil {
+		if body.err != nil {
+			return sourceError(body.err)
+		}
+		return fmt.Errorf("put: %w", err)
+	}
+	return nil
+}
+
+// sourceError classifies an error of the source GET.
+func sourceError(err error) error {
+	switch minio.ToErrorResponse(err).Code {
+	case "NoSuchKey", "PreconditionFailed":
+		return fmt.Errorf("%w: %v", errRaced, err)
+	}
+	return fmt.Errorf("get: %w", err)
+}
+
+// exactReader fails unless the stream has exactly want bytes.
+type exactReader struct {
+	r    io.Reader
+	want int64
+	n    int64
+	err  error // the source's own error, or a size mismatch
+}
+
+func (x *exactReader) Read(p []byte) (int, error) {
+	n, err := x.r.Read(p)
+	x.n += int64(n)
+	switch {
+	case x.n > x.want:
+		x.err = fmt.Errorf("source sent more than the listed %d bytes", x.want)
+	case err == io.EOF && x.n != x.want:
+		x.err = fmt.Errorf("source sent %d bytes, listed %d", x.n, x.want)
+	case err != nil && err != io.EOF:
+		x.err = err
+	}
+	if x.err != nil {
+		return n, x.err
+	}
+	return n, err
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

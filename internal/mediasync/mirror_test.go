@@ -1,0 +1,223 @@
+package mediasync
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"mbackup/internal/b2test"
+	"mbackup/internal/storage/local"
+)
+
+// seed puts n objects of assorted sizes (0 byte included) and returns them.
+func seed(t *testing.T, n int) (want map[string]string, put func(k, v string)) {
+	c, bucket := newBucket(t)
+	want = map[string]string{}
+	put = func(k, v string) {
+		putObj(t, c, bucket, k, []byte(v))
+		want[k] = v
+	}
+	for i := range n {
+		b := make([]byte, i*997%5000)
+		rand.Read(b)
+		put(fmt.Sprintf("media_attachments/files/%03d/original/%d.png", i/7, i), string(b))
+	}
+	return want, put
+}
+
+func TestMirrorFirstRunThenNoop(t *testing.T) {
+	c, bucket := newBucket(t)
+	want := map[string]string{}
+	for i := range 30 {
+		b := make([]byte, i*997%5000)
+		rand.Read(b)
+		k := fmt.Sprintf("accounts/avatars/%03d/original/%d.png", i/7, i)
+		putObj(t, c, bucket, k, b)
+		want[k] = string(b)
+	}
+	st, srv := newB2(t)
+
+	res := mirror(t, opts(c, bucket, st, nil))
+	if res.Copied != 30 || res.Listed != 30 || res.Unchanged != 0 || res.Failed != 0 {
+		t.Fatalf("first run: %+v", res.Counts)
+	}
+	sameContent(t, storeContent(t, st, "media/"), want)
+	if !hasIndex(t, st) {
+		t.Fatal("no index after the first run")
+	}
+
+	before := len(srv.Requests())
+	res = mirror(t, opts(c, bucket, st, nil))
+	if res.Copied != 0 || res.Unchanged != 30 || res.Adopted != 0 {
+		t.Fatalf("no-op run: %+v", res.Counts)
+	}
+	// A no-op run lists, reads the index and writes it again: nothing per object.
+	for _, r := range srv.Requests()[before:] {
+		switch r.Method {
+		case "b2_list_file_names", "b2_get_upload_url", "b2_authorize_account":
+		case "download", "b2_upload_file":
+			if r.Name != "m/"+IndexKey("media/") {
+				t.Errorf("no-op run: %s of %q", r.Method, r.Name)
+			}
+		default:
+			t.Errorf("no-op run: unexpected %s %q", r.Method, r.Name)
+		}
+	}
+}
+
+func TestChangedInPlaceIsCopiedAgain(t *testing.T) {
+	c, bucket := newBucket(t)
+	putObj(t, c, bucket, "a/1", []byte("hello"))
+	putObj(t, c, bucket, "a/2", []byte("world"))
+	st, _ := newB2(t)
+	mirror(t, opts(c, bucket, st, nil))
+
+	putObj(t, c, bucket, "a/2", []byte("WORLD")) // same size, new ETag
+	res := mirror(t, opts(c, bucket, st, nil))
+	if res.Copied != 1 || res.Unchanged != 1 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	sameContent(t, storeContent(t, st, "media/"), map[string]string{"a/1": "hello", "a/2": "WORLD"})
+}
+
+func TestDeletesOnlyWhatTheSourceLost(t *testing.T) {
+	c, bucket := newBucket(t)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		putObj(t, c, bucket, k, []byte(k))
+	}
+	st, _ := newB2(t)
+	o := opts(c, bucket, st, nil)
+	o.Delete, o.MaxDelete = true, 2
+	mirror(t, o)
+	rmObj(t, c, bucket, "b")
+	rmObj(t, c, bucket, "d")
+	var log bytes.Buffer
+	o.Log = &log
+	res := mirror(t, o)
+	if res.Deleted != 2 || res.PlannedDeletes != 2 {
+		t.Fatalf("%+v", res)
+	}
+	sameContent(t, storeContent(t, st, "media/"), map[string]string{"a": "a", "c": "c"})
+	if !strings.Contains(log.String(), `delete "media/b"`) {
+		t.Errorf("log: %s", log.String())
+	}
+	// The index no longer drives deletes of keys already gone.
+	if res = mirror(t, o); res.Deleted != 0 || res.Unchanged != 2 {
+		t.Fatalf("third run: %+v", res.Counts)
+	}
+}
+
+func TestEmptySourceIsRefusedByTheLimit(t *testing.T) {
+	want, _ := seed(t, 10)
+	c, full := newBucket(t)
+	for k, v := range want {
+		putObj(t, c, full, k, []byte(v))
+	}
+	st, _ := newB2(t)
+	mirror(t, opts(c, full, st, nil))
+
+	_, empty := newBucket(t)
+	o := opts(c, empty, st, nil)
+	o.Delete, o.MaxDelete = true, 3
+	res, err := Mirror(context.Background(), o)
+	if !errors.Is(err, ErrDeleteLimit) || !strings.Contains(err.Error(), "10") || !strings.Contains(err.Error(), "limit is 3") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Deleted != 0 || res.PlannedDeletes != 10 {
+		t.Fatalf("%+v", res)
+	}
+	sameContent(t, storeContent(t, st, "media/"), want)
+
+	o.MaxDelete = 0 // no deletes allowed at all
+	if _, err := Mirror(context.Background(), o); !errors.Is(err, ErrDeleteLimit) {
+		t.Fatalf("MaxDelete 0: %v", err)
+	}
+	sameContent(t, storeContent(t, st, "media/"), want)
+}
+
+func TestDestinationFaultsAreRetried(t *testing.T) {
+	c, bucket := newBucket(t)
+	putObj(t, c, bucket, "x/1", []byte("one"))
+	putObj(t, c, bucket, "x/2", []byte("two"))
+	st, srv := newB2(t)
+	srv.Inject("b2_upload_file", b2test.Fault{Status: 503, Times: 5})
+	res := mirror(t, opts(c, bucket, st, nil))
+	if res.Copied != 2 || res.Failed != 0 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	n503 := 0
+	for _, r := range srv.Requests() {
+		if r.Status == 503 {
+			n503++
+		}
+	}
+	if n503 != 5 {
+		t.Errorf("%d requests answered 503, want 5", n503)
+	}
+	sameContent(t, storeContent(t, st, "media/"), map[string]string{"x/1": "one", "x/2": "two"})
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	c, bucket := newBucket(t)
+	putObj(t, c, bucket, "new", []byte("n"))
+	putObj(t, c, bucket, "same", []byte("s"))
+	st := newLocal(t)
+	mirror(t, opts(c, bucket, st, nil))
+	putObj(t, c, bucket, "new2", []byte("n2"))
+	if err := st.Delete(context.Background(), IndexKey("media/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(context.Background(), "media/gone", strings.NewReader("g")); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(c, bucket, st, nil)
+	o.DryRun, o.Delete, o.MaxDelete = true, true, 5
+	var log bytes.Buffer
+	o.Log = &log
+	res := mirror(t, o)
+	if res.Copied != 1 || res.CopiedBytes != 2 || res.Deleted != 1 || res.Adopted != 2 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	if !strings.Contains(log.String(), `would delete "media/gone"`) {
+		t.Errorf("log: %s", log.String())
+	}
+	sameContent(t, storeContent(t, st, "media/"), map[string]string{"new": "n", "same": "s", "gone": "g"})
+	if hasIndex(t, st) {
+		t.Error("dry run wrote an index")
+	}
+}
+
+func TestAdoptsExistingMirrorWithoutIndex(t *testing.T) {
+	c, bucket := newBucket(t)
+	putObj(t, c, bucket, "a", []byte("aaa"))
+	putObj(t, c, bucket, "b", []byte("bbb"))
+	st := newLocal(t)
+	mirror(t, opts(c, bucket, st, nil))
+	if err := st.Delete(context.Background(), IndexKey("media/")); err != nil {
+		t.Fatal(err)
+	}
+	putObj(t, c, bucket, "b", []byte("bbbb")) // size differs: copied
+	res := mirror(t, opts(c, bucket, st, nil))
+	if res.Adopted != 1 || res.Copied != 1 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	// Adopted objects are now known by ETag: an in-place change is seen.
+	putObj(t, c, bucket, "a", []byte("AAA"))
+	if res = mirror(t, opts(c, bucket, st, nil)); res.Copied != 1 || res.Unchanged != 1 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	sameContent(t, storeContent(t, st, "media/"), map[string]string{"a": "AAA", "b": "bbbb"})
+}
+
+func newLocal(t *testing.T) *local.Store {
+	t.Helper()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
