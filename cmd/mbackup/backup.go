@@ -15,6 +15,7 @@ import (
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("backup")
 	only := fs.String("only", "", "take only these `components`, comma-separated: "+strings.Join(components, ","))
+	notifyRun := fs.Bool("notify", true, "post the outcome to Slack when notify.slack is configured")
 	textfile := fs.String("metrics-textfile", "", "write the run's metrics to `FILE` for node_exporter's textfile collector (e.g. /var/lib/prometheus/node-exporter/mbackup.prom)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -46,11 +47,8 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 		if m != nil {
 			printSummary(e, m)
 		}
-		if *textfile != "" {
-			werr := writeRunMetrics(ctx, e, *textfile, s, outcome{job: "backup", started: started, manifest: m, err: err})
-			err = errors.Join(err, werr)
-		}
-		return err
+		rerr := reportRun(ctx, e, cfg, s, outcome{job: "backup", started: started, manifest: m, err: err}, *notifyRun, *textfile)
+		return errors.Join(err, rerr)
 	})
 }
 

@@ -192,15 +192,25 @@ func configSecrets(cfg *config.Config) []string {
 	return out
 }
 
-// writeRunMetrics writes the metrics of one manual run, and of the store's
-// snapshots, to a node_exporter textfile.
-func writeRunMetrics(ctx context.Context, e *env, path string, s storage.Store, r outcome) error {
+// reportRun reports a run of a one-shot command: to Slack when
+// configured and notify is set, and to a node_exporter textfile when
+// textfile is set. A failed notification is logged, never returned.
+func reportRun(ctx context.Context, e *env, cfg *config.Config, s storage.Store, r outcome, notify bool, textfile string) error {
 	o := &observer{log: e.logger(), metrics: metrics.New(r.job)}
-	if _, err := o.refresh(ctx, s); err != nil {
-		o.log.Warn("metrics: cannot list the snapshots for the textfile", "err", err)
+	if notify {
+		if err := o.reconfigure(cfg); err != nil {
+			o.log.Error("notification not sent", "err", err)
+		}
+	}
+	var err error
+	if r.newestGood, err = o.refresh(ctx, s); err != nil {
+		o.log.Warn("cannot list the snapshots for the report", "err", err)
 	}
 	o.jobDone(ctx, r)
-	if err := o.metrics.WriteTextfile(path); err != nil {
+	if textfile == "" {
+		return nil
+	}
+	if err := o.metrics.WriteTextfile(textfile); err != nil {
 		return fmt.Errorf("--metrics-textfile: %w", err)
 	}
 	return nil

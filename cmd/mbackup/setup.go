@@ -59,6 +59,7 @@ func openStore(ctx context.Context, c config.Storage) (storage.Store, error) {
 			KeyID: c.KeyID, AppKey: c.ApplicationKey.Reveal(), Bucket: c.Bucket, Prefix: c.Prefix,
 			ChunkSize: int(c.ChunkSize), ConcurrentUploads: c.ConcurrentUploads,
 			CallTimeout: c.CallTimeout.Std(), StallTimeout: c.StallTimeout.Std(), UploadTimeout: c.UploadTimeout.Std(),
+			APIBase: strings.TrimSuffix(c.Endpoint, "/"),
 		})
 	case config.StorageS3:
 		host, secure, err := config.ParseEndpoint(c.Endpoint)

@@ -32,7 +32,7 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	}
 	t := &snapshot.Taker{
 		Store: store, Recipients: rs, RecipientIDs: texts,
-		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log,
+		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log, StallTimeout: cfg.DumpStallTimeout.Std(),
 	}
 	m, err := t.Take(ctx, js)
 	if err != nil {

@@ -40,6 +40,9 @@ type Taker struct {
 	Concurrency  int    // jobs at once; 0 means 2
 	Now          func() time.Time
 	Log          *slog.Logger // one line per finished job; nil logs nothing
+	// StallTimeout kills a producer that writes nothing for this long
+	// while none of its writes is blocked on the store; 0 never does.
+	StallTimeout time.Duration
 }
 
 // ErrPartial is returned, with the committed manifest, when some jobs failed.

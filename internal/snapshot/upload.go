@@ -60,7 +60,18 @@ func seal(ctx context.Context, j Job, w io.Writer, t *Taker) (stream.Sums, dump.
 	if err != nil {
 		return stream.Sums{}, dump.Info{}, err
 	}
-	prod, err := j.Produce(ctx, sw)
+	var out io.Writer = sw
+	if t.StallTimeout > 0 {
+		pctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		wd, stop := watch(sw, t.StallTimeout, cancel)
+		defer stop()
+		ctx, out = pctx, wd
+	}
+	prod, err := j.Produce(ctx, out)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrStalled) {
+		err = cause
+	}
 	if err != nil {
 		return stream.Sums{}, prod, err
 	}
