@@ -116,8 +116,8 @@ func load(path string, data []byte, lookupEnv func(string) (string, bool), world
 	}
 	c := decodeBase()
 	if body != nil {
-		if err := yaml.NodeToValue(body, c, yaml.Strict()); err != nil {
-			return nil, nil, src.decodeProblem(err)
+		if err := src.decode(body, c); err != nil {
+			return nil, nil, err
 		}
 	}
 	c.src = src
@@ -214,8 +214,14 @@ func (s *source) parse(data []byte) (ast.Node, error) {
 		return nil, s.decodeProblem(err)
 	}
 	if len(f.Docs) > 1 {
-		return nil, &Problem{File: s.file, Line: f.Docs[1].GetToken().Position.Line,
-			Message: "only one YAML document is allowed"}
+		// The "---" of the second document; an empty one has no body.
+		line, doc := 0, f.Docs[1]
+		if doc.Start != nil {
+			line = doc.Start.Position.Line
+		} else if doc.Body != nil && doc.Body.GetToken() != nil {
+			line = doc.Body.GetToken().Position.Line
+		}
+		return nil, &Problem{File: s.file, Line: line, Message: "only one YAML document is allowed"}
 	}
 	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
 		return nil, nil
@@ -234,6 +240,29 @@ func (s *source) parse(data []byte) (ast.Node, error) {
 		}
 	})
 	return body, nil
+}
+
+// decode decodes body strictly into c, turning an error into a Problem
+// with decodeProblem. go-yaml v1.19.2 panics on a tag before a value that
+// is not a list where a list is wanted ("recipients: !x"); decode reports
+// that as a Problem at the first tag.
+func (s *source) decode(body ast.Node, c *Config) (err error) {
+	defer func() {
+		if recover() == nil {
+			return
+		}
+		p := &Problem{File: s.file, Message: "cannot decode this YAML"}
+		walk(body, "", func(n ast.Node, path string, isKey bool) {
+			if _, ok := n.(*ast.TagNode); ok && p.Line == 0 {
+				p.Line, p.Path, p.Message = n.GetToken().Position.Line, path, "cannot decode this tagged value"
+			}
+		})
+		err = p
+	}()
+	if err := yaml.NodeToValue(body, c, yaml.Strict()); err != nil {
+		return s.decodeProblem(err)
+	}
+	return nil
 }
 
 // has reports whether the key at path is in the file, even with a null
