@@ -38,6 +38,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"quickstart", "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", runQuickstart},
+		{"init", "--from .env.production [-o mbackup.yaml]: draft a config from Mastodon's settings, secrets in 0600 files beside it", runInit},
 		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
 		{"prune", "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", runPrune},
