@@ -53,14 +53,13 @@ func (r *run) copyOnce(ctx context.Context, srcKey string, e entry) error {
 			return err
 		}
 	}
+	// GetObject is lazy: the GET goes out on the first Read (Stat would add
+	// a HEAD), so a missing object surfaces as a read error of body.
 	obj, err := r.o.Source.Client.GetObject(ctx, r.o.Source.Bucket, srcKey, opts)
-	if err == nil {
-		defer obj.Close()
-		_, err = obj.Stat() // GetObject is lazy: this sends the request
-	}
 	if err != nil {
 		return sourceError(err)
 	}
+	defer obj.Close()
 	body := &exactReader{r: obj, want: e.size}
 	if _, err := r.o.Store.Put(ctx, r.o.Prefix+e.key, body); err != nil {
 		if body.err != nil {

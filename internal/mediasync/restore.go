@@ -1,0 +1,190 @@
+package mediasync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"mbackup/internal/storage"
+)
+
+// RestoreOptions configures Restore: the way back from the mirror into an
+// S3 bucket (MinIO, Spaces, any S3 service), for a migration or after the
+// media bucket was lost.
+type RestoreOptions struct {
+	Store  storage.Store
+	Prefix string // where the mirror lives in the store, as in Options.Prefix
+	// Target is the bucket to fill; Target.Prefix is prepended to each key.
+	Target Source
+	// ACL, if set, is sent as x-amz-acl with every object ("public-read"
+	// for a Mastodon bucket served directly to browsers).
+	ACL string
+	// PartSize is the multipart part size for large objects; default 16 MiB.
+	PartSize   uint64
+	Workers    int // default 8
+	Retries    int // as in Options
+	RetryDelay time.Duration
+	DryRun     bool
+	Progress   func(Counts)
+	Log        io.Writer
+}
+
+// Restore copies the mirror under o.Prefix into the target bucket,
+// incrementally: the store's listing and the bucket's listing are joined as
+// two ascending streams, and an object is copied when the bucket lacks it
+// or holds it with another size. There is no index on this side: the
+// target is usually fresh, and a size check is what a resumed restore
+// needs. Restore never deletes from the target. Content-Type is derived
+// from the key's extension, since the store keeps no metadata.
+//
+// In the result, Listed counts the store's objects.
+func Restore(ctx context.Context, o RestoreOptions) (Result, error) {
+	start := time.Now()
+	if o.Store == nil || o.Target.Client == nil || o.Target.Bucket == "" {
+		return Result{}, errors.New("mediasync: restore: no store, target client or bucket")
+	}
+	if err := checkPrefix(o.Prefix); err != nil {
+		return Result{}, err
+	}
+	if o.PartSize == 0 {
+		o.PartSize = 16 << 20
+	}
+	mo := Options{Prefix: o.Prefix, Store: o.Store, Workers: o.Workers, Retries: o.Retries,
+		RetryDelay: o.RetryDelay, DryRun: o.DryRun, Progress: o.Progress, Log: o.Log,
+		Source: Source{Client: o.Target.Client, Bucket: o.Target.Bucket}}
+	if err := mo.setDefaults(); err != nil {
+		return Result{}, err
+	}
+	r := newRun(mo)
+	rs := &restorer{run: r, o: o}
+	err := rs.restore(ctx)
+	res := r.result()
+	res.Duration = time.Since(start)
+	if o.Progress != nil {
+		o.Progress(res.Counts)
+	}
+	return res, err
+}
+
+type restorer struct {
+	*run
+	o RestoreOptions
+}
+
+func (rs *restorer) restore(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src := storeStream(ctx, rs.o.Store, rs.o.Prefix)
+	src.name = "store"
+	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix)
+	dst.name = "target"
+
+	work := make(chan entry, rs.run.o.Workers)
+	var wg sync.WaitGroup
+	for range rs.run.o.Workers {
+		wg.Go(func() {
+			for e := range work {
+				rs.restoreItem(ctx, e)
+			}
+		})
+	}
+	joinErr := rs.join2(ctx, src, dst, work)
+	if joinErr != nil {
+		cancel()
+	}
+	close(work)
+	wg.Wait()
+	if joinErr != nil {
+		return fmt.Errorf("mediasync: restore: %w", joinErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mediasync: restore: %w", err)
+	}
+	if n := rs.c.failed.Load(); n > 0 {
+		return fmt.Errorf("mediasync: restore: %d objects failed; first: %w", n, rs.firstFailure())
+	}
+	return nil
+}
+
+// join2 walks the store's listing against the target's and queues what
+// the target lacks.
+func (rs *restorer) join2(ctx context.Context, src, dst *stream, work chan<- entry) error {
+	streams := []*stream{src, dst}
+	for _, s := range streams {
+		if err := s.advance(); err != nil {
+			return err
+		}
+	}
+	for src.ok {
+		k := minKey(streams)
+		if s := at(src, k); s != nil {
+			rs.c.listed.Add(1)
+			if d := at(dst, k); d != nil && d.size == s.size {
+				rs.c.unchanged.Add(1)
+			} else if rs.run.o.DryRun {
+				rs.c.copied.Add(1)
+				rs.c.copiedBytes.Add(s.size)
+			} else {
+				select {
+				case work <- *s:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		for _, s := range streams {
+			if s.ok && s.head.key == k {
+				if err := s.advance(); err != nil {
+					return err
+				}
+			}
+		}
+		rs.progress()
+	}
+	return nil
+}
+
+// restoreItem copies one object from the store into the target bucket.
+func (rs *restorer) restoreItem(ctx context.Context, e entry) {
+	key := rs.o.Target.Prefix + e.key
+	var err error
+	for attempt := 0; attempt <= rs.run.o.Retries; attempt++ {
+		if attempt > 0 && !sleep(ctx, rs.run.o.RetryDelay<<(attempt-1)) {
+			break
+		}
+		if err = rs.restoreOnce(ctx, key, e); err == nil {
+			rs.c.copied.Add(1)
+			rs.c.copiedBytes.Add(e.size)
+			return
+		}
+	}
+	if ctx.Err() == nil {
+		rs.fail(rs.o.Prefix+e.key, err)
+	}
+}
+
+func (rs *restorer) restoreOnce(ctx context.Context, key string, e entry) error {
+	rc, err := rs.o.Store.Get(ctx, rs.o.Prefix+e.key)
+	if err != nil {
+		return fmt.Errorf("get: %w", err)
+	}
+	defer rc.Close()
+	po := minio.PutObjectOptions{PartSize: rs.o.PartSize, ContentType: mime.TypeByExtension(path.Ext(key))}
+	if rs.o.ACL != "" {
+		po.UserMetadata = map[string]string{"x-amz-acl": rs.o.ACL}
+	}
+	// The listed size is sent as Content-Length: a store object that
+	// changed size since the listing fails the upload instead of
+	// truncating it.
+	if _, err := rs.o.Target.Client.PutObject(ctx, rs.o.Target.Bucket, key, rc, e.size, po); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	return nil
+}
