@@ -20,6 +20,7 @@ import (
 	"mbackup/internal/b2test"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/b2"
+	"mbackup/internal/storage/local"
 	"mbackup/internal/testenv"
 )
 
@@ -199,3 +200,7 @@ func hasIndex(t *testing.T, st storage.Store) bool {
 func minioPut() minio.PutObjectOptions { return minio.PutObjectOptions{} }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
+
+func minioStat() minio.StatObjectOptions { return minio.StatObjectOptions{} }
+
+func newLocalDir(tb testing.TB) (*local.Store, error) { return local.New(tb.TempDir()) }
