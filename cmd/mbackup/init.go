@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"mbackup/internal/dotenv"
@@ -102,11 +103,16 @@ type draft struct {
 	notes   []string // what init left out or could not decide
 }
 
-// addSecret records a secret file and returns its name; a value already
-// recorded reuses its file.
+// addSecret records a secret file and returns its name. A value already
+// recorded for the same service (Redis main and Sidekiq sharing a password)
+// reuses its file; another service gets its own even for an equal value, so
+// that changing one password later does not break the other.
 func (d *draft) addSecret(name, what, value string) string {
+	service := func(n string) string {
+		return strings.FieldsFunc(n, func(r rune) bool { return r == '.' || r == '-' })[0]
+	}
 	for i, s := range d.secrets {
-		if s.value == value {
+		if s.value == value && service(s.name) == service(name) {
 			d.secrets[i].what += ", " + what
 			return s.name
 		}
@@ -220,7 +226,7 @@ func draftConfig(vars map[string]string, from string) (*draft, error) {
 # for a literal $). Unknown keys are errors. The settings not written here
 # have their defaults; configs/mbackup.example.yaml lists them all.
 # When done: mbackup --config THIS-FILE check
-`, from)
+`, commentSafe(from))
 
 	if h := vars["LOCAL_DOMAIN"]; h != "" && !strings.ContainsAny(h, "/ \t\r\n") {
 		b.WriteString("\n")
@@ -542,6 +548,14 @@ func draftMedia(b *strings.Builder, d *draft, vars map[string]string) {
   max_delete: 5%                    # refuse a run that would delete more (a count works too: 1000)
 `)
 	d.found = append(d.found, fmt.Sprintf("%-11s bucket %s at %s", "Media", bucket, endpoint))
+}
+
+// commentSafe makes s fit on one YAML comment line.
+func commentSafe(s string) string {
+	if strings.ContainsFunc(s, unicode.IsControl) || !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // ln writes one line of YAML, its comment (if any) aligned on column 37.

@@ -312,6 +312,30 @@ AWS_SECRET_ACCESS_KEY="s3-Secret"
 	}
 }
 
+func TestInitDatabaseURL(t *testing.T) {
+	cfg, out := initRun(t, "DB_HOST=ignored\nDB_PASS=old-Xq9\nREDIS_PASSWORD=old-Xq9\n"+
+		"DATABASE_URL=postgresql://masto:p%40ss-Xq9@db.internal:6432/social?sslmode=verify-full\n")
+	yaml, _ := os.ReadFile(cfg)
+	if strings.Contains(string(yaml)+out, "Xq9") {
+		t.Errorf("a password in the configuration or the output:\n%s\n%s", yaml, out)
+	}
+	fillTODOs(t, cfg)
+	c, _, err := config.Load(cfg)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, yaml)
+	}
+	p := c.Postgres
+	if p.Host != "db.internal" || p.Port != 6432 || p.User != "masto" || p.Password.Reveal() != "p@ss-Xq9" ||
+		p.Databases[0] != "social" || p.SSLMode != "verify-full" {
+		t.Errorf("postgres: %+v", p)
+	}
+	// Equal passwords of two services still get a file each.
+	if len(c.Redis) != 1 || c.Redis[0].PasswordFile != filepath.Join(filepath.Dir(cfg), "redis.pass") ||
+		c.Redis[0].Password.Reveal() != "old-Xq9" {
+		t.Errorf("redis: %+v", c.Redis)
+	}
+}
+
 func TestInitErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nope.env")
