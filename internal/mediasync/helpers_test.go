@@ -51,7 +51,7 @@ var bucketSeq atomic.Int64
 // newBucket creates an empty bucket on the shared server.
 func newBucket(t *testing.T) (*minio.Client, string) {
 	t.Helper()
-	c, err := s3srv.Client()
+	c, err := NewSourceClient(s3srv.Endpoint, false, s3srv.Region, s3srv.AccessKeyID, s3srv.SecretAccessKey)
 	if err != nil {
 		t.Fatal(err)
 	}

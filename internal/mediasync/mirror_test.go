@@ -41,7 +41,13 @@ func TestMirrorFirstRunThenNoop(t *testing.T) {
 	}
 	st, srv := newB2(t)
 
-	res := mirror(t, opts(c, bucket, st, nil))
+	o := opts(c, bucket, st, nil)
+	var last Counts
+	o.Progress = func(c Counts) { last = c }
+	res := mirror(t, o)
+	if last != res.Counts {
+		t.Errorf("last progress %+v, result %+v", last, res.Counts)
+	}
 	if res.Copied != 30 || res.Listed != 30 || res.Unchanged != 0 || res.Failed != 0 {
 		t.Fatalf("first run: %+v", res.Counts)
 	}
@@ -137,6 +143,37 @@ func TestEmptySourceIsRefusedByTheLimit(t *testing.T) {
 		t.Fatalf("MaxDelete 0: %v", err)
 	}
 	sameContent(t, storeContent(t, st, "media/"), want)
+}
+
+// TestPersistentDestinationFaultIsRetriedPerObject: more 503s in a row
+// than the store's own upload retries absorb; the per-object retry of the
+// mirror still gets the object across.
+func TestPersistentDestinationFaultIsRetriedPerObject(t *testing.T) {
+	c, bucket := newBucket(t)
+	putObj(t, c, bucket, "x/1", []byte("one"))
+	st, srv := newB2(t)
+	srv.Inject("b2_upload_file", b2test.Fault{Status: 503, Times: 6})
+	var log bytes.Buffer
+	o := opts(c, bucket, st, &log)
+	o.Workers = 1
+	res := mirror(t, o)
+	if res.Copied != 1 || res.Failed != 0 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	// The store gives up after 4 requests in a row; the second attempt
+	// of the mirror (after 2 more 503s) succeeds.
+	if n := srv.Count("b2_upload_file"); n != 8 {
+		t.Errorf("%d upload requests, want 6 refused + the object + the index", n)
+	}
+	sameContent(t, storeContent(t, st, "media/"), map[string]string{"x/1": "one"})
+
+	// Beyond every retry the object fails, and only that object.
+	putObj(t, c, bucket, "x/2", []byte("two"))
+	srv.Inject("b2_upload_file", b2test.Fault{Status: 500})
+	res, err := Mirror(context.Background(), o)
+	if err == nil || res.Failed != 1 || res.Failures[0].Key != "x/2" {
+		t.Fatalf("%+v, %v", res, err)
+	}
 }
 
 func TestDestinationFaultsAreRetried(t *testing.T) {
