@@ -64,6 +64,9 @@ func mirrorMany(tb testing.TB, n int) (Result, uint64, time.Duration) {
 	if err := iw.commit(); err != nil {
 		tb.Fatal(err)
 	}
+	if o, err := st.Stat(ctx, IndexKey("media/")); err == nil {
+		tb.Logf("index of %d records: %d bytes", n, o.Size)
+	}
 	stop := heapPeak()
 	start := time.Now()
 	res, err := Mirror(ctx, Options{Source: Source{Client: c, Bucket: "big"}, Store: st, Prefix: "media/", DryRun: true})
