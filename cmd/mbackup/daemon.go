@@ -78,7 +78,9 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	if cfg.Media != nil {
-		d.log.Warn("media is configured, but this version does not mirror media yet: no mirror runs")
+		if err := s.Add("mirror", cfg.Schedule.Mirror, d.mirrorJob); err != nil {
+			return err
+		}
 	}
 	d.mu.Lock()
 	d.cfg, d.sched = cfg, s
@@ -235,4 +237,25 @@ func (l logLines) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// mirrorJob mirrors the media bucket, under the store's lock.
+func (d *daemon) mirrorJob(ctx context.Context) {
+	cfg := d.config()
+	l, err := lockStore(cfg.Storage, "mbackup daemon: mirror")
+	if err != nil {
+		d.log.Warn("mirror skipped", "err", err)
+		return
+	}
+	defer l.Release()
+	started := time.Now()
+	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		res, err := mirrorOnce(ctx, d.e, cfg, s, false, 8)
+		d.obs.jobDone(ctx, outcome{job: "mirror", started: started, err: err, summary: mirrorSummary(res, false),
+			mirror: &res, next: d.next("mirror")})
+		return err
+	})
+	if err != nil {
+		d.log.Error("mirror failed", "err", err)
+	}
 }

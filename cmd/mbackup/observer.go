@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/mediasync"
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
 	"mbackup/internal/snapshot"
@@ -26,6 +27,7 @@ type outcome struct {
 	next     time.Time
 	// newestGood is the time of the newest complete snapshot after the run.
 	newestGood time.Time
+	mirror     *mediasync.Result // what a mirror run did
 }
 
 // result is success, partial or failure.
@@ -52,7 +54,7 @@ type observer struct {
 }
 
 func newObserver(cfg *config.Config, log *slog.Logger) (*observer, error) {
-	o := &observer{log: log, metrics: metrics.New("backup", "prune", "verify")}
+	o := &observer{log: log, metrics: metrics.New("backup", "mirror", "prune", "verify")}
 	if err := o.reconfigure(cfg); err != nil {
 		return nil, &configError{err}
 	}
@@ -118,6 +120,9 @@ func (o *observer) jobDone(ctx context.Context, r outcome) {
 	}
 	o.log.Info("run finished", attrs...)
 	o.metrics.RunFinished(r.job, r.result(), r.started, finished)
+	if m := r.mirror; m != nil {
+		o.metrics.SetMirror(int(m.Copied), int(m.Unchanged), int(m.Deleted), int(m.Failed), m.CopiedBytes)
+	}
 	if m := r.manifest; m != nil && r.job == "backup" {
 		var arts []metrics.Artifact
 		for _, a := range m.Artifacts {
@@ -148,6 +153,11 @@ func (o *observer) event(r outcome, host string, finished time.Time) notify.Even
 		}
 		for _, f := range m.Failed {
 			e.Failures = append(e.Failures, notify.Failure{What: f.Component + "/" + f.Name, Reason: f.Reason})
+		}
+	}
+	if m := r.mirror; m != nil {
+		for _, f := range m.Failures {
+			e.Failures = append(e.Failures, notify.Failure{What: f.Key, Reason: f.Err.Error()})
 		}
 	}
 	if r.err != nil && (r.manifest == nil || r.job != "backup") {

@@ -134,10 +134,22 @@ func Redact(s string, secrets ...string) string {
 // Output runs a short command (a version query) and returns its trimmed
 // stdout, or an error with its stderr.
 func Output(ctx context.Context, cmd *exec.Cmd) (string, error) {
+	// Bounded: a version probe or an INFO of a stopped or hung program
+	// must not hang the run. The command is rebuilt on the bounded context.
+	tctx, cancel := context.WithTimeout(ctx, OutputTimeout)
+	defer cancel()
+	c := exec.CommandContext(tctx, cmd.Path, cmd.Args[1:]...)
+	c.Args[0], c.Env, c.Dir, c.Stdin = cmd.Args[0], cmd.Env, cmd.Dir, cmd.Stdin
 	var out bytes.Buffer
-	err := Run(ctx, cmd, &out)
+	err := Run(tctx, c, &out)
+	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%s: no answer within %v (stopped or hung); killed", cmd.Args[0], OutputTimeout)
+	}
 	return strings.TrimSpace(out.String()), err
 }
+
+// OutputTimeout bounds the short commands Output runs.
+var OutputTimeout = time.Minute
 
 // ErrNotFound is wrapped when a producer binary is missing.
 var ErrNotFound = errors.New("not found")

@@ -77,3 +77,18 @@ func TestRunMissingBinary(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// TestOutputOfAStoppedProgram: a version probe that stops itself is killed
+// after OutputTimeout instead of hanging the run.
+func TestOutputOfAStoppedProgram(t *testing.T) {
+	defer func(d time.Duration) { OutputTimeout = d }(OutputTimeout)
+	OutputTimeout = 300 * time.Millisecond
+	ctx := context.Background()
+	_, err := Output(ctx, exec.CommandContext(ctx, "sh", "-c", "kill -STOP $$"))
+	if err == nil || !strings.Contains(err.Error(), "sh: no answer within 300ms (stopped or hung); killed") {
+		t.Fatalf("Output of a stopped program: %v", err)
+	}
+	if out, err := Output(ctx, exec.CommandContext(ctx, "echo", "ok")); err != nil || out != "ok" {
+		t.Errorf("Output(echo) = %q, %v", out, err)
+	}
+}

@@ -195,3 +195,24 @@ func (w *indexWriter) abort(cause error) {
 	}
 	w.pw = nil
 }
+
+// MirroredCount is the number of objects the index of the mirror under
+// prefix records: the mirror's size as of its last complete run, against
+// which a delete limit given as a share is taken. It is 0 without an index.
+func MirroredCount(ctx context.Context, st storage.Store, prefix string) (int64, error) {
+	s, done, err := openIndex(ctx, st, IndexKey(prefix))
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	var n int64
+	for {
+		if err := s.advance(); err != nil {
+			return n, err
+		}
+		if !s.ok {
+			return n, nil
+		}
+		n++
+	}
+}

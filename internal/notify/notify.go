@@ -102,7 +102,11 @@ func NewSlack(c Config) (*Slack, error) {
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
 	}
-	s.client = &http.Client{Timeout: s.timeout}
+	// Its own transport without keep-alive: a post every few hours gains
+	// nothing from an idle connection, which would outlive the run.
+	s.client = &http.Client{Timeout: s.timeout, Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true, TLSHandshakeTimeout: 10 * time.Second,
+	}}
 
 	useToken := c.Token != "" || c.Channel != ""
 	switch {

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"mbackup/internal/config"
+	"mbackup/internal/mediasync"
+	"mbackup/internal/storage"
+)
+
+// mirrorFlags are mirror's options.
+type mirrorFlags struct {
+	dryRun, reverse, notify bool
+	workers                 int
+	toEndpoint, toBucket    string
+	toRegion, toACL         string
+	textfile                string
+}
+
+func runMirror(ctx context.Context, e *env, args []string) error {
+	var f mirrorFlags
+	fs := e.flagSet("mirror")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (copies, deletions, skipped keys); change nothing")
+	fs.IntVar(&f.workers, "workers", 8, "objects copied at once")
+	fs.BoolVar(&f.reverse, "reverse", false, "the way back: copy the mirror into the bucket given by --to-* (credentials from $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY)")
+	fs.StringVar(&f.toEndpoint, "to-endpoint", "", "with --reverse: the target S3 `endpoint` (host[:port] for HTTPS, or an http(s):// URL)")
+	fs.StringVar(&f.toBucket, "to-bucket", "", "with --reverse: the target `bucket`")
+	fs.StringVar(&f.toRegion, "to-region", "", "with --reverse: the target region")
+	fs.StringVar(&f.toACL, "to-acl", "", "with --reverse: canned ACL of every object, e.g. public-read for a bucket served to browsers")
+	fs.BoolVar(&f.notify, "notify", true, "post the outcome to Slack when notify.slack is configured")
+	fs.StringVar(&f.textfile, "metrics-textfile", "", "write the run's metrics to `FILE` for node_exporter's textfile collector")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("mirror: unexpected argument %q", fs.Arg(0))
+	}
+	if f.reverse && (f.toEndpoint == "" || f.toBucket == "") {
+		return usagef("mirror: --reverse needs --to-endpoint and --to-bucket")
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if cfg.Media == nil {
+		return &configError{errors.New("mirror: no media section in the configuration: nothing to mirror")}
+	}
+	if f.reverse {
+		return withStore(ctx, cfg.Storage, func(s storage.Store) error { return reverseMirror(ctx, e, cfg, s, f) })
+	}
+	l, err := lockStore(cfg.Storage, "mbackup mirror")
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		started := time.Now()
+		res, err := mirrorOnce(ctx, e, cfg, s, f.dryRun, f.workers)
+		printMirror(e.stdout, res, f.dryRun)
+		if f.dryRun {
+			return err
+		}
+		r := outcome{job: "mirror", started: started, err: err, summary: mirrorSummary(res, false), mirror: &res}
+		return errors.Join(err, reportRun(ctx, e, cfg, s, r, f.notify, f.textfile))
+	})
+}
+
+// mirrorOnce runs one incremental mirror of cfg's media bucket into s.
+func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store, dryRun bool, workers int) (mediasync.Result, error) {
+	m := cfg.Media
+	client, err := sourceClient(m.Source.Endpoint, m.Source.Region, m.Source.AccessKeyID, m.Source.SecretAccessKey.Reveal())
+	if err != nil {
+		return mediasync.Result{}, err
+	}
+	mirrored, err := mediasync.MirroredCount(ctx, s, m.Prefix)
+	if err != nil {
+		return mediasync.Result{}, fmt.Errorf("mirror: %w", err)
+	}
+	o := mediasync.Options{
+		Source: mediasync.Source{Client: client, Bucket: m.Source.Bucket}, Store: s, Prefix: m.Prefix,
+		Workers: workers, Delete: m.Delete, MaxDelete: m.MaxDelete.Max(mirrored), DryRun: dryRun,
+		Log: prefixLines{w: e.stdout, prefix: "  "},
+	}
+	if isTerminal(e.stderr) {
+		o.Progress = func(c mediasync.Counts) {
+			fmt.Fprintf(e.stderr, "\r  listed %d, copied %d (%s), unchanged %d, failed %d ", c.Listed, c.Copied, humanBytes(c.CopiedBytes), c.Unchanged, c.Failed)
+		}
+		defer fmt.Fprintln(e.stderr)
+	}
+	res, err := mediasync.Mirror(ctx, o)
+	if err != nil {
+		err = fmt.Errorf("mirror: %w", err)
+	}
+	return res, err
+}
+
+// sourceClient connects to an S3 bucket; plain http only when asked.
+func sourceClient(endpoint, region, keyID, secret string) (*minio.Client, error) {
+	host, secure, err := config.ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, &configError{err}
+	}
+	return mediasync.NewSourceClient(host, secure, region, keyID, secret)
+}
+
+func reverseMirror(ctx context.Context, e *env, cfg *config.Config, s storage.Store, f mirrorFlags) error {
+	client, err := sourceClient(f.toEndpoint, f.toRegion, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"))
+	if err != nil {
+		return err
+	}
+	res, err := mediasync.Restore(ctx, mediasync.RestoreOptions{
+		Store: s, Prefix: cfg.Media.Prefix, Target: mediasync.Source{Client: client, Bucket: f.toBucket},
+		ACL: f.toACL, Workers: f.workers, DryRun: f.dryRun, Log: prefixLines{w: e.stdout, prefix: "  "},
+	})
+	printMirror(e.stdout, res, f.dryRun)
+	if err != nil {
+		return fmt.Errorf("mirror --reverse: %w", err)
+	}
+	return nil
+}
+
+func printMirror(w io.Writer, r mediasync.Result, dryRun bool) {
+	fmt.Fprintln(w, mirrorSummary(r, dryRun))
+	for _, k := range r.SkippedKeys {
+		fmt.Fprintf(w, "  skipped (the store cannot hold this key verbatim): %q\n", k)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "  failed %s: %v\n", f.Key, f.Err)
+	}
+}
+
+// mirrorSummary is one line: "copied 12 objects (3.4 MiB), 100000
+// unchanged, deleted 2, skipped 1, failed 0 in 5.2s".
+func mirrorSummary(r mediasync.Result, dryRun bool) string {
+	verb := "copied"
+	if dryRun {
+		verb = "would copy"
+	}
+	s := fmt.Sprintf("%s %d objects (%s), %d unchanged, deleted %d, skipped %d, failed %d, of %d listed, in %s",
+		verb, r.Copied, humanBytes(r.CopiedBytes), r.Unchanged, r.Deleted, r.Skipped, r.Failed, r.Listed, roundDuration(r.Duration))
+	if r.Raced > 0 {
+		s += fmt.Sprintf("; %d changed at the source meanwhile (next run)", r.Raced)
+	}
+	return s
+}
+
+// prefixLines indents every line written to it.
+type prefixLines struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixLines) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			fmt.Fprint(p.w, p.prefix+line)
+		}
+	}
+	return len(b), nil
+}
