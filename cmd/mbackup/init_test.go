@@ -394,7 +394,13 @@ func TestInitBackup(t *testing.T) {
 	}, "\n")
 	cfg, _ := initRun(t, env)
 	fillTODOs(t, cfg)
-	code, out, errOut := mbackup(t, "--config", cfg, "backup")
+	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	code, out, errOut := mbackup(t, "--config", cfg, "check")
+	t.Logf("check of the drafted configuration:\n%s", out)
+	if code != exitOK || strings.Contains(out, "❌") || strings.Count(out, "✅") < 5 {
+		t.Fatalf("check exited %d:\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = mbackup(t, "--config", cfg, "backup")
 	if code != exitOK {
 		t.Fatalf("backup exited %d:\n%s\n%s", code, out, errOut)
 	}
