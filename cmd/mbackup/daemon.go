@@ -136,7 +136,9 @@ func (d *daemon) reload(ctx context.Context) {
 	d.mu.Lock()
 	d.retired = append(d.retired, old.Retire())
 	d.mu.Unlock()
-	d.obs.reconfigure(cfg)
+	if err := d.obs.reconfigure(cfg); err != nil {
+		d.log.Error("reload: notifications keep their old settings", "err", err)
+	}
 	d.log.Info("reload: configuration reloaded")
 }
 
