@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -322,6 +323,7 @@ func mirror(args []string) error {
 	localDir := fs.String("local", "", "local store directory")
 	workers := fs.Int("workers", 0, "mediasync workers (0: its default)")
 	dry := fs.Bool("dry-run", false, "plan only")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the Mirror call to this file")
 	fs.Parse(args)
 	ctx := context.Background()
 
@@ -368,6 +370,17 @@ func mirror(args []string) error {
 		return err
 	}
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	res, err := mediasync.Mirror(ctx, mediasync.Options{
 		Source: mediasync.Source{Client: c, Bucket: *src.bucket},
