@@ -145,36 +145,12 @@ func writeDraft(cfg, dir string, d *draft) (err error) {
 		}
 	}()
 	for i, s := range d.secrets {
-		if err := createNew(paths[i+1], []byte(s.value+"\n")); err != nil {
+		if err := writeNew(paths[i+1], []byte(s.value+"\n")); err != nil {
 			return err
 		}
 		written = append(written, paths[i+1])
 	}
-	return createNew(cfg, []byte(d.yaml))
-}
-
-// createNew writes a new 0600 file, refusing to replace an existing one.
-func createNew(path string, b []byte) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; refusing to overwrite it", path)
-	}
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
+	return writeNew(cfg, []byte(d.yaml))
 }
 
 // yq quotes s as a YAML double-quoted scalar. strconv.Quote's escapes are

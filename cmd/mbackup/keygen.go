@@ -45,7 +45,7 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 func writeNew(path string, b []byte) (err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; refusing to overwrite an identity", path)
+		return fmt.Errorf("%s already exists; refusing to overwrite it", path)
 	}
 	if err != nil {
 		return err

@@ -40,55 +40,55 @@ func (r *restorer) askTargets(only []string) error {
 func (r *restorer) postgresTarget() (*pgdump.Config, error) {
 	f := r.f
 	c := &pgdump.Config{Host: f.pgHost, Port: f.pgPort, User: f.pgUser, SSLMode: f.pgSSLMode}
-	pw, given, err := password(f.pgPassFile, "PGPASSWORD")
-	if err != nil {
-		return nil, err
-	}
-	c.Password = pw
-	if r.p == nil {
-		return c, nil
-	}
-	fmt.Fprintln(r.e.stdout, "\nPostgreSQL to restore into (a superuser; an empty host means the local socket):")
-	if c.Host, err = r.p.line("  host", c.Host); err != nil {
-		return nil, err
-	}
-	if c.Port, err = r.p.number("  port", c.Port); err != nil {
-		return nil, err
-	}
-	if c.User, err = r.p.line("  user", c.User); err != nil {
-		return nil, err
-	}
-	if !given {
-		c.Password, err = r.p.secret("  password (empty: none, or ~/.pgpass)")
-	}
+	t := conn{c.Host, c.Port, c.User, ""}
+	err := r.askConn(&t, "PostgreSQL to restore into (a superuser; an empty host means the local socket)",
+		"  password (empty: none, or ~/.pgpass)", f.pgPassFile, "PGPASSWORD")
+	c.Host, c.Port, c.User, c.Password = t.host, t.port, t.user, t.password
 	return c, err
 }
 
 func (r *restorer) mysqlTarget() (*mysqldump.Config, error) {
 	f := r.f
-	c := &mysqldump.Config{Host: f.myHost, Port: f.myPort, User: f.myUser}
-	pw, given, err := password(f.myPassFile, "MYSQL_PWD")
+	t := conn{f.myHost, f.myPort, f.myUser, ""}
+	err := r.askConn(&t, "MySQL/MariaDB to restore into (an empty host means the local socket)",
+		"  password (empty: none)", f.myPassFile, "MYSQL_PWD")
+	return &mysqldump.Config{Host: t.host, Port: t.port, User: t.user, Password: t.password}, err
+}
+
+// conn is a database server to restore into.
+type conn struct {
+	host     string
+	port     int
+	user     string
+	password string
+}
+
+// askConn takes the password from passFile or envVar, and in guided mode
+// asks for host, port, user and (when neither gave one) the password, with
+// the flags' values as defaults.
+func (r *restorer) askConn(c *conn, title, pwQuestion, passFile, envVar string) error {
+	pw, given, err := password(passFile, envVar)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c.Password = pw
+	c.password = pw
 	if r.p == nil {
-		return c, nil
+		return nil
 	}
-	fmt.Fprintln(r.e.stdout, "\nMySQL/MariaDB to restore into (an empty host means the local socket):")
-	if c.Host, err = r.p.line("  host", c.Host); err != nil {
-		return nil, err
+	fmt.Fprintln(r.e.stdout, "\n"+title+":")
+	if c.host, err = r.p.line("  host", c.host); err != nil {
+		return err
 	}
-	if c.Port, err = r.p.number("  port", c.Port); err != nil {
-		return nil, err
+	if c.port, err = r.p.number("  port", c.port); err != nil {
+		return err
 	}
-	if c.User, err = r.p.line("  user", c.User); err != nil {
-		return nil, err
+	if c.user, err = r.p.line("  user", c.user); err != nil {
+		return err
 	}
 	if !given {
-		c.Password, err = r.p.secret("  password (empty: none)")
+		c.password, err = r.p.secret(pwQuestion)
 	}
-	return c, err
+	return err
 }
 
 func (r *restorer) redisTarget() (*restore.Redis, error) {

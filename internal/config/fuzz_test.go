@@ -102,7 +102,7 @@ func FuzzParse(f *testing.F) {
 		// devices and pseudo-files that never end or block.
 		if len(data) > 64<<10 || bytes.Contains(data, []byte("/dev")) ||
 			bytes.Contains(data, []byte("/proc")) || bytes.Contains(data, []byte("/sys")) {
-			t.Skip()
+			return // not a config to judge: these would read real files
 		}
 		// A directory that does not exist: relative *_file paths fail.
 		c, warnings, err := Parse("/nonexistent-mbackup-fuzz/mbackup.yaml", data, lookupEnv)

@@ -11,6 +11,8 @@
 //     with the size the stream counted. A failed job is listed under
 //     "failed" with its reason and none of its bytes are referenced; the
 //     manifest's status is then "partial".
+//   - A producer that writes nothing for Taker.StallTimeout while none of
+//     its writes is held back by the store is killed, and fails its job.
 //   - IDs sort by time: "20261122T120000Z-" and 6 random hex digits.
 package snapshot
 
