@@ -228,18 +228,7 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // sourceClient is mediasync.NewSourceClient with a counter in front of the
 // same transport settings.
 func sourceClient(endpoint, region, key, secret string, c *counter) (*minio.Client, error) {
-	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          32,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute,
-		ExpectContinueTimeout: 10 * time.Second,
-		DisableCompression:    true,
-	}
+	tr := mediasync.SourceTransport(false)
 	return minio.New(endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(key, secret, ""),
 		Region:    region,

@@ -20,21 +20,7 @@ func NewSourceClient(endpoint string, secure bool, region, keyID, secret string)
 	if region == "" {
 		region = "us-east-1"
 	}
-	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          32,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute,
-		ExpectContinueTimeout: 10 * time.Second,
-		DisableCompression:    true, // sizes must match the listing byte for byte
-	}
-	if secure {
-		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
+	tr := SourceTransport(secure)
 	c, err := minio.New(endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(keyID, secret, ""),
 		Secure:    secure,
@@ -45,4 +31,26 @@ func NewSourceClient(endpoint string, secure bool, region, keyID, secret string)
 		return nil, fmt.Errorf("mediasync: source client: %w", err)
 	}
 	return c, nil
+}
+
+// SourceTransport is the HTTP transport NewSourceClient uses: bounded dial,
+// TLS (1.2 or later) and response-header timeouts, no compression (sizes
+// must match the listing byte for byte).
+func SourceTransport(secure bool) *http.Transport {
+	dialer := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          32,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		ExpectContinueTimeout: 10 * time.Second,
+		DisableCompression:    true,
+	}
+	if secure {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return tr
 }
