@@ -11,6 +11,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"mbackup/internal/b2test"
 	"mbackup/internal/testenv"
 )
 
@@ -74,5 +75,39 @@ func TestCheck(t *testing.T) {
 		if strings.Contains(out+errOut, secret) {
 			t.Errorf("check printed a secret")
 		}
+	}
+}
+
+// TestCheckB2: a key without deleteFiles is ❌ with the fix; the bucket's
+// default encryption is ⚠️ when off and ✅ when on.
+func TestCheckB2(t *testing.T) {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	dir, cfg := setup(t, "  databases: [postgres]\n")
+	os.WriteFile(filepath.Join(dir, "b2.key"), []byte(srv.AppKey), 0o600)
+	text, _ := os.ReadFile(cfg)
+	text = bytes.Replace(text, []byte("storage:\n  type: local\n  path: "+filepath.Join(dir, "store")+"\n"), []byte(fmt.Sprintf(
+		"storage:\n  type: b2\n  endpoint: %s\n  bucket: backups\n  key_id: %s\n  application_key_file: b2.key\n", srv.URL, srv.KeyID)), 1)
+	os.WriteFile(cfg, text, 0o600)
+
+	code, out, _ := mbackup(t, "--config", cfg, "check")
+	if !strings.Contains(out, "✅ storage b2:") || !strings.Contains(out, "✅ storage b2 key: has listFiles") ||
+		!strings.Contains(out, "⚠️  storage b2 encryption: the bucket's default server-side encryption is off") {
+		t.Errorf("check exited %d:\n%s", code, out)
+	}
+	srv.SetBucketEncryption("backups", "SSE-B2")
+	srv.RestrictKey("backups", "listFiles", "readFiles", "writeFiles")
+	code, out, errOut := mbackup(t, "--config", cfg, "check")
+	t.Logf("restricted key:\n%s%s", out, errOut)
+	if code != exitError || !strings.Contains(out, "❌ storage b2 key: lacks deleteFiles") ||
+		!strings.Contains(out, "b2 key create --bucket BUCKET NAME listFiles,readFiles,writeFiles,deleteFiles") {
+		t.Errorf("check with a key lacking deleteFiles exited %d", code)
+	}
+	if !strings.Contains(out, "⚠️  storage b2 encryption: this key may not read") {
+		t.Error("a key without readBucketEncryption was not reported")
+	}
+	srv.RestrictKey("")
+	if _, out, _ := mbackup(t, "--config", cfg, "check"); !strings.Contains(out, "✅ storage b2 encryption: bucket default encryption SSE-B2") {
+		t.Errorf("check with SSE-B2 on:\n%s", out)
 	}
 }
