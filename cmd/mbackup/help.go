@@ -21,7 +21,7 @@ func runHelp(ctx context.Context, e *env, args []string) error {
 	for _, c := range commands() {
 		if c.name == name {
 			// Every command answers -h with its usage and flags.
-			err := c.run(ctx, &env{stdout: e.stdout, stderr: e.stderr}, []string{"-h"})
+			err := c.run(ctx, &env{ctx: ctx, stdout: e.stdout, stderr: e.stderr}, []string{"-h"})
 			if ue, ok := err.(*usageError); ok {
 				fmt.Fprintf(e.stdout, "%s\n\n%s\n", c.summary, ue.msg)
 				return nil

@@ -21,6 +21,7 @@ const (
 
 // env is what every subcommand gets: its streams and the global options.
 type env struct {
+	ctx            context.Context // the invocation's: cancelled by SIGTERM and Ctrl-C
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configPath     string
@@ -63,7 +64,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 // run executes one mbackup invocation and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := e.flagSet("mbackup")
 	if err := fs.Parse(args); err != nil {
 		return report(ctx, e, usagef("%v", err))

@@ -25,9 +25,27 @@ type configError struct{ err error }
 func (e *configError) Error() string { return e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
-// loadConfig loads e.configPath, printing its warnings.
+// loadConfig loads e.configPath, printing its warnings. A SIGTERM or
+// Ctrl-C while it loads (a file on a hung network mount, say) returns at
+// once: the load goes on in the background and its result is dropped.
 func (e *env) loadConfig() (*config.Config, error) {
-	cfg, warnings, err := config.Load(e.configPath)
+	type loaded struct {
+		cfg      *config.Config
+		warnings []config.Warning
+		err      error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		cfg, warnings, err := config.Load(e.configPath)
+		done <- loaded{cfg, warnings, err}
+	}()
+	var l loaded
+	select {
+	case l = <-done:
+	case <-e.ctx.Done():
+		return nil, fmt.Errorf("config: load %s: %w", e.configPath, e.ctx.Err())
+	}
+	cfg, warnings, err := l.cfg, l.warnings, l.err
 	for _, w := range warnings {
 		fmt.Fprintf(e.stderr, "mbackup: warning: %s\n", w)
 	}

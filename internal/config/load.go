@@ -83,7 +83,7 @@ func Load(path string) (*Config, []Warning, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	data, err := io.ReadAll(f)
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
@@ -106,6 +106,9 @@ func load(path string, data []byte, lookupEnv func(string) (string, bool), world
 		lines:    map[string]int{},
 		tokens:   map[*token.Token]string{},
 		expanded: map[string]bool{},
+	}
+	if err := checkShape(src.file, data); err != nil {
+		return nil, nil, err
 	}
 	body, err := src.parse(data)
 	if err != nil {
