@@ -157,6 +157,15 @@ type Encryption struct {
 	// default because age before v1.3 (Debian 12 ships 1.1.1) cannot decrypt
 	// files made for them.
 	PostQuantum bool `yaml:"post_quantum"`
+	// SigningKeyFile is the backup host's signing key (OpenSSH Ed25519,
+	// made by "mbackup keygen --signing"): every manifest is signed with
+	// it. Read when a backup runs, not by Load, so a configuration copied
+	// to a restore machine without it still loads.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Signer is the public key a restore and verify trust
+	// ("ssh-ed25519 AAAA..."): a snapshot not signed by it is refused.
+	// Without it, the public half of SigningKeyFile is trusted.
+	Signer string `yaml:"signer"`
 
 	// All is every recipient, from Recipients then RecipientsFile, without
 	// duplicates. Filled by Load; [Encryption.AgeRecipients] parses it.

@@ -128,6 +128,7 @@ func load(path string, data []byte, lookupEnv func(string) (string, bool), world
 	r := resolver{src: src}
 	r.secrets(c)
 	r.recipients(c)
+	r.signing(c)
 	r.redisURLs(c)
 	if worldReadable {
 		r.inlineSecrets(c)

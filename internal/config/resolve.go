@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"mbackup/internal/sshsig"
 )
 
 // resolver reads the files a configuration names, collecting problems and
@@ -114,6 +116,17 @@ func (r *resolver) readFile(path, name string, secret bool) ([]byte, bool) {
 		r.warn(path, "%s is readable by every user; chmod o-r it", name)
 	}
 	return data, true
+}
+
+// signing checks the pinned signer and anchors the signing key's path.
+func (r *resolver) signing(c *Config) {
+	e := &c.Encryption
+	e.SigningKeyFile = r.abs(e.SigningKeyFile)
+	if e.Signer != "" {
+		if _, err := sshsig.ParsePublicKey(e.Signer); err != nil {
+			r.problem("encryption.signer", "not a signing public key (the ssh-ed25519 line mbackup init or keygen --signing printed)")
+		}
+	}
 }
 
 // recipients reads the recipients file and fills Encryption.All.

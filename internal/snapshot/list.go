@@ -65,13 +65,37 @@ func Load(ctx context.Context, s storage.Store, id string) (*Manifest, error) {
 	if _, err := ParseID(id); err != nil {
 		return nil, err
 	}
-	rc, err := s.Get(ctx, ManifestKey(id))
+	data, err := readAll(ctx, s, ManifestKey(id), maxManifest)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: load %s: %w", id, err)
 	}
+	return decodeManifest(id, data)
+}
+
+// maxManifest is the largest manifest read: about 100,000 artifacts.
+const maxManifest = 64 << 20
+
+// readAll reads the object at key, failing when it is larger than limit.
+func readAll(ctx context.Context, s storage.Store, key string, limit int64) ([]byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
 	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
+	}
+	return data, nil
+}
+
+// decodeManifest parses and checks the manifest of snapshot id.
+func decodeManifest(id string, data []byte) (*Manifest, error) {
 	var m Manifest
-	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("snapshot: load %s: manifest: %w", id, err)
 	}
 	switch {

@@ -50,6 +50,10 @@ type Manifest struct {
 	Recipients []string   `json:"recipients"` // fingerprints, see Fingerprint
 	Artifacts  []Artifact `json:"artifacts"`
 	Failed     []Failure  `json:"failed,omitempty"`
+	// Signer is the SHA256 fingerprint of the key that signed the
+	// manifest (ssh-keygen -l prints it); empty when unsigned. It only
+	// names the key: trust comes from the signature and the pinned key.
+	Signer string `json:"signer,omitempty"`
 }
 
 // Artifact is one sealed stream of a snapshot.

@@ -229,7 +229,7 @@ func TestLoadRejects(t *testing.T) {
 		`{"format": 99, "id": "` + id + `", "status": "complete"}`: "newer than this mbackup reads",
 		`{"format": 1, "id": "other", "status": "complete"}`:       "not a manifest of this snapshot",
 		`{"format": 1, "id": "` + id + `", "status": "maybe"}`:     `unknown status "maybe"`,
-		`{"format": 1, "id": "` + id + `", "sta`:                   "unexpected EOF",
+		`{"format": 1, "id": "` + id + `", "sta`:                   "unexpected end of JSON input",
 	}
 	for doc, want := range cases {
 		put(doc)

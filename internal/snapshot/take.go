@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/sshsig"
 	"mbackup/internal/storage"
 )
 
@@ -43,6 +44,9 @@ type Taker struct {
 	// StallTimeout kills a producer that writes nothing for this long
 	// while none of its writes is blocked on the store; 0 never does.
 	StallTimeout time.Duration
+	// Signer, when set, signs the manifest (see Authenticate); nil
+	// commits an unsigned snapshot, which restore refuses by default.
+	Signer Signer
 }
 
 // ErrPartial is returned, with the committed manifest, when some jobs failed.
@@ -57,6 +61,9 @@ func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 	m := &Manifest{Format: FormatVersion, ID: NewID(now), Tool: t.Tool, Host: t.Host, Started: now.UTC()}
 	for _, r := range t.RecipientIDs {
 		m.Recipients = append(m.Recipients, Fingerprint(r))
+	}
+	if t.Signer != nil {
+		m.Signer = sshsig.Fingerprint(t.Signer.PublicKey())
 	}
 	results := t.runAll(ctx, m.ID, jobs)
 	for i, r := range results {
@@ -146,13 +153,20 @@ func (t *Taker) logResult(j Job, r result) {
 		"stored_bytes", r.art.StoredBytes, "seconds", r.art.Finished.Sub(r.art.Started).Seconds())
 }
 
-// commit writes the manifest: the last write of a snapshot.
+// commit writes the signature, then the manifest: the last write of a
+// snapshot.
 func (t *Taker) commit(ctx context.Context, m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("snapshot: commit %s: %w", m.ID, err)
 	}
-	if _, err := t.Store.Put(ctx, ManifestKey(m.ID), bytes.NewReader(append(b, '\n'))); err != nil {
+	b = append(b, '\n')
+	if t.Signer != nil {
+		if _, err := t.Store.Put(ctx, SignatureKey(m.ID), bytes.NewReader(t.Signer.Sign(b))); err != nil {
+			return fmt.Errorf("snapshot: commit %s: signature: %w", m.ID, err)
+		}
+	}
+	if _, err := t.Store.Put(ctx, ManifestKey(m.ID), bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("snapshot: commit %s: %w", m.ID, err)
 	}
 	return nil
