@@ -65,15 +65,19 @@ func launch(dir string, stops *[]func()) error {
 	return nil
 }
 
-// setup writes an identity and a config using a local store and the test
-// servers, their passwords in 0600 files; extra is appended to the
-// postgres section.
+// setup writes an identity, a signing key and a config using a local
+// store and the test servers, their passwords in 0600 files; extra is
+// appended to the postgres section.
 func setup(t *testing.T, extra string) (dir, config string) {
 	t.Helper()
 	dir = t.TempDir()
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"keygen", "-o", filepath.Join(dir, "id.txt")}, nil, &out, &errb); code != 0 {
 		t.Fatalf("keygen: %s", errb.String())
+	}
+	var signer bytes.Buffer
+	if code := run(context.Background(), []string{"keygen", "--signing", "-o", filepath.Join(dir, "signing.key")}, nil, &signer, &errb); code != 0 {
+		t.Fatalf("keygen --signing: %s", errb.String())
 	}
 	for name, pw := range map[string]string{"pg.pass": pg.Password, "redis.pass": redis.Password, "maria.pass": maria.Password} {
 		os.WriteFile(filepath.Join(dir, name), []byte(pw+"\n"), 0o600)
@@ -85,6 +89,8 @@ storage:
   path: %s
 encryption:
   recipients: [%s]
+  signing_key_file: signing.key
+  signer: "%s"
 postgres:
   host: 127.0.0.1
   port: %d
@@ -100,7 +106,7 @@ mysql:
   port: %d
   user: %s
   password_file: maria.pass
-`, filepath.Join(dir, "store"), strings.TrimSpace(out.String()), pg.Port, pg.User, extra, redis.Addr, maria.Port, maria.User)
+`, filepath.Join(dir, "store"), strings.TrimSpace(out.String()), strings.TrimSpace(signer.String()), pg.Port, pg.User, extra, redis.Addr, maria.Port, maria.User)
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

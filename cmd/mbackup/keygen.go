@@ -9,16 +9,32 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"mbackup/internal/sshsig"
 )
 
 func runKeygen(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("keygen")
 	out := fs.String("o", "", "write the identity to `FILE` (created 0600, never overwritten) instead of stdout")
+	signing := fs.Bool("signing", false, "make the backup host's signing key instead (with -o FILE; run it on the backup host) and print the encryption.signer line")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("keygen: unexpected argument %q", fs.Arg(0))
+	}
+	if *signing {
+		if *out == "" {
+			return usagef("keygen: --signing needs -o FILE, such as -o /etc/mbackup/signing.key")
+		}
+		pub, err := writeSigningKey(*out)
+		if err != nil {
+			return fmt.Errorf("keygen: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "wrote the signing key to %s: set encryption.signing_key_file to it on this host; "+
+			"keep the line below with your identity and in encryption.signer of the configuration you restore with\n", *out)
+		fmt.Fprintln(e.stdout, pub)
+		return nil
 	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -38,6 +54,20 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "wrote the identity to %s: keep it offline, it is needed to restore\n", *out)
 	fmt.Fprintln(e.stdout, id.Recipient())
 	return nil
+}
+
+// writeSigningKey writes a new signing key to path (0600, never
+// overwritten) and returns its public line, for encryption.signer.
+func writeSigningKey(path string) (string, error) {
+	host, _ := os.Hostname()
+	priv, pub, err := sshsig.GenerateKey("mbackup@" + host)
+	if err != nil {
+		return "", err
+	}
+	if err := writeNew(path, priv); err != nil {
+		return "", err
+	}
+	return pub, nil
 }
 
 // writeNew creates path with mode 0600 and writes b, refusing to replace an

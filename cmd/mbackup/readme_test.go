@@ -24,7 +24,7 @@ import (
 
 // readmeSettings are the variables the README's restore block assigns at
 // its top, the only text of the block the test changes.
-var readmeSettings = []string{"S", "ID", "REDIS_DIR"}
+var readmeSettings = []string{"S", "ID", "SIGNER", "REDIS_DIR"}
 
 // TestReadmeRestoreByHand runs the sh block of README.md's "Restore by hand"
 // section exactly as printed, only with its settings pointed at a fresh
@@ -68,7 +68,7 @@ func TestReadmeRestoreByHand(t *testing.T) {
 	freshRedis.Do(t, "SAVE")
 
 	script := readmeWithSettings(t, block, map[string]string{
-		"S": snap, "ID": filepath.Join(dir, "id.txt"), "REDIS_DIR": freshRedis.Dir,
+		"S": snap, "ID": filepath.Join(dir, "id.txt"), "SIGNER": configSigner(t, cfg), "REDIS_DIR": freshRedis.Dir,
 	})
 	for _, line := range strings.Split(script, "\n") {
 		// Nothing of the machine's own: its Redis data, its backups.
@@ -164,11 +164,22 @@ func readmeRestoreBlock(t *testing.T) string {
 	return block + "\n"
 }
 
-var settingLine = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=(\S*)(\s+#.*)?$`)
+var settingLine = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=('[^']*'|\S*)(\s+#.*)?$`)
 
 // readmeWithSettings returns block with the values of the assignments at its
 // top (before the first command; comments and blank lines may come between
 // them) replaced by values, which must name exactly those variables.
+// configSigner is encryption.signer of the configuration at path.
+func configSigner(t *testing.T, path string) string {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	m := regexp.MustCompile(`(?m)^  signer: "(.*)"$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s has no encryption.signer", path)
+	}
+	return string(m[1])
+}
+
 func readmeWithSettings(t *testing.T, block string, values map[string]string) string {
 	t.Helper()
 	lines := strings.Split(block, "\n")

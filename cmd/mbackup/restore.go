@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
@@ -30,6 +31,7 @@ type restoreFlags struct {
 	redisDir, redisFile                   string
 	myHost, myUser, myPassFile            string
 	myPort                                int
+	trust                                 trustFlags
 }
 
 func (f *restoreFlags) register(fs *flag.FlagSet) {
@@ -53,6 +55,7 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.myPort, "mysql-port", 3306, "MySQL/MariaDB port")
 	fs.StringVar(&f.myUser, "mysql-user", "root", "MySQL/MariaDB user to restore as")
 	fs.StringVar(&f.myPassFile, "mysql-password-file", "", "`file` holding the MySQL password (default: $MYSQL_PWD)")
+	f.trust.register(fs)
 }
 
 func runRestore(ctx context.Context, e *env, args []string) error {
@@ -80,7 +83,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if c, ok := store.(io.Closer); ok {
 		defer c.Close()
 	}
-	r := &restorer{e: e, f: f, store: store}
+	signer, err := f.trust.pinned(cfg)
+	if err != nil {
+		return err
+	}
+	r := &restorer{e: e, f: f, store: store, signer: signer}
 	if !f.yes {
 		r.p = newPrompter(e.stdin, e.stdout)
 	}
@@ -96,12 +103,18 @@ type restorer struct {
 	m       *snapshot.Manifest
 	ids     []age.Identity
 	targets restore.Targets
+	signer  ssh.PublicKey // nil with --insecure-skip-signature
 }
 
 func (r *restorer) run(ctx context.Context, id string) error {
 	if err := r.chooseSnapshot(ctx, id); err != nil {
 		return err
 	}
+	m, err := authenticate(ctx, r.e, r.store, r.m, r.signer)
+	if err != nil {
+		return err
+	}
+	r.m = m
 	if err := r.identities(); err != nil {
 		return err
 	}

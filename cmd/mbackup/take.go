@@ -16,6 +16,10 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	if err != nil {
 		return nil, err
 	}
+	signer, err := signingKey(e, cfg)
+	if err != nil {
+		return nil, err
+	}
 	js := jobs(ctx, cfg, only)
 	if len(js) == 0 {
 		return nil, &configError{errors.New("backup: nothing to back up: configure postgres, redis or mysql (or check --only)")}
@@ -33,6 +37,9 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	t := &snapshot.Taker{
 		Store: store, Recipients: rs, RecipientIDs: texts,
 		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log, StallTimeout: cfg.DumpStallTimeout.Std(),
+	}
+	if signer != nil {
+		t.Signer = signer
 	}
 	m, err := t.Take(ctx, js)
 	if err != nil {

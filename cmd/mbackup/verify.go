@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
 
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
@@ -25,6 +26,7 @@ type verifyFlags struct {
 	identities []string
 	into       []string
 	staging    string
+	trust      trustFlags
 }
 
 func runVerify(ctx context.Context, e *env, args []string) error {
@@ -41,6 +43,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return nil
 	})
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where --restore-into stages each artifact")
+	f.trust.register(fs)
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -78,7 +81,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := verifier{e: e, store: store, ids: ids, pg: pg, my: my, staging: f.staging}
+	signer, err := f.trust.pinned(cfg)
+	if err != nil {
+		return err
+	}
+	v := verifier{e: e, store: store, ids: ids, pg: pg, my: my, staging: f.staging, signer: signer}
 	failed := 0
 	for _, m := range ms {
 		if !v.verify(ctx, m) {
@@ -132,10 +139,20 @@ type verifier struct {
 	pg      *pgdump.Config
 	my      *mysqldump.Config
 	staging string
+	signer  ssh.PublicKey // nil with --insecure-skip-signature
 }
 
 func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
+	am, err := authenticate(ctx, v.e, v.store, m, v.signer)
+	if err != nil {
+		fmt.Fprintf(v.e.stdout, "%s: FAILED (signature):\n  %s\n", m.ID, err)
+		return false
+	}
+	m = am
 	what := "stored size and sha256"
+	if v.signer != nil {
+		what = "signature, " + what
+	}
 	if len(v.ids) > 0 {
 		what += ", decrypted size and sha256"
 	}
