@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"mbackup/internal/dotenv"
+	"mbackup/internal/sshsig"
 )
 
 // runInit drafts a configuration from Mastodon's .env.production: the
@@ -68,6 +69,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	for _, n := range d.notes {
 		fmt.Fprintf(e.stdout, "\n  note: %s\n", n)
 	}
+	fmt.Fprintf(e.stdout, "\n  signer (keep this line with your identity; restores trust it):\n    %s\n", d.signer)
 	fmt.Fprint(e.stdout, initNext(*out, dir))
 	return nil
 }
@@ -101,6 +103,7 @@ type draft struct {
 	secrets []secretFile
 	found   []string // one line per source, without secrets
 	notes   []string // what init left out or could not decide
+	signer  string   // the public line of the signing key
 }
 
 // addSecret records a secret file and returns its name. A value already
@@ -151,6 +154,25 @@ func writeDraft(cfg, dir string, d *draft) (err error) {
 		written = append(written, paths[i+1])
 	}
 	return writeNew(cfg, []byte(d.yaml))
+}
+
+// draftSigning makes the signing key, kept beside the configuration like
+// the secrets, and pins its public half as the signer.
+func draftSigning(b *strings.Builder, d *draft) error {
+	host, _ := os.Hostname()
+	priv, pub, err := sshsig.GenerateKey("mbackup@" + host)
+	if err != nil {
+		return err
+	}
+	name := d.addSecret("signing.key", "the key that signs every snapshot's manifest", strings.TrimSpace(string(priv)))
+	d.signer = pub
+	fmt.Fprintf(b, `  # Every manifest is signed with this key, made by init. Restore and
+  # verify trust only snapshots signed by the signer below: keep that line
+  # with your identity too (it is public).
+  signing_key_file: %s
+  signer: %s
+`, name, yq(pub))
+	return nil
 }
 
 // yq quotes s as a YAML double-quoted scalar. strconv.Quote's escapes are
@@ -243,6 +265,9 @@ encryption:
   recipients: []                    # TODO: ["age1..."]
   # recipients_file: recipients.txt # or a file of recipients, one a line
 `)
+	if err := draftSigning(&b, d); err != nil {
+		return nil, err
+	}
 
 	if err := draftPostgres(&b, d, vars); err != nil {
 		return nil, err

@@ -172,7 +172,7 @@ func TestInitRefusesToOverwrite(t *testing.T) {
 	// A secret file in the way stops init before it writes anything.
 	other := filepath.Join(dir, "other.yaml")
 	code, _, errOut = mbackup(t, "init", "--from", from, "-o", other)
-	if code != exitError || !strings.Contains(errOut, filepath.Join(dir, "pg.pass")+" already exists") {
+	if code != exitError || !strings.Contains(errOut, filepath.Join(dir, "signing.key")+" already exists") {
 		t.Errorf("init over a secret file exited %d: %s", code, errOut)
 	}
 	if _, err := os.Stat(other); err == nil {
@@ -244,7 +244,7 @@ func TestInitRedis(t *testing.T) {
 			ents, _ := os.ReadDir(filepath.Dir(cfg))
 			var files []string
 			for _, e := range ents {
-				if e.Name() != "mbackup.yaml" {
+				if e.Name() != "mbackup.yaml" && e.Name() != "signing.key" {
 					files = append(files, e.Name())
 				}
 			}
@@ -406,5 +406,28 @@ func TestInitBackup(t *testing.T) {
 	}
 	if !strings.Contains(out, "complete") || !strings.Contains(out, "globals") {
 		t.Errorf("backup printed:\n%s", out)
+	}
+}
+
+// TestInitSigningKey: init makes the signing key (0600, beside the
+// configuration), pins its public half as the signer and prints it.
+func TestInitSigningKey(t *testing.T) {
+	cfg, out := initRun(t, "DB_PASS=one\n")
+	key := filepath.Join(filepath.Dir(cfg), "signing.key")
+	fi, err := os.Stat(key)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("signing.key: %v %v", fi, err)
+	}
+	fillTODOs(t, cfg)
+	c, _, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Encryption.SigningKey()
+	if err != nil || k == nil {
+		t.Fatalf("the drafted signing key does not load: %v", err)
+	}
+	if pub := k.AuthorizedKey(""); !strings.Contains(out, pub) || !strings.Contains(c.Encryption.Signer, pub) {
+		t.Errorf("the signer %s is not printed or not pinned (%q)", pub, c.Encryption.Signer)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/sshsig"
 	"mbackup/internal/storage"
 )
 
@@ -63,12 +64,16 @@ func quickstart(ctx context.Context, e *env, o quickstartOptions) error {
 	if err != nil {
 		return fmt.Errorf("quickstart: %w", err)
 	}
+	signer, err := quickstartSigningKey(filepath.Join(o.dir, "signing.key"))
+	if err != nil {
+		return fmt.Errorf("quickstart: %w", err)
+	}
 	if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
 		sections, err := probeServices(ctx, e, o)
 		if err != nil {
 			return err
 		}
-		text := quickstartConfig(filepath.Join(o.dir, "backups"), recipient, sections)
+		text := quickstartConfig(filepath.Join(o.dir, "backups"), recipient, signer, sections)
 		if err := writeNew(cfgPath, []byte(text)); err != nil {
 			return fmt.Errorf("quickstart: %w", err)
 		}
@@ -104,6 +109,22 @@ func quickstartIdentity(path string) (string, string, error) {
 		return "", "", err
 	}
 	return id.Recipient().String(), "(new, 0600: needed to restore these backups)", nil
+}
+
+// quickstartSigningKey makes signing.key unless it exists, and returns
+// its public line.
+func quickstartSigningKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return writeSigningKey(path)
+	} else if err != nil {
+		return "", err
+	}
+	k, err := sshsig.ParsePrivateKey(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return k.AuthorizedKey(""), nil
 }
 
 func currentUser() string {
@@ -213,7 +234,7 @@ func probeMySQL(ctx context.Context, o quickstartOptions) (probed, error) {
 	return probed{fmt.Sprintf("found at %s as %s, databases: %s", o.mysqlHost, u, strings.Join(dbs, ", ")), y}, nil
 }
 
-func quickstartConfig(store, recipient string, sections []string) string {
+func quickstartConfig(store, recipient, signer string, sections []string) string {
 	return fmt.Sprintf(`# Written by mbackup quickstart: a trial on this machine. For production see
 # configs/mbackup.example.yaml: a B2 bucket, and only a recipient whose
 # identity lives on your own computer.
@@ -222,7 +243,9 @@ storage:
   path: %s
 encryption:
   recipients: ["%s"]
-%s`, store, recipient, strings.Join(sections, ""))
+  signing_key_file: signing.key   # signs every manifest
+  signer: "%s"   # the key restore and verify trust
+%s`, store, recipient, signer, strings.Join(sections, ""))
 }
 
 // quickstartBackup takes the snapshot, checks it with the identity and
@@ -254,10 +277,17 @@ func quickstartCheck(ctx context.Context, e *env, o quickstartOptions, cfg *conf
 	if err != nil {
 		return fmt.Errorf("quickstart: identity: %w", err)
 	}
+	signer, err := cfg.Encryption.TrustedSigner()
+	if err != nil {
+		return fmt.Errorf("quickstart: %w", err)
+	}
+	if m, err = snapshot.Authenticate(ctx, store, m.ID, signer); err != nil {
+		return fmt.Errorf("quickstart: verify: %w", err)
+	}
 	if err := snapshot.Check(ctx, store, m, ids...); err != nil {
 		return fmt.Errorf("quickstart: verify: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "\nverified: every artifact was read back, decrypted and matched its sizes and sha256\n")
+	fmt.Fprintf(e.stdout, "\nverified: the manifest's signature, and every artifact read back, decrypted and matched its sizes and sha256\n")
 	fmt.Fprint(e.stdout, quickstartNext(o.dir, m.ID))
 	return takeErr
 }
@@ -271,9 +301,11 @@ Read one back: age -d -i %[1]s/identity.txt %[1]s/backups/snapshots/%[2]s/<compo
 For production:
   1. On your own computer, not this server: mbackup keygen -o ~/mbackup-identity.txt
      Keep that identity offline, in two places. The server only gets the printed age1... recipient.
-  2. Create a B2 bucket and an application key restricted to it.
-  3. Write /etc/mbackup/mbackup.yaml from configs/mbackup.example.yaml (storage type b2,
-     the recipient, the sources listed above), then: mbackup backup
-  4. Delete %[1]s/identity.txt from this server once you are done trying.
+  2. On this server: mbackup keygen --signing -o /etc/mbackup/signing.key (it signs every
+     snapshot). Keep the ssh-ed25519 line it prints with your identity: restores trust it.
+  3. Create a B2 bucket and an application key restricted to it.
+  4. Write /etc/mbackup/mbackup.yaml from configs/mbackup.example.yaml (storage type b2,
+     the recipient, signing_key_file and signer, the sources listed above), then: mbackup backup
+  5. Delete %[1]s/identity.txt from this server once you are done trying.
 `, dir, id)
 }

@@ -25,7 +25,7 @@ func TestQuickstart(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"PostgreSQL found", "Redis      found", "MySQL      found", "complete", "verified: every artifact", "mbackup keygen -o"} {
+	for _, want := range []string{"PostgreSQL found", "Redis      found", "MySQL      found", "complete", "verified: the manifest's signature, and every artifact", "mbackup keygen -o"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quickstart output lacks %q:\n%s", want, out)
 		}
