@@ -19,6 +19,7 @@ import (
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/sshsig"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/b2"
 	"mbackup/internal/storage/s3"
@@ -60,6 +61,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	c := &checker{w: e.stdout}
 	c.ok("config", "%s loads", e.configPath)
 	checkRecipients(c, cfg)
+	checkSigning(c, cfg)
 	checkIdentities(c, e.configPath)
 	checkStorage(ctx, c, cfg.Storage)
 	if cfg.Postgres != nil {
@@ -94,6 +96,24 @@ func checkRecipients(c *checker, cfg *config.Config) {
 	c.ok("recipients", "%d age recipient(s), fingerprints %s", len(texts), strings.Join(fps, ", "))
 	if cfg.Encryption.PostQuantum {
 		c.warn("recipients", "post-quantum recipients: restoring by hand needs age 1.3 or later (Debian 12 has 1.1.1)")
+	}
+}
+
+// checkSigning reports the signing key: ❌ when it cannot be used, ⚠️
+// when there is none (restores then refuse the snapshots by default).
+func checkSigning(c *checker, cfg *config.Config) {
+	k, err := cfg.Encryption.SigningKey()
+	switch {
+	case err != nil:
+		c.fail("signing", "%v", err)
+	case k == nil:
+		c.warn("signing", "encryption.signing_key_file is not set: snapshots are not signed, and restore and verify "+
+			"refuse them unless told --insecure-skip-signature; make a key with mbackup keygen --signing -o /etc/mbackup/signing.key")
+	case cfg.Encryption.Signer == "":
+		c.warn("signing", "manifests are signed by %s; set encryption.signer to %q and keep that line with "+
+			"your identity: a restore elsewhere trusts only the signer it is given", sshsig.Fingerprint(k.PublicKey()), k.AuthorizedKey(""))
+	default:
+		c.ok("signing", "manifests are signed by %s, the pinned encryption.signer", sshsig.Fingerprint(k.PublicKey()))
 	}
 }
 
