@@ -150,12 +150,15 @@ dbsize=$("$PGBIN/psql" -XAtq -d bench -c "SELECT pg_size_pretty(pg_database_size
 log "go build -o $tmp/mbackup ./cmd/mbackup"
 (cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/mbackup" ./cmd/mbackup)
 recipient=$("$tmp/mbackup" keygen -o "$tmp/identity.txt" 2>/dev/null)
+signer=$("$tmp/mbackup" keygen --signing -o "$tmp/signing.key" 2>/dev/null)
 cat >"$tmp/mbackup.yaml" <<EOF
 storage:
   type: local
   path: $tmp/store
 encryption:
   recipients: ["$recipient"]
+  signing_key_file: $tmp/signing.key
+  signer: "$signer"
 postgres:
   host: $sock
   port: $port

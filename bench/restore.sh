@@ -164,12 +164,15 @@ accounts=$((scale * 100000))
 
 # --- the snapshot, and the same dump in plain ----------------------------------
 recipient=$("$tmp/mbackup" keygen -o "$tmp/identity.txt" 2>/dev/null)
+signer=$("$tmp/mbackup" keygen --signing -o "$tmp/signing.key" 2>/dev/null)
 cat >"$tmp/mbackup.yaml" <<EOF
 storage:
   type: local
   path: $tmp/store
 encryption:
   recipients: ["$recipient"]
+  signing_key_file: $tmp/signing.key
+  signer: "$signer"
 postgres:
   host: $sock
   port: $port
