@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,5 +164,38 @@ func restoreDir(t *testing.T, files map[string][]byte, dir string) {
 		if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSignerMismatch: a signing key that is not the pinned signer would
+// make backups that restores refuse: backup does not start, check says ❌.
+func TestSignerMismatch(t *testing.T) {
+	_, cfg := setup(t, "")
+	b, _ := os.ReadFile(cfg)
+	other, _, _ := sshsig.GenerateKey("other")
+	s, _ := sshsig.ParsePrivateKey(other)
+	b = regexp.MustCompile(`(?m)^  signer: ".*"$`).ReplaceAll(b, []byte(`  signer: "`+s.AuthorizedKey("")+`"`))
+	os.WriteFile(cfg, b, 0o600)
+	code, out, errOut := mbackup(t, "--config", cfg, "backup", "--only", "redis")
+	if code != exitUsage || !strings.Contains(errOut, "but encryption.signer pins") {
+		t.Errorf("backup with a mismatched signer exited %d:\n%s%s", code, out, errOut)
+	}
+	code, out, _ = mbackup(t, "--config", cfg, "check")
+	if code != exitError || !strings.Contains(out, "❌ signing") {
+		t.Errorf("check exited %d:\n%s", code, out)
+	}
+	// Without a signing key: a warning, and the snapshot is unsigned.
+	b = regexp.MustCompile(`(?m)^  (signing_key_file|signer): .*\n`).ReplaceAll(b, nil)
+	os.WriteFile(cfg, b, 0o600)
+	code, out, errOut = mbackup(t, "--config", cfg, "backup", "--only", "redis")
+	if code != exitOK || !strings.Contains(errOut, "this snapshot is not signed") {
+		t.Errorf("backup without a signing key exited %d:\n%s%s", code, out, errOut)
+	}
+	if _, out, _ = mbackup(t, "--config", cfg, "check"); !strings.Contains(out, "⚠️  signing") {
+		t.Errorf("check without a signing key:\n%s", out)
+	}
+	code, out, errOut = mbackup(t, "--config", cfg, "verify")
+	if code != exitUsage || !strings.Contains(errOut, "no signer pinned") {
+		t.Errorf("verify with nothing pinned exited %d:\n%s%s", code, out, errOut)
 	}
 }
