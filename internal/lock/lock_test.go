@@ -259,8 +259,12 @@ func candidates(t *testing.T) map[string]func() Place {
 	}
 	return map[string]func() Place{
 		"local store": func() Place { return localPlaceIn(t, mk("store")) },
-		"env dir":     func() Place { setRunDir(t, filepath.Join(base, "unused")); t.Setenv(DirEnv, mk("env")); return forKey() },
-		"run dir":     func() Place { setRunDir(t, mk("run")); return forKey() },
+		"env dir": func() Place {
+			setRunDir(t, filepath.Join(base, "unused"))
+			t.Setenv(DirEnv, mk("env"))
+			return forKey()
+		},
+		"run dir": func() Place { setRunDir(t, mk("run")); return forKey() },
 		"xdg dir": func() Place {
 			setRunDir(t, filepath.Join(base, "missing", "run"))
 			t.Setenv("XDG_RUNTIME_DIR", mk("xdg"))
