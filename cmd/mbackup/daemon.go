@@ -286,7 +286,7 @@ func (d *daemon) mirrorJob(ctx context.Context) {
 // logged: that run reports its outcome when it ends.)
 func (d *daemon) notRun(ctx context.Context, cfg *config.Config, job string, started time.Time, err error) {
 	d.log.Error(job+" did not run", "err", err)
-	r := outcome{job: job, started: started, err: fmt.Errorf("%s did not run: %w", job, err), next: d.next(job)}
+	r := outcome{job: job, started: started, err: err, next: d.next(job)} // err ends "this ... did not start"
 	withStore(ctx, cfg.Storage, func(s storage.Store) error { // for the newest good snapshot, in the message
 		r.newestGood, _ = d.obs.refresh(ctx, s)
 		return nil

@@ -152,7 +152,7 @@ func readLockStore(ctx context.Context, e *env, c config.Storage, what string) (
 	if err != nil {
 		return nil, err
 	}
-	return lock.Share(ctx, p, what, func(msg string) { fmt.Fprintf(e.stderr, "mbackup: %s\n", msg) })
+	return lock.Share(ctx, p, what, func(msg string) { fmt.Fprintln(e.stderr, msg) })
 }
 
 // pruneLockStore takes the store's readers' lock exclusively for a prune
@@ -166,7 +166,7 @@ func pruneLockStore(ctx context.Context, e *env, c config.Storage, what string) 
 	}
 	var waiting func(string)
 	if e != nil {
-		waiting = func(msg string) { fmt.Fprintf(e.stderr, "mbackup: %s\n", msg) }
+		waiting = func(msg string) { fmt.Fprintln(e.stderr, msg) }
 	}
 	return lock.ExcludeReaders(ctx, p, what, waiting)
 }
