@@ -287,7 +287,7 @@ func (d *daemon) mirrorJob(ctx context.Context) {
 func (d *daemon) notRun(ctx context.Context, cfg *config.Config, job string, started time.Time, err error) {
 	d.log.Error(job+" did not run", "err", err)
 	r := outcome{job: job, started: started, err: err, next: d.next(job)} // err ends "this ... did not start"
-	withStore(ctx, cfg.Storage, func(s storage.Store) error { // for the newest good snapshot, in the message
+	withStore(ctx, cfg.Storage, func(s storage.Store) error {             // for the newest good snapshot, in the message
 		r.newestGood, _ = d.obs.refresh(ctx, s)
 		return nil
 	})

@@ -294,7 +294,9 @@ func TestPruneWaitsForReaders(t *testing.T) {
 
 	done := make(chan int, 1)
 	var out2, errOut2 syncBuffer
-	go func() { done <- run(context.Background(), []string{"--config", cfgPath, "prune"}, nil, &out2, &errOut2) }()
+	go func() {
+		done <- run(context.Background(), []string{"--config", cfgPath, "prune"}, nil, &out2, &errOut2)
+	}()
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(errOut2.String(), "mbackup prune waits"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("prune never said it waits:\n%s", errOut2.String())
