@@ -286,8 +286,9 @@ func (d *daemon) mirrorJob(ctx context.Context) {
 // logged: that run reports its outcome when it ends.)
 func (d *daemon) notRun(ctx context.Context, cfg *config.Config, job string, started time.Time, err error) {
 	d.log.Error(job+" did not run", "err", err)
-	r := outcome{job: job, started: started, err: err, next: d.next(job)} // err ends "this ... did not start"
-	withStore(ctx, cfg.Storage, func(s storage.Store) error {             // for the newest good snapshot, in the message
+	// err names the holder and ends "this ... did not start".
+	r := outcome{job: job, started: started, err: err, next: d.next(job)}
+	withStore(ctx, cfg.Storage, func(s storage.Store) error { // the newest good snapshot, for the message
 		r.newestGood, _ = d.obs.refresh(ctx, s)
 		return nil
 	})
