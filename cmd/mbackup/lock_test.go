@@ -382,3 +382,31 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// TestDaemonVerifyRefusedLock: the daemon's verify takes the readers'
+// lock; when its file is refused (a planted symlink), the run is a
+// failure for the metrics and Slack, and the target is untouched.
+func TestDaemonVerifyRefusedLock(t *testing.T) {
+	slack := newSlackSink(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg := daemonConfigMetrics(t, "0 0 1 1 *", listen)
+	text, _ := os.ReadFile(cfg)
+	text = []byte(strings.Replace(string(text), "\nredis:\n", "\nnotify:\n  slack:\n    webhook_url: "+slack.srv.URL+"/hook\nredis:\n", 1))
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "schedule:\n", "schedule:\n  verify: \"@every 1s\"\n", 1)), 0o600)
+	store := filepath.Join(filepath.Dir(cfg), "store")
+	os.Mkdir(store, 0o700)
+	target := filepath.Join(filepath.Dir(cfg), "precious")
+	os.WriteFile(target, []byte("root's data\n"), 0o600)
+	os.Symlink(target, filepath.Join(store, ".mbackup-readers"))
+	d := startDaemon(t, cfg)
+	waitFor(t, "the start", d.log, func() bool { return strings.Contains(d.log.String(), "daemon started") })
+	waitFor(t, "a verify failure counted", d.log, func() bool {
+		return !strings.Contains(scrape(t, "http://"+listen+"/metrics"), `mbackup_runs_total{result="failure",task="verify"} 0`)
+	})
+	waitFor(t, "the verify failure posted", d.log, func() bool {
+		return strings.Contains(slack.last(), "❌ verify of test-host: failure") && strings.Contains(slack.last(), ".mbackup-readers is a symbolic link: refused")
+	})
+	if b, _ := os.ReadFile(target); string(b) != "root's data\n" {
+		t.Errorf("the symlink's target changed: %q", b)
+	}
+}
