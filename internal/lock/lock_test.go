@@ -489,3 +489,21 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestOldLockFileMadePrivate: a 0644 lock file of an older mbackup, which
+// anyone could lock, is made 0600 by the next run.
+func TestOldLockFileMadePrivate(t *testing.T) {
+	p := localPlace(t)
+	os.WriteFile(p.Path(), []byte("pid 1: mbackup backup\n"), 0o644)
+	os.Chmod(p.Path(), 0o644)
+	l, err := Acquire(p, "mbackup backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	fi, _ := os.Stat(p.Path())
+	b, _ := os.ReadFile(p.Path())
+	if fi.Mode().Perm() != 0o600 || !strings.HasPrefix(string(b), "pid "+strconv.Itoa(os.Getpid())+": mbackup backup (since ") {
+		t.Errorf("the old lock file: mode %v, %q", fi.Mode(), b)
+	}
+}
