@@ -6,7 +6,6 @@ require (
 	filippo.io/age v1.3.2
 	github.com/Backblaze/blazer v0.7.2
 	github.com/goccy/go-yaml v1.19.2
-	github.com/gofrs/flock v0.13.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/klauspost/compress v1.20.3
 	github.com/minio/minio-go/v7 v7.4.1

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"mbackup/internal/lock"
 	"mbackup/internal/testenv"
 )
 
@@ -26,6 +27,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Locks of the b2 and s3 stores here, not in /run/mbackup.
+	os.Setenv(lock.DirEnv, dir)
 	code := 1
 	var stops []func()
 	if err := launch(dir, &stops); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/lock"
 	"mbackup/internal/retention"
 	"mbackup/internal/scheduler"
 	"mbackup/internal/snapshot"
@@ -73,7 +75,7 @@ func (d *daemon) start(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	if cfg.Schedule.Verify != "" {
-		if err := s.Add("verify", cfg.Schedule.Verify, d.verifyJob); err != nil {
+		if err := s.Add("verify", cfg.Schedule.Verify, d.reading("verify", d.verifyJob)); err != nil {
 			return err
 		}
 	}
@@ -169,13 +171,13 @@ func (d *daemon) next(job string) time.Time {
 // backupJob takes a snapshot and prunes, under the store's lock.
 func (d *daemon) backupJob(ctx context.Context) {
 	cfg := d.config()
+	started := time.Now()
 	l, err := lockStore(cfg.Storage, "mbackup daemon: backup")
 	if err != nil {
-		d.log.Warn("backup skipped", "err", err)
+		d.notRun(ctx, cfg, "backup", started, err)
 		return
 	}
 	defer l.Release()
-	started := time.Now()
 	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		m, err := takeSnapshot(ctx, d.e, cfg, s, nil)
 		r := outcome{job: "backup", started: started, manifest: m, err: err}
@@ -218,6 +220,18 @@ func (d *daemon) verifyJob(ctx context.Context) {
 // prune applies retention after a backup and returns its summary line. Its
 // failure is logged and reported in the summary, never the backup's.
 func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store) string {
+	// A restore or verify reading the store keeps prune out; the daemon
+	// does not wait for it: the next backup prunes. Not a failure.
+	rl, err := pruneLockStore(ctx, nil, cfg.Storage, "mbackup daemon: prune")
+	if errors.Is(err, lock.ErrReaders) {
+		d.log.Warn("prune skipped: the next backup prunes", "reason", err)
+		return "prune skipped (the next backup prunes): " + err.Error()
+	}
+	if err != nil {
+		d.log.Error("prune failed", "err", err)
+		return "prune failed: " + err.Error()
+	}
+	defer rl.Release()
 	rep, err := retention.Prune(ctx, retention.PruneOptions{
 		Store: s, Policy: policyOf(cfg.Retention), Now: time.Now(), Log: logLines{d.log},
 	})
@@ -244,13 +258,13 @@ func (l logLines) Write(p []byte) (int, error) {
 // mirrorJob mirrors the media bucket, under the store's lock.
 func (d *daemon) mirrorJob(ctx context.Context) {
 	cfg := d.config()
+	started := time.Now()
 	l, err := lockStore(cfg.Storage, "mbackup daemon: mirror")
 	if err != nil {
-		d.log.Warn("mirror skipped", "err", err)
+		d.notRun(ctx, cfg, "mirror", started, err)
 		return
 	}
 	defer l.Release()
-	started := time.Now()
 	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		res, err := mirrorOnce(ctx, d.e, cfg, s, false, 8)
 		d.obs.jobDone(ctx, outcome{job: "mirror", started: started, err: err, summary: mirrorSummary(res, false),
@@ -259,5 +273,41 @@ func (d *daemon) mirrorJob(ctx context.Context) {
 	})
 	if err != nil {
 		d.log.Error("mirror failed", "err", err)
+	}
+}
+
+// notRun reports a scheduled run of job that did not start because the
+// store's lock could not be taken (another run holds it, or the lock file
+// is refused). Every such run is a failure for the metrics and Slack, the
+// first one included: a scheduled backup that did not run is a backup
+// missing, whoever held the lock, and the message names the holder, so a
+// manual run that collided is recognised at once. (The scheduler's own
+// skip of a run due while the previous one of the job still runs is only
+// logged: that run reports its outcome when it ends.)
+func (d *daemon) notRun(ctx context.Context, cfg *config.Config, job string, started time.Time, err error) {
+	d.log.Error(job+" did not run", "err", err)
+	// err names the holder and ends "this ... did not start".
+	r := outcome{job: job, started: started, err: err, next: d.next(job)}
+	withStore(ctx, cfg.Storage, func(s storage.Store) error { // the newest good snapshot, for the message
+		r.newestGood, _ = d.obs.refresh(ctx, s)
+		return nil
+	})
+	d.obs.jobDone(ctx, r)
+}
+
+// reading runs job under the store's readers' lock, so that a prune
+// started meanwhile (by hand; the daemon's own skips) waits for it; it
+// waits for a prune that runs.
+func (d *daemon) reading(job string, run func(context.Context)) func(context.Context) {
+	return func(ctx context.Context) {
+		cfg := d.config()
+		started := time.Now()
+		rl, err := readLockStore(ctx, d.e, cfg.Storage, "mbackup daemon: "+job)
+		if err != nil {
+			d.notRun(ctx, cfg, job, started, err)
+			return
+		}
+		defer rl.Release()
+		run(ctx)
 	}
 }

@@ -28,6 +28,15 @@ func runPrune(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer l.Release()
+	if !*dryRun {
+		// A restore or verify in progress reads snapshots prune may delete:
+		// wait for them (until SIGINT/SIGTERM), saying who they are.
+		rl, err := pruneLockStore(ctx, e, cfg.Storage, "mbackup prune")
+		if err != nil {
+			return err
+		}
+		defer rl.Release()
+	}
 	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		rep, err := retention.Prune(ctx, retention.PruneOptions{
 			Store: s, Policy: policyOf(cfg.Retention), Now: time.Now(), DryRun: *dryRun, Log: e.stdout,

@@ -76,6 +76,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	rl, err := readLockStore(ctx, e, cfg.Storage, "mbackup restore") // prune waits until this ends
+	if err != nil {
+		return err
+	}
+	defer rl.Release()
 	store, err := openStore(ctx, cfg.Storage)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"strings"
 
 	"filippo.io/age"
@@ -102,14 +103,90 @@ func recipients(c *config.Config) ([]age.Recipient, []string, error) {
 	return rs, c.Encryption.All, nil
 }
 
-// storeKey identifies the configured store, for its lock.
+// b2DefaultAPI is the B2 API an empty storage.endpoint means.
+const b2DefaultAPI = "https://api.backblazeb2.com"
+
+// storeKey is the canonical identity of a b2 or s3 store, for its lock:
+// two spellings of one store (a trailing slash, the default port written
+// or not, a capital in the host name, slashes around the prefix) give the
+// same key. A local store is identified by its directory (lockPlace).
 func storeKey(c config.Storage) string {
-	return strings.Join([]string{c.Type, c.Endpoint, c.Bucket, c.Prefix, c.Path}, "|")
+	prefix := strings.Trim(c.Prefix, "/")
+	switch c.Type {
+	case config.StorageB2:
+		endpoint := strings.ToLower(strings.TrimRight(c.Endpoint, "/"))
+		if endpoint == "" {
+			endpoint = b2DefaultAPI
+		}
+		return strings.Join([]string{"b2", endpoint, c.Bucket, prefix}, "|")
+	case config.StorageS3:
+		return strings.Join([]string{"s3", s3HostPort(c.Endpoint), c.Bucket, prefix}, "|")
+	}
+	return strings.Join([]string{c.Type, c.Endpoint, c.Bucket, prefix, c.Path}, "|")
 }
 
-// lockStore takes the store's lock for what (e.g. "mbackup backup").
+// s3HostPort is an S3 endpoint's lower-cased host and port, the port its
+// scheme's default when not written.
+func s3HostPort(endpoint string) string {
+	host, secure, err := config.ParseEndpoint(endpoint)
+	if err != nil {
+		return endpoint // refused when the store is opened
+	}
+	host = strings.ToLower(host)
+	port := "443"
+	if !secure {
+		port = "80"
+	}
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		host, port = h, p
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
+// lockPlace is where the configured store's locks are: a local store's
+// own directory, else the lock directory (internal/lock).
+func lockPlace(c config.Storage) (lock.Place, error) {
+	if c.Type == config.StorageLocal {
+		return lock.InDir(c.Path)
+	}
+	return lock.ForKey(storeKey(c))
+}
+
+// lockStore takes the store's writers' lock for what (e.g. "mbackup
+// backup"), without waiting.
 func lockStore(c config.Storage, what string) (*lock.Lock, error) {
-	return lock.Acquire(lock.Path(storeKey(c)), what)
+	p, err := lockPlace(c)
+	if err != nil {
+		return nil, err
+	}
+	return lock.Acquire(p, what)
+}
+
+// readLockStore takes the store's readers' lock shared, for a restore or
+// verify (what): a prune waits until it is released. While a prune runs
+// it waits, saying so on stderr, until the prune ends or ctx does.
+func readLockStore(ctx context.Context, e *env, c config.Storage, what string) (*lock.Lock, error) {
+	p, err := lockPlace(c)
+	if err != nil {
+		return nil, err
+	}
+	return lock.Share(ctx, p, what, func(msg string) { fmt.Fprintln(e.stderr, msg) })
+}
+
+// pruneLockStore takes the store's readers' lock exclusively for a prune
+// (what): no restore or verify reads the store while it is held. With e
+// nil it does not wait (the error wraps lock.ErrReaders); otherwise it
+// waits for the readers, saying so on e's stderr, until ctx ends.
+func pruneLockStore(ctx context.Context, e *env, c config.Storage, what string) (*lock.Lock, error) {
+	p, err := lockPlace(c)
+	if err != nil {
+		return nil, err
+	}
+	var waiting func(string)
+	if e != nil {
+		waiting = func(msg string) { fmt.Fprintln(e.stderr, msg) }
+	}
+	return lock.ExcludeReaders(ctx, p, what, waiting)
 }
 
 // withStore opens the configured store, runs fn and closes the store.

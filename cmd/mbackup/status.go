@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"mbackup/internal/config"
 	"mbackup/internal/lock"
 	"mbackup/internal/scheduler"
 	"mbackup/internal/snapshot"
@@ -79,11 +79,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			rep.Schedules = append(rep.Schedules, scheduleInfo{Job: js[0], Cron: js[1], Next: sched.Next(now).Format(time.RFC3339)})
 		}
 	}
-	if l, err := lockStore(cfg.Storage, "mbackup status (a probe)"); errors.Is(err, lock.ErrBusy) {
-		rep.RunHolder = err.Error()
-	} else if err == nil {
-		l.Release()
-	}
+	rep.RunHolder = runHolder(cfg.Storage)
 	if addr := cfg.Metrics.Listen; addr != "" {
 		rep.Daemon = scrapeDaemon(ctx, "http://"+addr+"/metrics")
 	}
@@ -177,4 +173,16 @@ func scrapeDaemon(ctx context.Context, url string) *daemonInfo {
 		d.Runs[i].Duration = durations[d.Runs[i].Job]
 	}
 	return d
+}
+
+// runHolder says who holds the store's writers' lock, "" when nobody does.
+// It looks without locking (status never makes a backup fail); a lock
+// that cannot be looked at (the backup would say why) says nothing.
+func runHolder(c config.Storage) string {
+	p, err := lockPlace(c)
+	if err != nil {
+		return ""
+	}
+	h, _ := lock.Holder(p)
+	return h
 }

@@ -70,6 +70,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	rl, err := readLockStore(ctx, e, cfg.Storage, "mbackup verify") // prune waits until this ends
+	if err != nil {
+		return err
+	}
+	defer rl.Release()
 	store, err := openStore(ctx, cfg.Storage)
 	if err != nil {
 		return err
