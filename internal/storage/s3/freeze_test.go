@@ -192,3 +192,15 @@ func seedPages(t *testing.T, gw *testenv.S3, prefix string, n int) {
 		t.Fatal(err)
 	}
 }
+
+// TestRetryPolicyAsDocumented pins the retry policy the package comment
+// states: an upgrade of minio-go that changes its backoff must update it.
+func TestRetryPolicyAsDocumented(t *testing.T) {
+	if minio.DefaultRetryUnit != 200*time.Millisecond || minio.DefaultRetryCap != time.Second {
+		t.Errorf("minio-go backs off from %v up to %v; the package comment says 200ms up to 1s",
+			minio.DefaultRetryUnit, minio.DefaultRetryCap)
+	}
+	if got := (Config{}).withDefaults().MaxRetries; got != DefaultMaxRetries {
+		t.Errorf("default MaxRetries = %d; want %d", got, DefaultMaxRetries)
+	}
+}
