@@ -26,7 +26,7 @@ type PruneOptions struct {
 	DryRun bool
 	// GarbageAge is the age, by their id, past which the leftovers of runs
 	// that committed no manifest are deleted, and past which unfinished
-	// large uploads are cancelled. 0 means DefaultGarbageAge.
+	// uploads are cancelled. 0 means DefaultGarbageAge.
 	GarbageAge time.Duration
 	// Log gets one line per deletion with its reason ("would delete" in a
 	// dry run); nil logs nothing.
@@ -38,7 +38,7 @@ type PruneReport struct {
 	Decisions  []Decision // one per committed snapshot, newest first
 	Deleted    []string   // ids of deleted snapshots: their manifest is gone
 	Garbage    []string   // ids of interrupted runs whose leftovers were deleted
-	Unfinished int        // unfinished large uploads cancelled (b2 only)
+	Unfinished int        // unfinished uploads cancelled: b2 large files, s3 multipart uploads, local temporary files
 	Objects    int        // keys deleted
 	Bytes      int64      // stored bytes of the snapshots and leftovers deleted in full
 }
@@ -55,15 +55,17 @@ func (r PruneReport) Kept() int {
 }
 
 // unfinishedSweeper is implemented by stores that can cancel the unfinished
-// large uploads a failed Put may leave behind (the b2 store). It cancels
-// those started more than olderThan ago and returns how many.
+// uploads a failed or killed Put may leave behind: b2's unfinished large
+// files, s3's multipart uploads, the local store's temporary files. It
+// cancels those started (local: last written) more than olderThan ago,
+// never one a live Put is writing, and returns how many.
 type unfinishedSweeper interface {
 	SweepUnfinished(ctx context.Context, olderThan time.Duration) (int, error)
 }
 
 // Prune lists the store, plans with opt.Policy, and deletes the snapshots
 // the plan does not keep, oldest first, then the leftovers of interrupted
-// runs older than GarbageAge, then (b2) unfinished large uploads as old.
+// runs older than GarbageAge, then unfinished uploads as old.
 //
 // A snapshot's manifest is deleted before its other keys, so it stops being
 // a snapshot at once; if the run stops midway, the rest of it is garbage
@@ -223,15 +225,14 @@ func (p *pruner) delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// sweep cancels unfinished large uploads older than age, if the store has
-// them. A dry run cannot count them without cancelling, so it only says so.
+// sweep cancels unfinished uploads older than age, if the store has them. A dry run cannot count them without cancelling, so it only says so.
 func (p *pruner) sweep(ctx context.Context, age time.Duration) error {
 	s, ok := p.opt.Store.(unfinishedSweeper)
 	if !ok {
 		return nil
 	}
 	if p.opt.DryRun {
-		fmt.Fprintf(p.log, "would cancel unfinished large uploads started more than %s ago\n", FormatAge(age))
+		fmt.Fprintf(p.log, "would cancel unfinished uploads started more than %s ago\n", FormatAge(age))
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -240,7 +241,7 @@ func (p *pruner) sweep(ctx context.Context, age time.Duration) error {
 	n, err := s.SweepUnfinished(ctx, age)
 	p.rep.Unfinished = n
 	if n > 0 {
-		fmt.Fprintf(p.log, "cancelled %d unfinished large uploads started more than %s ago\n", n, FormatAge(age))
+		fmt.Fprintf(p.log, "cancelled %d unfinished uploads started more than %s ago\n", n, FormatAge(age))
 	}
 	if err != nil {
 		return fmt.Errorf("retention: prune: %w", err)

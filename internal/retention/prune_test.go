@@ -163,8 +163,9 @@ func TestPruneDryRunDeletesNothing(t *testing.T) {
 		t.Errorf("kept %d, objects %d", rep.Kept(), rep.Objects)
 	}
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "would delete snapshot "+f.old+": older than 14d, not among the newest 2 complete") ||
-		!strings.HasPrefix(lines[3], "would delete interrupted run "+f.garbage+" (2 objects): no manifest, started 3d ago") {
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "would delete snapshot "+f.old+": older than 14d, not among the newest 2 complete") ||
+		!strings.HasPrefix(lines[3], "would delete interrupted run "+f.garbage+" (2 objects): no manifest, started 3d ago") ||
+		lines[4] != "would cancel unfinished uploads started more than 1d ago" {
 		t.Errorf("log:\n%s", log.String())
 	}
 }

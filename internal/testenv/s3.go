@@ -187,10 +187,30 @@ func (s *S3) CreateBucket(ctx context.Context, name string, versioned bool) erro
 	return nil
 }
 
-// stop kills the server, waits for it to exit and removes its data.
+// Freeze stops the server process with SIGSTOP: the kernel still accepts
+// connections and buffers what is sent, but nothing answers, as with a hung
+// server. Thaw resumes it.
+func (s *S3) Freeze() error {
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("testenv: freeze versitygw: %w", err)
+	}
+	return nil
+}
+
+// Thaw resumes a server stopped by Freeze with SIGCONT.
+func (s *S3) Thaw() error {
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("testenv: thaw versitygw: %w", err)
+	}
+	return nil
+}
+
+// stop kills the server, waits for it to exit and removes its data. A
+// frozen server is resumed so that it sees the SIGTERM.
 func (s *S3) stop() {
 	s.stopOnce.Do(func() {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
 		select {
 		case <-s.done:
 		case <-time.After(5 * time.Second):

@@ -4,7 +4,10 @@
 // Invariants: an object becomes visible only by an atomic rename of a fully
 // written and fsynced temporary file (".mbackup-tmp-*" beside it, never
 // listed), so a failed or cancelled Put leaves no object and an older object
-// under the same key stays intact. A key "a/b" is the file <root>/a/b; unlike
+// under the same key stays intact. A Put holds an exclusive flock on its
+// temporary file while writing it; a killed Put leaves the file behind,
+// unlocked, and SweepUnfinished removes it once its mtime is old enough. No
+// other name is ever swept (the ".mbackup-lock" beside the objects stays). A key "a/b" is the file <root>/a/b; unlike
 // an object store, a directory cannot hold both the object "a" and "a/b".
 // There is one version per key, so Delete frees the space at once.
 package local
@@ -19,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"mbackup/internal/storage"
 )
@@ -74,6 +78,9 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	if err != nil {
 		return storage.Object{}, err
 	}
+	// The lock tells SweepUnfinished that a live Put writes the file. Until
+	// it is taken the file is new, and so too young to be swept.
+	lockErr := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	committed := false
 	defer func() {
 		if !committed {
@@ -82,6 +89,9 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (storage.Objec
 			s.pruneEmpty(dir)
 		}
 	}()
+	if lockErr != nil {
+		return storage.Object{}, fmt.Errorf("lock %s: %w", f.Name(), lockErr)
+	}
 	n, err := io.Copy(f, ctxReader{ctx, r})
 	if err != nil {
 		return storage.Object{}, err

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -15,12 +16,16 @@ import (
 
 // List calls fn for every object under prefix in ascending key order. It
 // pages through ListObjectsV2 one request of up to 1000 keys at a time, so
-// memory does not grow with the listing. Objects whose key is not a valid
-// storage key (a console's "folder/" placeholder) are not part of the store
-// and are skipped.
+// memory does not grow with the listing. Each page, retries included, must
+// arrive within CallTimeout: the deadline runs only while List waits for
+// the server, never while fn runs. Objects whose key is not a valid storage
+// key (a console's "folder/" placeholder) are not part of the store and are
+// skipped.
 func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(s.cfg.CallTimeout, func() { cancel(s.errTimeout()) })
+	defer timer.Stop()
 	noOwner := false
 	opts := minio.ListObjectsOptions{Prefix: s.cfg.Prefix + prefix, Recursive: true, FetchOwner: &noOwner}
 	last := ""
@@ -37,14 +42,18 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object)
 			return listError(prefix, fmt.Errorf("server listed %q after %q, not in ascending order", key, last))
 		}
 		last = key
+		if !timer.Stop() { // the deadline passed as the page arrived
+			return listError(prefix, s.errTimeout())
+		}
 		if err := fn(storage.Object{Key: key, Size: info.Size, Modified: info.LastModified}); err != nil {
 			return err
 		}
+		timer.Reset(s.cfg.CallTimeout)
 	}
 	// minio-go ends a listing silently when its context is done: without
 	// this check a cancelled List would look complete.
-	if err := ctx.Err(); err != nil {
-		return listError(prefix, err)
+	if ctx.Err() != nil {
+		return listError(prefix, context.Cause(ctx))
 	}
 	return nil
 }

@@ -2,19 +2,30 @@
 // AWS, MinIO, versitygw) through minio-go.
 //
 // Invariants, beyond those of storage.Store:
-//   - Memory is bounded by Config.PartSize per running Put: every Put streams
-//     with an explicit part size, so minio-go never allocates its 528 MiB
-//     default part for an object of unknown size.
-//   - A Put is always a multipart upload (the size is unknown). It completes
-//     only after the reader returned io.EOF: a reader error, even one minio-go
-//     would mistake for the end of the stream (io.ErrUnexpectedEOF) or drop
-//     (an error together with a full buffer), aborts the upload, so no
-//     truncated object becomes visible and a previous object stays.
+//   - Memory is bounded by Config.PartSize per running Put: a Put holds one
+//     part buffer (minio-go's own PutObject would allocate 528 MiB for an
+//     object of unknown size).
+//   - A Put is always a multipart upload (the size is unknown), sent one
+//     part at a time. It completes only after the reader returned io.EOF:
+//     a reader error, even one io.ReadFull would mistake for the end of the
+//     stream (io.ErrUnexpectedEOF) or drop (an error together with a full
+//     buffer), aborts the upload, so no truncated object becomes visible
+//     and a previous object stays.
 //   - Get reports a missing key itself: the first response is awaited before
 //     Get returns.
-//   - No call hangs on a silent server: connections carry an idle deadline
-//     (Config.IdleTimeout), responses a header deadline, and calls other than
-//     Put, List and the body of Get a whole-call deadline (Config.CallTimeout).
+//   - No call hangs on a silent server, minio-go's retries included (each
+//     request is tried at most Config.MaxRetries times, waiting minio-go's
+//     backoff of 200ms doubling up to 1s between tries, all inside the
+//     deadlines below). Stat, Delete, the opening of a Get, each page of a
+//     List and the create, complete and abort requests of a Put end within
+//     Config.CallTimeout. A part of a Put ends once the connection took
+//     none of its bytes beyond those already sent for Config.IdleTimeout,
+//     and a read of a Get body once nothing arrived for IdleTimeout. So on
+//     a server that stops answering, List fails within CallTimeout, Get
+//     within CallTimeout (opening) or IdleTimeout (reading), and Put within
+//     max(CallTimeout, IdleTimeout) plus CallTimeout for the abort.
+//   - An upload a killed process leaves behind is aborted by
+//     SweepUnfinished once older than the age it is given.
 //   - The secret key never appears in an error or a log line.
 package s3
 
@@ -42,6 +53,9 @@ const (
 	DefaultPartSize = 16 << 20
 )
 
+// DefaultMaxRetries is how many times a request is tried by default.
+const DefaultMaxRetries = 5
+
 // Config describes a bucket and how to reach it. Zero durations take the
 // defaults documented on each field.
 type Config struct {
@@ -59,8 +73,8 @@ type Config struct {
 	// and 10,000 parts bound the object size (16 MiB: 156 GiB). Default
 	// DefaultPartSize; at least MinPartSize.
 	PartSize int64
-	// MaxRetries is how many times minio-go tries a failed request. Zero
-	// means minio-go's default (10); 1 means no retry.
+	// MaxRetries is how many times minio-go tries a failed request, within
+	// the deadlines of the call. Default DefaultMaxRetries; 1 means no retry.
 	MaxRetries int
 
 	DialTimeout           time.Duration // TCP connect; default 10s
@@ -70,9 +84,11 @@ type Config struct {
 	// for this long, so a stalled upload or download ends in an error.
 	// Default 2m.
 	IdleTimeout time.Duration
-	// CallTimeout bounds Stat, Delete and the opening of Get. Put, List and
-	// reading a Get body last as long as their data needs and are guarded by
-	// IdleTimeout instead. Default 1m.
+	// CallTimeout bounds every request that carries no object data, its
+	// retries included: Stat, Delete, the opening of a Get, each page of a
+	// List, and creating, completing or aborting a Put's upload. The parts of
+	// a Put and the body of a Get last as long as their data needs and are
+	// guarded by IdleTimeout instead. Default 1m.
 	CallTimeout time.Duration
 }
 
@@ -93,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = DefaultMaxRetries
 	}
 	def(&c.DialTimeout, 10*time.Second)
 	def(&c.TLSHandshakeTimeout, 10*time.Second)
@@ -154,38 +173,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("s3: endpoint %s: %w", cfg.Endpoint, err)
 	}
 	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}}, nil
-}
-
-// Put streams r to key as a multipart upload of Config.PartSize parts.
-func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Object, error) {
-	if err := storage.ValidKey(key); err != nil {
-		return storage.Object{}, fmt.Errorf("s3: put: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sr := &stickyReader{r: r, ctx: ctx}
-	info, err := s.client.PutObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, sr, -1, minio.PutObjectOptions{
-		PartSize:    uint64(s.cfg.PartSize),
-		ContentType: "application/octet-stream",
-	})
-	if err == nil && sr.err != nil {
-		// Not reachable with minio-go v7.4.1 (see stickyReader); kept so an
-		// upgrade that completes after a read error cannot pass silently.
-		err = fmt.Errorf("upload completed after a read error: %w", sr.err)
-	}
-	if err == nil && info.Size != sr.n {
-		err = fmt.Errorf("stored %d bytes, read %d", info.Size, sr.n)
-	}
-	if err != nil {
-		return storage.Object{}, fmt.Errorf("s3: put %s: %w", key, s.cause(ctx, err, sr.err))
-	}
-	// CompleteMultipartUpload reports no time; Stat and List give the
-	// server's. The local clock at completion is close to it.
-	mod := info.LastModified
-	if mod.IsZero() {
-		mod = time.Now()
-	}
-	return storage.Object{Key: key, Size: info.Size, Modified: mod}, nil
 }
 
 // Get opens key for reading. The response headers have arrived when Get
@@ -280,35 +267,4 @@ func (s *Store) callContext(ctx context.Context) (context.Context, context.Cance
 // errTimeout is the cause of a call that outlived Config.CallTimeout.
 func (s *Store) errTimeout() error {
 	return fmt.Errorf("no answer from %s within %v: %w", s.cfg.Endpoint, s.cfg.CallTimeout, context.DeadlineExceeded)
-}
-
-// stickyReader guards PutObject against readers whose errors minio-go could
-// lose. minio-go reads parts with a modified io.ReadFull that drops an error
-// returned together with a full buffer, and treats io.ErrUnexpectedEOF like
-// io.EOF: either would complete the upload with a truncated body. So the
-// first error other than io.EOF is wrapped (no longer == io.ErrUnexpectedEOF)
-// and returned by every later Read, and a cancelled ctx fails the read.
-type stickyReader struct {
-	r   io.Reader
-	ctx context.Context
-	n   int64 // bytes read
-	err error // first error other than io.EOF
-}
-
-// Read reads from the wrapped reader until the first error, then repeats it.
-func (s *stickyReader) Read(p []byte) (int, error) {
-	if s.err != nil {
-		return 0, s.err
-	}
-	if err := s.ctx.Err(); err != nil {
-		s.err = err
-		return 0, err
-	}
-	n, err := s.r.Read(p)
-	s.n += int64(n)
-	if err != nil && err != io.EOF {
-		s.err = fmt.Errorf("read: %w", err)
-		return n, s.err
-	}
-	return n, err
 }

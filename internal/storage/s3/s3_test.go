@@ -26,6 +26,9 @@ import (
 var srv *testenv.S3
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		killedPutChild(cfg) // never returns
+	}
 	dir, err := os.MkdirTemp("", "mbackup-s3-test-")
 	if err != nil {
 		log.Fatal(err)
