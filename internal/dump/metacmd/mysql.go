@@ -1,0 +1,273 @@
+package metacmd
+
+import (
+	"strings"
+)
+
+// SandboxLine is the first line of mariadb-dump 10.11.8 and later: it
+// turns on the mariadb client's sandbox mode. It is the one backslash
+// command MySQL lets through.
+const SandboxLine = `/*M!999999\- enable the sandbox mode */`
+
+// clientCommands are the mysql and mariadb clients' long-form commands,
+// recognised at the start of a line. "use" (change the default database)
+// and "delimiter" (which mariadb-dump writes around triggers and routines)
+// are allowed: they run no program and read or write no file.
+var clientCommands = map[string]bool{
+	"?": true, "clear": true, "connect": true, "edit": true, "ego": true, "exit": true,
+	"go": true, "help": true, "nopager": true, "notee": true, "nowarning": true, "pager": true,
+	"print": true, "prompt": true, "quit": true, "rehash": true, "source": true, "status": true,
+	"system": true, "tee": true, "charset": true, "warnings": true, "resetconnection": true,
+	"sandbox": true, "query_attributes": true, "ssl_session_data_print": true,
+}
+
+// wideCharsets are character sets in which the second byte of a character
+// may be a backslash or a backtick: a client switched to one lexes such
+// bytes otherwise than this scanner.
+var wideCharsets = map[string]bool{"sjis": true, "cp932": true, "big5": true, "gbk": true, "gb18030": true}
+
+// quotingModes are the sql_modes under which the client reads a backslash
+// in a string, or a double quote, otherwise than by default.
+var quotingModes = map[string]bool{
+	"no_backslash_escapes": true, "ansi_quotes": true, "ansi": true, "db2": true,
+	"maxdb": true, "mssql": true, "oracle": true, "postgresql": true,
+}
+
+// mysql lexer states.
+const (
+	mNormal = iota
+	mString
+	mComment     // /* */, not nested
+	mLineComment // # or "-- "
+)
+
+// MySQL scans SQL meant for the mariadb or mysql client. The zero value is
+// ready to use.
+//
+// Two lexers run side by side: one in which quotes open strings inside
+// /*! comments and one in which they do not (clients differ), and a
+// command either of them sees is refused.
+type MySQL struct {
+	buf     []byte
+	started bool // the first line was looked at for SandboxLine
+	line    int  // lines completed
+	col     int
+	err     error
+	lex     [2]myLex
+}
+
+// Write scans p; after the first refusal it returns that error.
+func (s *MySQL) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.buf = append(s.buf, p...)
+	s.scan(false)
+	return len(p), s.err
+}
+
+// Close ends the input and returns the verdict.
+func (s *MySQL) Close() error {
+	if s.err == nil {
+		s.scan(true)
+	}
+	for i := range s.lex {
+		if s.err == nil {
+			s.lex[i].endWords(s)
+		}
+	}
+	return s.err
+}
+
+// lookahead is how many bytes after the current one a decision needs.
+const lookahead = 3
+
+func (s *MySQL) scan(final bool) {
+	if !s.started {
+		if !final && len(s.buf) < len(SandboxLine)+1 {
+			return
+		}
+		s.started = true
+		s.lex[1].ssStrings = true
+		if strings.HasPrefix(string(s.buf[:min(len(s.buf), len(SandboxLine)+1)]), SandboxLine+"\n") {
+			s.buf = s.buf[len(SandboxLine)+1:]
+			s.line = 1
+		}
+	}
+	i := 0
+	for ; s.err == nil && i < len(s.buf) && (final || len(s.buf)-i > lookahead); i++ {
+		c, next := s.buf[i], s.buf[i+1:min(len(s.buf), i+1+lookahead)]
+		if c == 0 {
+			s.refuse("a NUL byte")
+			break
+		}
+		for j := range s.lex {
+			s.lex[j].step(s, c, next)
+		}
+		if c == '\n' {
+			s.line++
+			s.col = 0
+		} else {
+			s.col++
+		}
+	}
+	s.buf = append(s.buf[:0], s.buf[i:]...)
+}
+
+func (s *MySQL) refuse(what string) {
+	if s.err == nil {
+		s.err = &Error{Line: s.line + 1, What: what}
+	}
+}
+
+// myLex is one reading of the input.
+type myLex struct {
+	ssStrings bool // quotes open strings inside /*! comments
+	state     int
+	quote     byte
+	ss        bool // inside /*! or /*M!
+	skip      int  // bytes of a two-byte token already handled
+	escaped   bool // after a backslash in a string
+	word      []byte // the first word of the line, while armed
+	wordOn    bool
+	wordSeen  bool // a word byte was seen
+	tok       []byte
+}
+
+func (l *myLex) step(s *MySQL, c byte, next []byte) {
+	if s.col == 0 && l.state == mNormal {
+		l.wordOn, l.wordSeen, l.word = true, false, l.word[:0]
+	}
+	if l.wordOn {
+		l.firstWord(s, c)
+	}
+	if l.skip > 0 {
+		l.skip--
+		return
+	}
+	switch l.state {
+	case mNormal:
+		l.normal(s, c, next)
+	case mString:
+		l.string(s, c)
+	case mComment:
+		if c == '*' && len(next) > 0 && next[0] == '/' {
+			l.state, l.skip = mNormal, 1
+		}
+	case mLineComment:
+		if c == '\n' {
+			l.state = mNormal
+		}
+	}
+}
+
+// firstWord refuses a line whose first word is a client command.
+func (l *myLex) firstWord(s *MySQL, c byte) {
+	switch {
+	case !l.wordSeen && (c == ' ' || c == '\t'):
+	case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '?':
+		l.wordSeen = true
+		if len(l.word) > 32 {
+			l.wordOn = false
+			return
+		}
+		l.word = append(l.word, c|0x20*byte(boolInt(c >= 'A' && c <= 'Z')))
+	default:
+		l.endFirstWord(s, c)
+	}
+}
+
+func (l *myLex) endFirstWord(s *MySQL, c byte) {
+	l.wordOn = false
+	if '0' <= c && c <= '9' {
+		return // part of a longer name
+	}
+	if clientCommands[string(l.word)] {
+		s.refuse("a mysql client command " + printable(string(l.word)) + " at the start of a line")
+	}
+}
+
+func (l *myLex) endWords(s *MySQL) {
+	if l.wordOn {
+		l.endFirstWord(s, '\n')
+	}
+	l.endToken(s)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (l *myLex) normal(s *MySQL, c byte, next []byte) {
+	if isWordByte(c) {
+		if len(l.tok) <= maxToken {
+			l.tok = append(l.tok, c)
+		}
+		return
+	}
+	l.endToken(s)
+	at := func(k int, b byte) bool { return len(next) > k && next[k] == b }
+	switch {
+	case c == '\\':
+		s.refuse("a mysql client command (a backslash outside any string or comment)")
+	case c == '#':
+		l.state = mLineComment
+	case c == '-' && at(0, '-') && (len(next) < 2 || isSpace(next[1])):
+		l.state = mLineComment
+	case c == '/' && at(0, '*'):
+		if at(1, '!') || at(1, 'M') && at(2, '!') {
+			l.ss, l.skip = true, 1
+		} else {
+			l.state, l.skip = mComment, 1
+		}
+	case c == '*' && at(0, '/') && l.ss:
+		l.ss, l.skip = false, 1
+	case (c == '\'' || c == '"' || c == '`') && (!l.ss || l.ssStrings):
+		l.state, l.quote, l.escaped = mString, c, false
+	}
+}
+
+func (l *myLex) string(s *MySQL, c byte) {
+	switch {
+	case l.escaped:
+		l.escaped = false
+	case c == '\\' && l.quote != '`':
+		l.escaped = true
+	case c == l.quote:
+		l.state = mNormal
+		l.endToken(s)
+		return
+	}
+	if len(l.tok) <= maxToken {
+		l.tok = append(l.tok, c)
+	}
+}
+
+// maxToken bounds the bytes of a word or quoted text kept for endToken.
+const maxToken = 256
+
+// endToken refuses a word or quoted text naming a wide character set or a
+// sql_mode that changes how the client splits strings.
+func (l *myLex) endToken(s *MySQL) {
+	if len(l.tok) == 0 {
+		return
+	}
+	text := strings.ToLower(string(l.tok))
+	l.tok = l.tok[:0]
+	for _, name := range strings.Split(text, ",") {
+		name = strings.TrimPrefix(strings.TrimSpace(name), "_")
+		switch {
+		case wideCharsets[name]:
+			s.refuse("the character set " + name + ", in which a character may hold a backslash or backtick byte")
+		case quotingModes[name]:
+			s.refuse("the sql_mode " + name + ", which changes where the client sees a string end")
+		}
+	}
+}
+
+func isWordByte(c byte) bool {
+	return isAlnum(c) || c == '_'
+}
