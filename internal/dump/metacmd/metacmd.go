@@ -8,7 +8,7 @@
 // Close reports the verdict. They lex just enough of the language to tell
 // code from string literals, quoted identifiers and comments, as the client
 // itself does:
-//   - PSQL: '...' strings (E'', U&'', B'', X'' alike), "..." identifiers,
+//   - PSQL: '...' strings (E”, U&”, B”, X” alike), "..." identifiers,
 //     $tag$...$tag$ dollar quotes, -- comments and nested /* */ comments.
 //     Any backslash outside them is a meta-command, except pg_dumpall's own
 //     "\restrict KEY" line before the first statement and the matching

@@ -125,9 +125,9 @@ type myLex struct {
 	ssStrings bool // quotes open strings inside /*! comments
 	state     int
 	quote     byte
-	ss        bool // inside /*! or /*M!
-	skip      int  // bytes of a two-byte token already handled
-	escaped   bool // after a backslash in a string
+	ss        bool   // inside /*! or /*M!
+	skip      int    // bytes of a two-byte token already handled
+	escaped   bool   // after a backslash in a string
 	word      []byte // the first word of the line, while armed
 	wordOn    bool
 	wordSeen  bool // a word byte was seen

@@ -7,7 +7,7 @@ import (
 
 // psql lexer states.
 const (
-	pNormal = iota
+	pNormal       = iota
 	pDash         // after '-'
 	pSlash        // after '/'
 	pDollar       // after '$', reading a dollar-quote tag
