@@ -95,7 +95,7 @@ func TestPSQLPair(t *testing.T) {
 	}
 }
 
-const mariadbDump = SandboxLine + "\n-- MariaDB dump 10.19\n--\n-- Host: x    Database: a\\b\n" +
+const mariadbDump = SandboxLine + " \n-- MariaDB dump 10.19\n--\n-- Host: x    Database: a\\b\n" +
 	"/*!40101 SET NAMES utf8mb4 */;\n" +
 	"DROP TABLE IF EXISTS `t\\x`;\nCREATE TABLE `t\\x` (\n  `id` int,\n  `status` text\n);\n" +
 	"INSERT INTO `t\\x` VALUES (1,'a\\'b\\\\'),(2,'\\\\! x'),(3,\"q\\\"\");\n" +
@@ -125,6 +125,9 @@ func TestMySQL(t *testing.T) {
 		{"/*!40101 SET @a='x \\! y' */;\n", 1, "backslash"},
 		{"/*M!999999\\- enable the sandbox mode */\n\\! id\n", 2, "backslash"},
 		{"SELECT 1;\n/*M!999999\\- enable the sandbox mode */\n", 2, "backslash"},
+		{"/*M!999999\\- enable the sandbox mode */ x\n", 1, "backslash"},
+		{"/*M!999999\\- enable the sandbox mode */", 1, "backslash"},
+		{"/*M!999999\\- enable the sandbox mode */\n", 0, ""},
 		{"# \\! x\n-- \\! y\n--\\! z\n", 3, "backslash"},
 		{"SELECT 1 \x00 '\n\\! id\n'", 1, "NUL"},
 		{"SET NAMES sjis;\n", 1, "sjis"},

@@ -1,6 +1,7 @@
 package metacmd
 
 import (
+	"bytes"
 	"strings"
 )
 
@@ -49,8 +50,9 @@ const (
 // command either of them sees is refused.
 type MySQL struct {
 	buf     []byte
-	started bool // the first line was looked at for SandboxLine
-	line    int  // lines completed
+	written int64 // bytes given to Write
+	started bool  // the first line was looked at for SandboxLine
+	line    int   // lines completed
 	col     int
 	err     error
 	lex     [2]myLex
@@ -62,6 +64,7 @@ func (s *MySQL) Write(p []byte) (int, error) {
 		return 0, s.err
 	}
 	s.buf = append(s.buf, p...)
+	s.written += int64(len(p))
 	s.scan(false)
 	return len(p), s.err
 }
@@ -79,18 +82,39 @@ func (s *MySQL) Close() error {
 	return s.err
 }
 
+// Scanned is how many of the bytes written were decided on: the rest wait
+// for what follows them (at most a line's first bytes, or 3), or Close.
+func (s *MySQL) Scanned() int64 { return s.written - int64(len(s.buf)) }
+
+// maxFirstLine is how much of the input is read before the first line is
+// compared with SandboxLine.
+const maxFirstLine = 128
+
+// SandboxLen is the length of b's first line, newline included, when it is
+// SandboxLine followed by nothing but blanks (mariadb-dump writes a space).
+func SandboxLen(b []byte) int {
+	end := bytes.IndexByte(b, '\n')
+	if end < 0 || !bytes.HasPrefix(b, []byte(SandboxLine)) {
+		return 0
+	}
+	if len(bytes.Trim(b[len(SandboxLine):end], " \t\r")) != 0 {
+		return 0
+	}
+	return end + 1
+}
+
 // lookahead is how many bytes after the current one a decision needs.
 const lookahead = 3
 
 func (s *MySQL) scan(final bool) {
 	if !s.started {
-		if !final && len(s.buf) < len(SandboxLine)+1 {
+		if !final && len(s.buf) < maxFirstLine && !bytes.Contains(s.buf, []byte("\n")) {
 			return
 		}
 		s.started = true
 		s.lex[1].ssStrings = true
-		if strings.HasPrefix(string(s.buf[:min(len(s.buf), len(SandboxLine)+1)]), SandboxLine+"\n") {
-			s.buf = s.buf[len(SandboxLine)+1:]
+		if n := SandboxLen(s.buf); n > 0 {
+			s.buf = s.buf[n:]
 			s.line = 1
 		}
 	}
