@@ -7,7 +7,6 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,10 @@ import (
 var db *testenv.MariaDB
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(kill9Env); cfg != "" {
+		kill9Child(cfg)
+		return
+	}
 	dir, err := os.MkdirTemp("", "mysqldump-test-")
 	if err != nil {
 		log.Fatal(err)
@@ -207,29 +210,7 @@ func TestDatabases(t *testing.T) {
 // children returns the pids of this process's children running comm.
 func children(t *testing.T, comm string) []int {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // gone
-		}
-		s := string(data)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if s[open+1:closing] != comm || len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.Fields(s)[0])
-		pids = append(pids, pid)
-	}
-	return pids
+	return childrenOf(t, os.Getpid(), comm)
 }
 
 // killDumper kills the running dumper on its first write.
