@@ -217,6 +217,44 @@ func dropSandboxLine(r io.Reader) io.Reader {
 // it again when clean; it reports whether it (re)created it. An existing
 // db must be empty unless clean.
 func (c *client) prepareDatabase(ctx context.Context, db string, clean bool) (bool, error) {
+	st, err := c.state(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	create := "CREATE DATABASE " + ident(db) + " CHARACTER SET utf8mb4;\n"
+	if st.exists {
+		if st.empty() {
+			return false, nil
+		}
+		if !clean {
+			return false, st.notEmpty()
+		}
+		create = "DROP DATABASE " + ident(db) + ";\nCREATE DATABASE " + ident(db) +
+			" CHARACTER SET " + ident(st.charset) + " COLLATE " + ident(st.collation) + ";\n"
+	}
+	if _, err := c.query(ctx, create); err != nil {
+		return false, fmt.Errorf("create database: %w", err)
+	}
+	return true, nil
+}
+
+// dbState is what a database holds, as far as a restore cares.
+type dbState struct {
+	exists                   bool
+	charset, collation       string
+	tables, routines, events string
+}
+
+func (s dbState) empty() bool { return s.tables == "0" && s.routines == "0" && s.events == "0" }
+
+func (s dbState) notEmpty() error {
+	return fmt.Errorf("the database exists and is not empty (%s tables and views, %s routines, %s events): "+
+		"restore into a new database, or drop this one, or restore with the clean option to drop and recreate it",
+		s.tables, s.routines, s.events)
+}
+
+// state reads whether db exists and what it holds.
+func (c *client) state(ctx context.Context, db string) (dbState, error) {
 	lit := literal(db)
 	rows, err := c.query(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME,"+
 		" (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+lit+"),"+
@@ -224,25 +262,31 @@ func (c *client) prepareDatabase(ctx context.Context, db string, clean bool) (bo
 		" (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+lit+")"+
 		" FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+lit+";\n")
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return dbState{}, fmt.Errorf("connect: %w", err)
 	}
-	create := "CREATE DATABASE " + ident(db) + " CHARACTER SET utf8mb4;\n"
-	if len(rows) == 1 && len(rows[0]) == 5 {
-		r := rows[0]
-		if r[2] == "0" && r[3] == "0" && r[4] == "0" {
-			return false, nil
-		}
-		if !clean {
-			return false, fmt.Errorf("the database exists and is not empty (%s tables and views, %s routines, %s events): "+
-				"restore into a new database, or drop this one, or restore with the clean option to drop and recreate it", r[2], r[3], r[4])
-		}
-		create = "DROP DATABASE " + ident(db) + ";\nCREATE DATABASE " + ident(db) +
-			" CHARACTER SET " + ident(r[0]) + " COLLATE " + ident(r[1]) + ";\n"
+	if len(rows) != 1 || len(rows[0]) != 5 {
+		return dbState{}, nil
 	}
-	if _, err := c.query(ctx, create); err != nil {
-		return false, fmt.Errorf("create database: %w", err)
+	r := rows[0]
+	return dbState{true, r[0], r[1], r[2], r[3], r[4]}, nil
+}
+
+// CheckTarget fails when Restore of db would be refused for what the
+// server holds: db exists and is not empty, without clean. A restore
+// checks every target this way before its first step.
+func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
+	c, err := open(cfg)
+	if err != nil {
+		return err
 	}
-	return true, nil
+	st, err := c.state(ctx, db)
+	switch {
+	case err != nil:
+		return fmt.Errorf("mysqldump: check database %s: %w", db, err)
+	case st.exists && !clean && !st.empty():
+		return fmt.Errorf("mysqldump: check database %s: %w", db, st.notEmpty())
+	}
+	return nil
 }
 
 // dropDatabase drops db after a failed restore, even when ctx is done.
