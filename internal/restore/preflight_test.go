@@ -153,6 +153,23 @@ func TestRefusedBeforeTheFirstStep(t *testing.T) {
 		})
 	}
 
+	// The drill (verify --restore-into) goes through the same preflight.
+	t.Run("drill", func(t *testing.T) {
+		defer forge(t, dir, m, id, "mysql/writefreely", insertBefore(t, "\n-- Dump completed", `\! touch `+marker))()
+		_, err := Drill(context.Background(), m, pgConfig(pg), mysqlConfig(my), opt)
+		for _, want := range []string{"mysql/writefreely.sql.zst.age: the SQL holds line ", "nothing was restored"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Drill: %v; want %q", err, want)
+			}
+		}
+		t.Log(err)
+		nothingRestored(t, pg, my, redisDir, marker)
+		if got := pg.Query(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'mbackup_drill_%'") +
+			my.Query(t, "", "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'mbackup_drill_%'"); got != "00" {
+			t.Fatalf("scratch databases: %s", got)
+		}
+	})
+
 	t.Run("changed hash on the last artifact", func(t *testing.T) {
 		path := filepath.Join(dir, m.Artifacts[index(t, m, "redis/main")].Key)
 		good, _ := os.ReadFile(path)
