@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,10 @@ func TestSandboxHolds(t *testing.T) {
 	c, err := open(config())
 	if err != nil {
 		t.Fatal(err)
+	}
+	args, _, err := c.loadArgs(context.Background(), "sandbox_t")
+	if err != nil || !slices.Contains(args, "--sandbox") || !slices.Contains(args, "--binary-mode") {
+		t.Fatalf("the client (MariaDB 10.11.8 or later here) loads dumps with %q, %v", args, err)
 	}
 	db.Exec(t, "", "CREATE DATABASE IF NOT EXISTS sandbox_t")
 	marker := filepath.Join(t.TempDir(), "pwned")

@@ -33,6 +33,12 @@
 //     "-- Dump completed" line, and a database it created is dropped again
 //     on failure. Client errors never quote the failing statement (which
 //     holds rows): --skip-print-query-on-error, and "near '...'" redacted.
+//   - No client command from a dump runs: Restore passes the client no
+//     byte before metacmd.MySQL has scanned it, and refuses a dump holding
+//     one (\!, system, source, tee, pager...), naming the line; and the
+//     client runs with --binary-mode (it parses no command but DELIMITER
+//     and \C) and, where it has it (MariaDB 10.6.18, 10.11.8, 11.x),
+//     --sandbox, so it refuses a command even if the scan missed one.
 //
 // The account needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
 // databases it dumps (and SHOW DATABASES to find them when Databases is

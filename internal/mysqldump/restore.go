@@ -100,18 +100,11 @@ func (c *client) load(ctx context.Context, db string, r io.Reader) error {
 // where the client has it, --sandbox (none that runs a program or touches
 // a file is allowed).
 func (c *client) feed(ctx context.Context, db string, r io.Reader) error {
-	version, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--version"))
+	args, mariadb, err := c.loadArgs(ctx, db)
 	if err != nil {
-		return fmt.Errorf("%s version: %w", filepath.Base(c.cli), err)
+		return err
 	}
-	args := []string{"--batch", "--binary-mode", "--default-character-set=utf8mb4", "--database=" + db}
-	if help, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--no-defaults", "--help")); err == nil && strings.Contains(help, "--sandbox") {
-		args = append(args, "--sandbox")
-	}
-	if strings.Contains(version, "MariaDB") {
-		// It would print the failing statement, rows and all, in its error.
-		args = append(args, "--skip-print-query-on-error")
-	} else {
+	if !mariadb {
 		r = dropSandboxLine(r)
 	}
 	cmd, done, err := c.command(ctx, c.cli, args...)
@@ -124,6 +117,25 @@ func (c *client) feed(ctx context.Context, db string, r io.Reader) error {
 		return redactNear(err)
 	}
 	return nil
+}
+
+// loadArgs are the client's options for loading a dump into db, and
+// whether the client is MariaDB's.
+func (c *client) loadArgs(ctx context.Context, db string) (args []string, mariadb bool, err error) {
+	version, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--version"))
+	if err != nil {
+		return nil, false, fmt.Errorf("%s version: %w", filepath.Base(c.cli), err)
+	}
+	args = []string{"--batch", "--binary-mode", "--default-character-set=utf8mb4", "--database=" + db}
+	if help, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--no-defaults", "--help")); err == nil && strings.Contains(help, "--sandbox") {
+		args = append(args, "--sandbox")
+	}
+	mariadb = strings.Contains(version, "MariaDB")
+	if mariadb {
+		// It would print the failing statement, rows and all, in its error.
+		args = append(args, "--skip-print-query-on-error")
+	}
+	return args, mariadb, nil
 }
 
 // scanReader passes on what r reads once metacmd.MySQL has found no
