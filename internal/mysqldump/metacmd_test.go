@@ -79,7 +79,7 @@ func TestSandboxHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	args, _, err := c.loadArgs(context.Background(), "sandbox_t")
-	if err != nil || !slices.Contains(args, "--sandbox") || !slices.Contains(args, "--binary-mode") {
+	if err != nil || !slices.Contains(args, "--sandbox") || !slices.Contains(args, "--binary-mode") || !slices.Contains(args, "--local-infile=0") {
 		t.Fatalf("the client (MariaDB 10.11.8 or later here) loads dumps with %q, %v", args, err)
 	}
 	db.Exec(t, "", "CREATE DATABASE IF NOT EXISTS sandbox_t")
@@ -116,5 +116,26 @@ func TestSandboxHolds(t *testing.T) {
 				t.Fatalf("%s %q ran: the marker exists", name, sql)
 			}
 		}
+	}
+}
+
+// TestLocalInfileRefused: a dump cannot make the client read a file of the
+// restore host into a table.
+func TestLocalInfileRefused(t *testing.T) {
+	c, err := open(config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "identity.txt")
+	os.WriteFile(secret, []byte("AGE-SECRET-KEY-1NOTREAL\n"), 0o600)
+	db.Exec(t, "", "CREATE DATABASE IF NOT EXISTS infile_t")
+	db.Exec(t, "infile_t", "CREATE TABLE IF NOT EXISTS loot (line TEXT)")
+	err = c.feed(context.Background(), "infile_t", strings.NewReader("LOAD DATA LOCAL INFILE '"+secret+"' INTO TABLE loot;\n"))
+	if err == nil {
+		t.Error("LOAD DATA LOCAL INFILE ran")
+	}
+	t.Log(err)
+	if n := db.Query(t, "infile_t", "SELECT COUNT(*) FROM loot"); n != "0" {
+		t.Errorf("the table holds %s lines of the file", n)
 	}
 }

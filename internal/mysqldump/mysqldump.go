@@ -38,7 +38,9 @@
 //     one (\!, system, source, tee, pager...), naming the line; and the
 //     client runs with --binary-mode (it parses no command but DELIMITER
 //     and \C) and, where it has it (MariaDB 10.6.18, 10.11.8, 11.x),
-//     --sandbox, so it refuses a command even if the scan missed one.
+//     --sandbox, so it refuses a command even if the scan missed one; and
+//     with --local-infile=0, so LOAD DATA LOCAL INFILE cannot read a file
+//     of the restore host into a table.
 //
 // The account needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
 // databases it dumps (and SHOW DATABASES to find them when Databases is

@@ -98,7 +98,7 @@ func (c *client) load(ctx context.Context, db string, r io.Reader) error {
 // feed runs the client on the SQL read from r in database db, with
 // --binary-mode (no client command but DELIMITER and \\C is parsed) and,
 // where the client has it, --sandbox (none that runs a program or touches
-// a file is allowed).
+// a file is allowed), and --local-infile=0.
 func (c *client) feed(ctx context.Context, db string, r io.Reader) error {
 	args, mariadb, err := c.loadArgs(ctx, db)
 	if err != nil {
@@ -126,7 +126,9 @@ func (c *client) loadArgs(ctx context.Context, db string) (args []string, mariad
 	if err != nil {
 		return nil, false, fmt.Errorf("%s version: %w", filepath.Base(c.cli), err)
 	}
-	args = []string{"--batch", "--binary-mode", "--default-character-set=utf8mb4", "--database=" + db}
+	// --local-infile=0: LOAD DATA LOCAL INFILE would have the client read
+	// a file of the restore host (an identity, say) into a table.
+	args = []string{"--batch", "--binary-mode", "--local-infile=0", "--default-character-set=utf8mb4", "--database=" + db}
 	if help, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--no-defaults", "--help")); err == nil && strings.Contains(help, "--sandbox") {
 		args = append(args, "--sandbox")
 	}

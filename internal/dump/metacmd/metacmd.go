@@ -12,7 +12,10 @@
 //     $tag$...$tag$ dollar quotes, -- comments and nested /* */ comments.
 //     Any backslash outside them is a meta-command, except pg_dumpall's own
 //     "\restrict KEY" line before the first statement and the matching
-//     "\unrestrict KEY" line after the last one (see PSQL.Key).
+//     "\unrestrict KEY" line after the last one (see PSQL.Key). The word
+//     STDIN is refused too: after COPY ... FROM STDIN psql reads lines as
+//     data, not SQL, up to a "\." line, so what follows would be lexed
+//     otherwise than psql does (globals never hold a COPY).
 //   - MySQL: '...' and "..." strings, `...` identifiers, # and "-- "
 //     comments, /* */ comments (but not the /*! and /*M! comments, whose
 //     text the client runs, backslash commands included). Any backslash

@@ -82,6 +82,9 @@ func TestPSQL(t *testing.T) {
 		{"\\restrict k1\n\\restrict k1\n", 2, "meta-command"},
 		{"\\restrict k1 \\! id\n\\unrestrict k1\n", 1, "meta-command"},
 		{"SELECT 1;\n\\unrestrict\n", 2, "meta-command"},
+		{"COPY t FROM stdin;\n'\n\\.\n\\! id\n'\n", 1, "FROM STDIN"},
+		{"COPY t FROM STDIN", 1, "FROM STDIN"},
+		{"SELECT stdin_x, \"stdin\", 'stdin', xstdin;\n", 0, ""},
 	})
 }
 

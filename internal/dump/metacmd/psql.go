@@ -36,7 +36,8 @@ type PSQL struct {
 	depth     int
 	prev      byte
 	meta      []byte
-	sawSQL    bool // a statement byte was seen
+	ident     []byte // the first bytes of the identifier being read
+	sawSQL    bool   // a statement byte was seen
 	key       string
 	restrict  int // line of \restrict, 0 if none
 	unrestrct int // line of \unrestrict, 0 if none
@@ -63,6 +64,9 @@ func (s *PSQL) Write(p []byte) (int, error) {
 func (s *PSQL) Close() error {
 	if s.err == nil && s.state == pMeta {
 		s.endMeta()
+	}
+	if s.err == nil && s.state == pIdent {
+		s.step('\n')
 	}
 	if s.err == nil && s.restrict != 0 && s.unrestrct == 0 {
 		s.refuse(fmt.Sprintf("\\restrict on line %d has no matching \\unrestrict", s.restrict))
@@ -110,10 +114,18 @@ func (s *PSQL) step(c byte) {
 	case pDollar:
 		s.dollar(c)
 	case pIdent:
-		if !identCont(c) {
-			s.state = pNormal
-			s.normal(c)
+		if identCont(c) {
+			if len(s.ident) <= len("stdin") {
+				s.ident = append(s.ident, c)
+			}
+			return
 		}
+		if strings.EqualFold(string(s.ident), "stdin") {
+			s.refuse("COPY ... FROM STDIN: psql would read the lines after it as data, unscanned, up to a \\. line")
+			return
+		}
+		s.state = pNormal
+		s.normal(c)
 	case pSQuote:
 		if c == '\'' {
 			if s.run.ambiguous() {
@@ -185,7 +197,7 @@ func (s *PSQL) normal(c byte) {
 	case c == '$':
 		s.state, s.tag = pDollar, s.tag[:0]
 	case identStart(c):
-		s.state = pIdent
+		s.state, s.ident = pIdent, append(s.ident[:0], c)
 	}
 }
 
