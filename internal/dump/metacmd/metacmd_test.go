@@ -185,3 +185,33 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// BenchmarkMySQL scans a 16 MiB dump-like text: rows of quoted text.
+func BenchmarkMySQL(b *testing.B) {
+	row := "INSERT INTO `posts` VALUES (1,'Hello, it\\'s a post about \\\\ paths and \"quotes\" ',NULL,0x00FF),(2,'another row of text here');\n"
+	sql := []byte(strings.Repeat(row, 16<<20/len(row)))
+	b.SetBytes(int64(len(sql)))
+	for b.Loop() {
+		var s MySQL
+		for i := 0; i < len(sql); i += 32 << 10 {
+			s.Write(sql[i:min(i+32<<10, len(sql))])
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPSQL scans a 16 MiB SQL text.
+func BenchmarkPSQL(b *testing.B) {
+	row := "ALTER ROLE \"some role\" SET search_path TO 'a', \"b\"; COMMENT ON ROLE x IS 'a comment -- not one /* */';\n"
+	sql := []byte(strings.Repeat(row, 16<<20/len(row)))
+	b.SetBytes(int64(len(sql)))
+	for b.Loop() {
+		var s PSQL
+		s.Write(sql)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

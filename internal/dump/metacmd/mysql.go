@@ -2,7 +2,7 @@ package metacmd
 
 import (
 	"bytes"
-	"strings"
+	"fmt"
 )
 
 // SandboxLine is the first line of mariadb-dump 10.11.8 and later: it
@@ -22,16 +22,21 @@ var clientCommands = map[string]bool{
 	"sandbox": true, "query_attributes": true, "ssl_session_data_print": true,
 }
 
-// wideCharsets are character sets in which the second byte of a character
-// may be a backslash or a backtick: a client switched to one lexes such
-// bytes otherwise than this scanner.
-var wideCharsets = map[string]bool{"sjis": true, "cp932": true, "big5": true, "gbk": true, "gb18030": true}
+// refusedNames are names that, in a dump, change how the client splits
+// it into strings and commands, with the refusal each gets: character
+// sets in which the second byte of a character may be a backslash or a
+// backtick (a client switched to one lexes such bytes otherwise than this
+// scanner), and the sql_modes under which the client reads a backslash in
+// a string, or a double quote, otherwise than by default.
+var refusedNames = map[string]string{}
 
-// quotingModes are the sql_modes under which the client reads a backslash
-// in a string, or a double quote, otherwise than by default.
-var quotingModes = map[string]bool{
-	"no_backslash_escapes": true, "ansi_quotes": true, "ansi": true, "db2": true,
-	"maxdb": true, "mssql": true, "oracle": true, "postgresql": true,
+func init() {
+	for _, cs := range []string{"sjis", "cp932", "big5", "gbk", "gb18030"} {
+		refusedNames[cs] = "the character set %s, in which a character may hold a backslash or backtick byte"
+	}
+	for _, mode := range []string{"no_backslash_escapes", "ansi_quotes", "ansi", "db2", "maxdb", "mssql", "oracle", "postgresql"} {
+		refusedNames[mode] = "the sql_mode %s, which changes where the client sees a string end"
+	}
 }
 
 // mysql lexer states.
@@ -118,8 +123,17 @@ func (s *MySQL) scan(final bool) {
 			s.line = 1
 		}
 	}
+	limit := len(s.buf)
+	if !final {
+		limit -= lookahead
+	}
 	i := 0
-	for ; s.err == nil && i < len(s.buf) && (final || len(s.buf)-i > lookahead); i++ {
+	for ; s.err == nil && i < limit; i++ {
+		if n := s.quiet(s.buf[i:limit]); n > 0 {
+			i += n - 1
+			s.col += n
+			continue
+		}
 		c, next := s.buf[i], s.buf[i+1:min(len(s.buf), i+1+lookahead)]
 		if c == 0 {
 			s.refuse("a NUL byte")
@@ -136,6 +150,31 @@ func (s *MySQL) scan(final bool) {
 		}
 	}
 	s.buf = append(s.buf[:0], s.buf[i:]...)
+}
+
+// quiet returns how many bytes at the start of b change no lexer's state
+// (the inside of a string or comment), after feeding them to the lexers'
+// token buffers: the fast path of scan.
+func (s *MySQL) quiet(b []byte) int {
+	a, z := &s.lex[0], &s.lex[1]
+	n := 0
+	if a.state == mString && z.state == mString && a.quote == z.quote && a.plain() && z.plain() {
+		for q := a.quote; n < len(b); n++ { // the common case, kept tight
+			if c := b[n]; c == q || c == '\\' || c == '\n' || c == 0 {
+				break
+			}
+		}
+	} else {
+		for n < len(b) && a.quiet(b[n]) && z.quiet(b[n]) {
+			n++
+		}
+	}
+	for j := range s.lex {
+		if l := &s.lex[j]; l.state == mString && len(l.tok) <= maxToken {
+			l.tok = append(l.tok, b[:min(n, maxToken+1-len(l.tok))]...)
+		}
+	}
+	return n
 }
 
 func (s *MySQL) refuse(what string) {
@@ -156,6 +195,25 @@ type myLex struct {
 	wordOn    bool
 	wordSeen  bool // a word byte was seen
 	tok       []byte
+}
+
+// plain is true when the lexer has no pending skip, word or escape.
+func (l *myLex) plain() bool { return l.skip == 0 && !l.wordOn && !l.escaped }
+
+// quiet reports whether c changes nothing but the token buffer.
+func (l *myLex) quiet(c byte) bool {
+	if !l.plain() || c == '\n' || c == 0 {
+		return false
+	}
+	switch l.state {
+	case mString:
+		return c != l.quote && c != '\\'
+	case mComment:
+		return c != '*'
+	case mLineComment:
+		return true
+	}
+	return false
 }
 
 func (l *myLex) step(s *MySQL, c byte, next []byte) {
@@ -276,21 +334,37 @@ const maxToken = 256
 // endToken refuses a word or quoted text naming a wide character set or a
 // sql_mode that changes how the client splits strings.
 func (l *myLex) endToken(s *MySQL) {
-	if len(l.tok) == 0 {
-		return
-	}
-	text := strings.ToLower(string(l.tok))
+	text := l.tok
 	l.tok = l.tok[:0]
-	for _, name := range strings.Split(text, ",") {
-		name = strings.TrimPrefix(strings.TrimSpace(name), "_")
-		switch {
-		case wideCharsets[name]:
-			s.refuse("the character set " + name + ", in which a character may hold a backslash or backtick byte")
-		case quotingModes[name]:
-			s.refuse("the sql_mode " + name + ", which changes where the client sees a string end")
+	if len(text) > maxName && bytes.IndexByte(text, ',') < 0 {
+		return // the common case: a long string of data
+	}
+	for len(text) > 0 {
+		elem := text
+		if i := bytes.IndexByte(text, ','); i >= 0 {
+			elem, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		elem = bytes.TrimPrefix(bytes.TrimSpace(elem), []byte("_"))
+		if len(elem) < 3 || len(elem) > maxName {
+			continue
+		}
+		var buf [maxName]byte
+		for i, c := range elem {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if what, ok := refusedNames[string(buf[:len(elem)])]; ok {
+			s.refuse(fmt.Sprintf(what, string(buf[:len(elem)])))
 		}
 	}
 }
+
+// maxName is the longest name in wideCharsets and quotingModes, rounded up.
+const maxName = 24
 
 func isWordByte(c byte) bool {
 	return isAlnum(c) || c == '_'
