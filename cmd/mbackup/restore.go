@@ -293,13 +293,23 @@ func (r *restorer) wants(only []string, c string) bool {
 	return false
 }
 
+// preflightText says what is checked before the first write.
+const preflightText = `Before anything is written, every artifact above is downloaded in full (streamed, nothing staged):
+  - its stored size and SHA-256 must equal the manifest's, and it must decrypt with the identity given;
+  - the SQL fed to psql or mariadb (the globals, MySQL dumps) is also decrypted and decompressed, its size
+    and SHA-256 checked, and scanned: one holding a client command (\! and the like) is refused;
+  - every target must accept its step: no database that exists and is not empty (without --clean),
+    no Redis server running in the data directory, no appendonly files there.
+`
+
 // confirm prints the plan and, when guided, asks to go on.
 func (r *restorer) confirm(steps []restore.Step) error {
 	fmt.Fprintf(r.e.stdout, "\nPlan, in this order (if a step fails, the ones before it stay done):\n")
 	for i, s := range steps {
 		fmt.Fprintf(r.e.stdout, "  %d. %s: %s\n", i+1, s.Name(), s.Does)
 	}
-	fmt.Fprintf(r.e.stdout, "Every artifact is checked against the manifest before anything is written; each is staged, decrypted, in %s.\n", r.f.staging)
+	fmt.Fprint(r.e.stdout, preflightText)
+	fmt.Fprintf(r.e.stdout, "Then each step downloads its artifact again, staged, decrypted, in %s, and checks it against the manifest again before applying it.\n", r.f.staging)
 	if r.p == nil {
 		return nil
 	}
@@ -337,6 +347,9 @@ func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err erro
 		if g := s.Globals; g != nil {
 			fmt.Fprintf(w, "roles created: %s; existing, given the dump's attributes: %s; left as they are: %s\n",
 				listOrNone(g.Created), listOrNone(without(g.Existing, g.Self)), listOrNone([]string{g.Self}))
+			for _, n := range g.Notes {
+				fmt.Fprintf(w, "postgres/globals: %s\n", n)
+			}
 		}
 		if s.Artifact.Component == "redis" && s.Err == nil {
 			fmt.Fprintf(w, "redis/%s: start the Redis server now (systemctl start redis-server) to load it\n", s.Artifact.Name)
@@ -346,7 +359,8 @@ func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err erro
 	if err != nil {
 		verb = "stopped after a failure"
 	}
-	fmt.Fprintf(w, "%s in %s in total\n", verb, roundDuration(rep.Total))
+	fmt.Fprintf(w, "%s in %s in total, of which %s reading and checking every artifact and target first\n",
+		verb, roundDuration(rep.Total), roundDuration(rep.Preflight))
 }
 
 func listOrNone(s []string) string {

@@ -3,9 +3,10 @@
 // SQL stream per database.
 //
 // Invariants:
-//   - The password reaches every client through a 0600 option file, passed
-//     as --defaults-extra-file (always the first option), in a private 0700
-//     directory that is removed when the call returns; never through argv.
+//   - The password reaches every client through an option group written
+//     into a pipe, passed as --defaults-extra-file=/dev/fd/3 (always the
+//     first option): never through argv, and never in a file, so nothing
+//     holding it outlives the process, even one killed with SIGKILL.
 //     Inherited MYSQL_* and MARIADB_* variables (MYSQL_PWD, MYSQL_HOST) are
 //     dropped, so only the Config decides where a dump connects. The
 //     server's and the user's own option files are still read, and a
@@ -32,6 +33,14 @@
 //     "-- Dump completed" line, and a database it created is dropped again
 //     on failure. Client errors never quote the failing statement (which
 //     holds rows): --skip-print-query-on-error, and "near '...'" redacted.
+//   - No client command from a dump runs: Restore passes the client no
+//     byte before metacmd.MySQL has scanned it, and refuses a dump holding
+//     one (\!, system, source, tee, pager...), naming the line; and the
+//     client runs with --binary-mode (it parses no command but DELIMITER
+//     and \C) and, where it has it (MariaDB 10.6.18, 10.11.8, 11.x),
+//     --sandbox, so it refuses a command even if the scan missed one; and
+//     with --local-infile=0, so LOAD DATA LOCAL INFILE cannot read a file
+//     of the restore host into a table.
 //
 // The account needs SELECT, SHOW VIEW, TRIGGER, EVENT and LOCK TABLES on the
 // databases it dumps (and SHOW DATABASES to find them when Databases is
@@ -93,7 +102,6 @@ func Databases(ctx context.Context, cfg Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
 	rows, err := c.query(ctx, "SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
 	if err != nil {
 		return nil, fmt.Errorf("mysqldump: list databases: %w", err)
@@ -124,7 +132,6 @@ func Dump(ctx context.Context, cfg Config, db string, w io.Writer) (dump.Info, e
 	if err != nil {
 		return info, err
 	}
-	defer c.close()
 	if info.Version, err = dump.Output(ctx, exec.CommandContext(ctx, c.dumper, "--version")); err != nil {
 		return info, fmt.Errorf("mysqldump: dump %s: %s version: %w", db, filepath.Base(c.dumper), err)
 	}
@@ -134,7 +141,11 @@ func Dump(ctx context.Context, cfg Config, db string, w io.Writer) (dump.Info, e
 	if info.Tables, err = c.countRows(ctx, db); err != nil {
 		return info, fmt.Errorf("mysqldump: dump %s: count rows: %w", db, err)
 	}
-	cmd := c.command(ctx, c.dumper, c.dumpArgs(info.Version, db)...)
+	cmd, done, err := c.command(ctx, c.dumper, c.dumpArgs(info.Version, db)...)
+	if err != nil {
+		return info, err
+	}
+	defer done()
 	info.Command = strings.Join(cmd.Args, " ")
 	tw := &tailWriter{w: w}
 	if err := dump.Run(ctx, cmd, tw, c.password); err != nil {
@@ -165,17 +176,16 @@ func (c *client) dumpArgs(version, db string) []string {
 	return append(args, "--", db)
 }
 
-// client holds the resolved programs and the option file of one call.
+// client holds the resolved programs and the option text of one call.
 type client struct {
 	dumper, cli string
-	dir         string // private directory holding the option file
-	options     string // the option file
+	options     string // the [client] group: host, port, user, password
 	password    string
 }
 
-// open finds the programs and writes the option file.
+// open finds the programs and makes the option text.
 func open(cfg Config) (*client, error) {
-	c := &client{password: cfg.Password}
+	c := &client{password: cfg.Password, options: optionText(cfg)}
 	var err error
 	if c.dumper, err = program(cfg.Dumper, "mariadb-dump", "mysqldump"); err != nil {
 		return nil, err
@@ -183,19 +193,8 @@ func open(cfg Config) (*client, error) {
 	if c.cli, err = program(cfg.Client, "mariadb", "mysql"); err != nil {
 		return nil, err
 	}
-	if c.dir, err = os.MkdirTemp("", "mbackup-mysql-"); err != nil {
-		return nil, fmt.Errorf("mysqldump: option file: %w", err)
-	}
-	c.options = filepath.Join(c.dir, "client.cnf")
-	if err := writeOptions(c.options, cfg); err != nil {
-		c.close()
-		return nil, fmt.Errorf("mysqldump: option file: %w", err)
-	}
 	return c, nil
 }
-
-// close removes the option file and its directory.
-func (c *client) close() { os.RemoveAll(c.dir) }
 
 // program returns the configured program, else the first of names in PATH.
 func program(configured string, names ...string) (string, error) {
@@ -211,8 +210,8 @@ func program(configured string, names ...string) (string, error) {
 		strings.Join(names, " or "), dump.ErrNotFound)
 }
 
-// writeOptions writes a [client] group for cfg to a new 0600 file.
-func writeOptions(path string, cfg Config) error {
+// optionText is a [client] option group for cfg.
+func optionText(cfg Config) string {
 	var b strings.Builder
 	b.WriteString("[client]\n")
 	opt := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, optionValue(v)) }
@@ -232,15 +231,7 @@ func writeOptions(path string, cfg Config) error {
 	if cfg.Password != "" {
 		opt("password", cfg.Password)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return b.String()
 }
 
 // optionValue quotes v for an option file: inside double quotes '#' does
@@ -280,14 +271,43 @@ func (t *tailWriter) completed() bool {
 	return strings.HasPrefix(s[strings.LastIndexByte(s, '\n')+1:], "-- Dump completed")
 }
 
-// command returns name with the option file as its first option, then
-// args, in an environment without MYSQL_* and MARIADB_* variables.
-func (c *client) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, append([]string{"--defaults-extra-file=" + c.options}, args...)...)
+// optionsFD is the descriptor the option text reaches the clients on:
+// cmd.ExtraFiles[0].
+const optionsFD = 3
+
+// maxOptions is what a pipe holds without a reader (Linux: 64 KiB, and
+// never less than a page): the option text is written whole before the
+// client starts.
+const maxOptions = 4096
+
+// command returns name with the option pipe as its first option, then
+// args, in an environment without MYSQL_* and MARIADB_* variables. The
+// option text is written into a pipe, whose write end is closed at once:
+// the client reads it as /dev/fd/3, and nothing of it is ever on disk.
+// done closes the read end; call it once the command has ended (or failed
+// to start).
+func (c *client) command(ctx context.Context, name string, args ...string) (cmd *exec.Cmd, done func(), err error) {
+	if len(c.options) > maxOptions {
+		return nil, nil, fmt.Errorf("mysqldump: the client options are longer than %d bytes", maxOptions)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("mysqldump: option pipe: %w", err)
+	}
+	_, err = w.WriteString(c.options)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, nil, fmt.Errorf("mysqldump: option pipe: %w", err)
+	}
+	cmd = exec.CommandContext(ctx, name, append([]string{fmt.Sprintf("--defaults-extra-file=/dev/fd/%d", optionsFD)}, args...)...)
+	cmd.ExtraFiles = []*os.File{r}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MYSQL_") && !strings.HasPrefix(kv, "MARIADB_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	return cmd
+	return cmd, func() { r.Close() }, nil
 }

@@ -3,10 +3,10 @@ package mysqldump
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +20,10 @@ import (
 var db *testenv.MariaDB
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(kill9Env); cfg != "" {
+		kill9Child(cfg)
+		return
+	}
 	dir, err := os.MkdirTemp("", "mysqldump-test-")
 	if err != nil {
 		log.Fatal(err)
@@ -69,7 +73,7 @@ func ensureBlog(t *testing.T) {
 type childInspector struct {
 	t       *testing.T
 	buf     bytes.Buffer
-	options string // the option file's path, once seen
+	options string // where the dumper's option pipe was seen
 }
 
 func (c *childInspector) Write(p []byte) (int, error) {
@@ -89,27 +93,17 @@ func (c *childInspector) Write(p []byte) (int, error) {
 				c.t.Errorf("argv %q", args)
 				continue
 			}
-			opts, ok := strings.CutPrefix(args[1], "--defaults-extra-file=")
-			if !ok {
-				c.t.Errorf("first option %q; want --defaults-extra-file", args[1])
+			if args[1] != "--defaults-extra-file=/dev/fd/3" {
+				c.t.Errorf("first option %q; want --defaults-extra-file=/dev/fd/3", args[1])
 				continue
 			}
-			c.options = opts
-			checkMode(c.t, opts, 0o600)
-			checkMode(c.t, filepath.Dir(opts), 0o700|os.ModeDir)
+			c.options = fmt.Sprintf("/proc/%d/fd/3", pid)
+			if fi, err := os.Stat(c.options); err != nil || fi.Mode().Type() != os.ModeNamedPipe {
+				c.t.Errorf("the dumper's descriptor 3: %v, %v; want a pipe", fi, err)
+			}
 		}
 	}
 	return c.buf.Write(p)
-}
-
-func checkMode(t *testing.T, path string, want os.FileMode) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Error(err)
-	} else if fi.Mode() != want {
-		t.Errorf("%s: mode %v; want %v", path, fi.Mode(), want)
-	}
 }
 
 // TestDumpRestores dumps blog, loads the SQL into a database of another
@@ -121,8 +115,8 @@ func TestDumpRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Dir(out.options)); !os.IsNotExist(err) {
-		t.Errorf("option file's directory %s after the dump: %v", filepath.Dir(out.options), err)
+	if !strings.HasPrefix(out.options, "/proc/") {
+		t.Errorf("the dumper's options were not seen: %s", out.options)
 	}
 	checkInfo(t, info)
 	sql := out.buf.String()
@@ -216,29 +210,7 @@ func TestDatabases(t *testing.T) {
 // children returns the pids of this process's children running comm.
 func children(t *testing.T, comm string) []int {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // gone
-		}
-		s := string(data)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if s[open+1:closing] != comm || len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.Fields(s)[0])
-		pids = append(pids, pid)
-	}
-	return pids
+	return childrenOf(t, os.Getpid(), comm)
 }
 
 // killDumper kills the running dumper on its first write.

@@ -16,7 +16,11 @@ import (
 // sql_mode is cleared first, so that literal() quotes correctly even on a
 // server set to NO_BACKSLASH_ESCAPES.
 func (c *client) query(ctx context.Context, sql string) ([][]string, error) {
-	cmd := c.command(ctx, c.cli, "--batch", "--skip-column-names", "--default-character-set=utf8mb4")
+	cmd, done, err := c.command(ctx, c.cli, "--batch", "--skip-column-names", "--default-character-set=utf8mb4")
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	cmd.Stdin = strings.NewReader("SET SESSION sql_mode = '';\n" + sql)
 	var out bytes.Buffer
 	if err := dump.Run(ctx, cmd, &out, c.password); err != nil {

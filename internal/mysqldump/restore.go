@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/dump/metacmd"
 )
 
 // RestoreOptions tune Restore.
@@ -28,10 +29,6 @@ type RestoreOptions struct {
 // dropTimeout bounds dropping a database whose restore failed, which
 // happens after ctx may have been cancelled.
 const dropTimeout = time.Minute
-
-// sandboxLine is the first line of mariadb-dump 10.11.8 and later, which
-// Oracle's mysql client rejects.
-const sandboxLine = `/*M!999999\- enable the sandbox mode */`
 
 // Restore loads the SQL dump read from r (as Dump writes it: no CREATE
 // DATABASE, no USE) into database db with the mariadb (or mysql) client,
@@ -57,7 +54,6 @@ func Restore(ctx context.Context, cfg Config, db string, r io.Reader, opt Restor
 	if err != nil {
 		return err
 	}
-	defer c.close()
 	created, err := c.prepareDatabase(ctx, db, opt.Clean)
 	if err != nil {
 		return fmt.Errorf("mysqldump: restore %s: %w", db, err)
@@ -76,35 +72,134 @@ func Restore(ctx context.Context, cfg Config, db string, r io.Reader, opt Restor
 	return nil
 }
 
-// load feeds the dump to the client and checks that it was complete.
+// load scans the dump for client commands as it feeds it to the client
+// (see feed), and checks that it was complete. A chunk holding a command
+// is never passed on.
 func (c *client) load(ctx context.Context, db string, r io.Reader) error {
-	version, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--version"))
-	if err != nil {
-		return fmt.Errorf("%s version: %w", filepath.Base(c.cli), err)
-	}
-	args := []string{"--batch", "--default-character-set=utf8mb4", "--database=" + db}
-	if strings.Contains(version, "MariaDB") {
-		// It would print the failing statement, rows and all, in its error.
-		args = append(args, "--skip-print-query-on-error")
-	} else {
-		r = dropSandboxLine(r)
-	}
+	scan := &scanReader{r: r}
 	tw := &tailWriter{w: io.Discard}
-	in := &readErr{r: r}
-	cmd := c.command(ctx, c.cli, args...)
-	cmd.Stdin = io.TeeReader(in, tw)
-	err = dump.Run(ctx, cmd, io.Discard, c.password)
+	in := &readErr{r: io.TeeReader(scan, tw)}
+	err := c.feed(ctx, db, in)
 	switch {
+	case scan.refusal != nil:
+		return fmt.Errorf("the dump holds %w: refused", scan.refusal)
 	case in.err != nil:
 		// The client ran what it got, then choked on the cut statement.
 		return fmt.Errorf("read the dump: %w", in.err)
 	case err != nil:
-		return redactNear(err)
+		return err
 	}
 	if !tw.completed() {
 		return errors.New("the dump does not end with the dumper's \"-- Dump completed\" line: it is truncated")
 	}
 	return nil
+}
+
+// feed runs the client on the SQL read from r in database db, with
+// --binary-mode (no client command but DELIMITER and \\C is parsed) and,
+// where the client has it, --sandbox (none that runs a program or touches
+// a file is allowed), and --local-infile=0.
+func (c *client) feed(ctx context.Context, db string, r io.Reader) error {
+	args, mariadb, err := c.loadArgs(ctx, db)
+	if err != nil {
+		return err
+	}
+	if !mariadb {
+		r = dropSandboxLine(r)
+	}
+	cmd, done, err := c.command(ctx, c.cli, args...)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cmd.Stdin = r
+	if err := dump.Run(ctx, cmd, io.Discard, c.password); err != nil {
+		return redactNear(err)
+	}
+	return nil
+}
+
+// loadArgs are the client's options for loading a dump into db, and
+// whether the client is MariaDB's.
+func (c *client) loadArgs(ctx context.Context, db string) (args []string, mariadb bool, err error) {
+	version, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--version"))
+	if err != nil {
+		return nil, false, fmt.Errorf("%s version: %w", filepath.Base(c.cli), err)
+	}
+	// --local-infile=0: LOAD DATA LOCAL INFILE would have the client read
+	// a file of the restore host (an identity, say) into a table.
+	args = []string{"--batch", "--binary-mode", "--local-infile=0", "--default-character-set=utf8mb4", "--database=" + db}
+	if help, err := dump.Output(ctx, exec.CommandContext(ctx, c.cli, "--no-defaults", "--help")); err == nil && strings.Contains(help, "--sandbox") {
+		args = append(args, "--sandbox")
+	}
+	mariadb = strings.Contains(version, "MariaDB")
+	if mariadb {
+		// It would print the failing statement, rows and all, in its error.
+		args = append(args, "--skip-print-query-on-error")
+	}
+	return args, mariadb, nil
+}
+
+// scanReader passes on what r reads once metacmd.MySQL has found no
+// client command in it, and fails with the refusal instead: a byte is
+// passed on only when the scanner has decided on it.
+type scanReader struct {
+	r       io.Reader
+	scan    metacmd.MySQL
+	held    []byte // read, not passed on yet
+	passed  int64
+	buf     []byte
+	eof     bool
+	err     error
+	refusal error // the scanner's, also in err
+}
+
+func (s *scanReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if s.err != nil {
+			return 0, s.err
+		}
+		if ready := int(s.scan.Scanned() - s.passed); ready > 0 {
+			n := copy(p, s.held[:ready])
+			s.held = s.held[n:]
+			s.passed += int64(n)
+			return n, nil
+		}
+		if s.eof {
+			return 0, io.EOF
+		}
+		if len(s.buf) < len(p) {
+			s.buf = make([]byte, max(len(p), 512))
+		}
+		n, err := s.r.Read(s.buf[:len(p)])
+		s.held = append(s.held, s.buf[:n]...)
+		if _, serr := s.scan.Write(s.buf[:n]); serr != nil {
+			s.err, s.refusal = serr, serr
+			continue
+		}
+		switch {
+		case err == io.EOF:
+			s.eof = true
+			s.err = s.scan.Close()
+			s.refusal = s.err
+		case err != nil:
+			s.err = err
+		}
+	}
+}
+
+// CheckDump reads a whole SQL dump from r and refuses it when it holds a
+// mysql client command (see metacmd.MySQL): what the restore's preflight
+// runs before anything is applied.
+func CheckDump(r io.Reader) error {
+	var scan metacmd.MySQL
+	if _, err := io.Copy(&scan, r); err != nil {
+		return err
+	}
+	return scan.Close()
 }
 
 // readErr records the error, other than io.EOF, that reading r ended with.
@@ -122,11 +217,12 @@ func (e *readErr) Read(p []byte) (int, error) {
 }
 
 // dropSandboxLine returns r without its first line when that line is
-// sandboxLine.
+// metacmd.SandboxLine (followed by blanks: mariadb-dump writes a space).
 func dropSandboxLine(r io.Reader) io.Reader {
 	br := bufio.NewReader(r)
-	if head, err := br.Peek(len(sandboxLine) + 1); err == nil && string(head) == sandboxLine+"\n" {
-		br.Discard(len(head))
+	head, _ := br.Peek(128)
+	if n := metacmd.SandboxLen(head); n > 0 {
+		br.Discard(n)
 	}
 	return br
 }
@@ -135,6 +231,44 @@ func dropSandboxLine(r io.Reader) io.Reader {
 // it again when clean; it reports whether it (re)created it. An existing
 // db must be empty unless clean.
 func (c *client) prepareDatabase(ctx context.Context, db string, clean bool) (bool, error) {
+	st, err := c.state(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	create := "CREATE DATABASE " + ident(db) + " CHARACTER SET utf8mb4;\n"
+	if st.exists {
+		if st.empty() {
+			return false, nil
+		}
+		if !clean {
+			return false, st.notEmpty()
+		}
+		create = "DROP DATABASE " + ident(db) + ";\nCREATE DATABASE " + ident(db) +
+			" CHARACTER SET " + ident(st.charset) + " COLLATE " + ident(st.collation) + ";\n"
+	}
+	if _, err := c.query(ctx, create); err != nil {
+		return false, fmt.Errorf("create database: %w", err)
+	}
+	return true, nil
+}
+
+// dbState is what a database holds, as far as a restore cares.
+type dbState struct {
+	exists                   bool
+	charset, collation       string
+	tables, routines, events string
+}
+
+func (s dbState) empty() bool { return s.tables == "0" && s.routines == "0" && s.events == "0" }
+
+func (s dbState) notEmpty() error {
+	return fmt.Errorf("the database exists and is not empty (%s tables and views, %s routines, %s events): "+
+		"restore into a new database, or drop this one, or restore with the clean option to drop and recreate it",
+		s.tables, s.routines, s.events)
+}
+
+// state reads whether db exists and what it holds.
+func (c *client) state(ctx context.Context, db string) (dbState, error) {
 	lit := literal(db)
 	rows, err := c.query(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME,"+
 		" (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "+lit+"),"+
@@ -142,25 +276,31 @@ func (c *client) prepareDatabase(ctx context.Context, db string, clean bool) (bo
 		" (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = "+lit+")"+
 		" FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = "+lit+";\n")
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return dbState{}, fmt.Errorf("connect: %w", err)
 	}
-	create := "CREATE DATABASE " + ident(db) + " CHARACTER SET utf8mb4;\n"
-	if len(rows) == 1 && len(rows[0]) == 5 {
-		r := rows[0]
-		if r[2] == "0" && r[3] == "0" && r[4] == "0" {
-			return false, nil
-		}
-		if !clean {
-			return false, fmt.Errorf("the database exists and is not empty (%s tables and views, %s routines, %s events): "+
-				"restore into a new database, or drop this one, or restore with the clean option to drop and recreate it", r[2], r[3], r[4])
-		}
-		create = "DROP DATABASE " + ident(db) + ";\nCREATE DATABASE " + ident(db) +
-			" CHARACTER SET " + ident(r[0]) + " COLLATE " + ident(r[1]) + ";\n"
+	if len(rows) != 1 || len(rows[0]) != 5 {
+		return dbState{}, nil
 	}
-	if _, err := c.query(ctx, create); err != nil {
-		return false, fmt.Errorf("create database: %w", err)
+	r := rows[0]
+	return dbState{true, r[0], r[1], r[2], r[3], r[4]}, nil
+}
+
+// CheckTarget fails when Restore of db would be refused for what the
+// server holds: db exists and is not empty, without clean. A restore
+// checks every target this way before its first step.
+func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
+	c, err := open(cfg)
+	if err != nil {
+		return err
 	}
-	return true, nil
+	st, err := c.state(ctx, db)
+	switch {
+	case err != nil:
+		return fmt.Errorf("mysqldump: check database %s: %w", db, err)
+	case st.exists && !clean && !st.empty():
+		return fmt.Errorf("mysqldump: check database %s: %w", db, st.notEmpty())
+	}
+	return nil
 }
 
 // dropDatabase drops db after a failed restore, even when ctx is done.
@@ -192,7 +332,6 @@ func CountRows(ctx context.Context, cfg Config, db string) ([]dump.TableCount, e
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
 	tables, err := c.countRows(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("mysqldump: count rows %s: %w", db, err)
@@ -207,7 +346,6 @@ func DropDatabase(ctx context.Context, cfg Config, db string) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
 	if err := c.dropDatabase(ctx, db); err != nil {
 		return fmt.Errorf("mysqldump: drop database %s: %w", db, err)
 	}

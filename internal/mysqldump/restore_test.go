@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"mbackup/internal/dump/metacmd"
 )
 
 // notes is a second database with a procedure, a trigger and a view.
@@ -129,10 +131,11 @@ func TestRestoreFailures(t *testing.T) {
 
 func TestDropSandboxLine(t *testing.T) {
 	for in, want := range map[string]string{
-		sandboxLine + "\n-- MariaDB dump\n": "-- MariaDB dump\n",
-		"-- MySQL dump\n":                   "-- MySQL dump\n",
-		sandboxLine:                         sandboxLine,
-		"":                                  "",
+		metacmd.SandboxLine + "\n-- MariaDB dump\n":  "-- MariaDB dump\n",
+		metacmd.SandboxLine + " \n-- MariaDB dump\n": "-- MariaDB dump\n",
+		"-- MySQL dump\n":   "-- MySQL dump\n",
+		metacmd.SandboxLine: metacmd.SandboxLine,
+		"":                  "",
 	} {
 		got, err := io.ReadAll(dropSandboxLine(strings.NewReader(in)))
 		if err != nil || string(got) != want {

@@ -24,6 +24,13 @@
 //     an error, and get the dump's attributes, password and memberships,
 //     except the role the restore connects as, which is left as it is.
 //     Truncated globals (no pg_dumpall trailer) run nothing.
+//   - No psql meta-command from the globals runs: the SQL is scanned first
+//     (metacmd.PSQL) and refused, naming the line, when it holds one other
+//     than pg_dumpall's own \restrict/\unrestrict pair, which is replaced
+//     by comments; then psql runs it after a \restrict with a random key
+//     the SQL cannot know, so psql itself refuses any meta-command. A psql
+//     without \restrict (before 13.22, 14.19, 15.14, 16.10, 17.6) runs it
+//     with the scan as the only guard, and GlobalsReport.Notes says so.
 //   - A database is restored only into a new or empty database unless
 //     Clean; a new one is created owned by the dumped database's owner, and
 //     dropped again when its restore fails, so a failure leaves nothing.

@@ -155,6 +155,29 @@ func (d *Dumper) prepareDatabase(ctx context.Context, db, owner string, clean bo
 	return true, nil
 }
 
+// CheckTarget fails when RestoreDatabase of db would be refused for what
+// the server holds: db exists and is not empty, without clean. A restore
+// checks every target this way before its first step.
+func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
+	d := &Dumper{cfg: cfg}
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
+		return fmt.Errorf("pgdump: check database %s: %w", db, err)
+	}
+	if !exists || clean {
+		return nil
+	}
+	if err := d.checkEmpty(ctx, db); err != nil {
+		return fmt.Errorf("pgdump: check database %s: %w", db, err)
+	}
+	return nil
+}
+
 // userSchema is true for the schemas a dump restores into.
 const userSchema = `n.nspname NOT IN ('pg_catalog', 'information_schema')
 	AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'`

@@ -2,16 +2,20 @@ package pgdump
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/dump/metacmd"
 )
 
 // GlobalsReport says what RestoreGlobals did with the roles of the dump,
@@ -31,6 +35,9 @@ type GlobalsReport struct {
 	// attributes of the role it runs as, so it cannot lock the admin out or
 	// take away its own superuser.
 	Self string
+	// Notes are what the restore could not do as usual: a psql without
+	// \restrict, say.
+	Notes []string
 }
 
 // maxGlobals bounds the globals SQL, which is read whole before anything
@@ -60,11 +67,10 @@ func RestoreGlobals(ctx context.Context, cfg Config, r io.Reader) (GlobalsReport
 	if err != nil {
 		return GlobalsReport{}, restoreErr("restore globals", err)
 	}
-	d, err := openServer(ctx, cfg)
-	if err != nil {
+	if sql, err = CheckGlobals(sql); err != nil {
 		return GlobalsReport{}, restoreErr("restore globals", err)
 	}
-	psql, err := d.tool("psql")
+	d, err := openServer(ctx, cfg)
 	if err != nil {
 		return GlobalsReport{}, restoreErr("restore globals", err)
 	}
@@ -73,17 +79,94 @@ func RestoreGlobals(ctx context.Context, cfg Config, r io.Reader) (GlobalsReport
 		return GlobalsReport{}, restoreErr("restore globals", err)
 	}
 	plan := planGlobals(sql, existing, self)
-	args := []string{"-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-f", "-"}
-	if !plan.tablespaces {
+	note, err := d.runGlobals(ctx, plan.sql, plan.tablespaces)
+	if err != nil {
+		return GlobalsReport{}, restoreErr("restore globals", err)
+	}
+	if note != "" {
+		plan.report.Notes = append(plan.report.Notes, note)
+	}
+	return plan.report, nil
+}
+
+// CheckGlobals scans globals SQL for psql meta-commands (see
+// metacmd.PSQL) and returns it with pg_dumpall's own \restrict and
+// \unrestrict lines turned into comments, which keeps the line numbers.
+func CheckGlobals(sql string) (string, error) {
+	var scan metacmd.PSQL
+	scan.Write([]byte(sql))
+	if err := scan.Close(); err != nil {
+		return "", fmt.Errorf("the globals SQL holds %w: refused, nothing was run", err)
+	}
+	restrict, unrestrict := scan.PairLines()
+	if restrict == 0 {
+		return sql, nil
+	}
+	var b strings.Builder
+	n := 0
+	for line := range strings.Lines(sql) {
+		n++
+		if n == restrict || n == unrestrict {
+			line = "-- mbackup: pg_dumpall's restrict line, replaced by mbackup's own\n"
+		}
+		b.WriteString(line)
+	}
+	return b.String(), nil
+}
+
+// runGlobals runs sql through psql with ON_ERROR_STOP, in a single
+// transaction unless it creates tablespaces. A psql that has \restrict
+// gets it first, with a random key the SQL cannot know, so psql itself
+// refuses every meta-command in sql; an older psql does not, and the note
+// returned says so.
+func (d *Dumper) runGlobals(ctx context.Context, sql string, tablespaces bool) (note string, err error) {
+	psql, err := d.tool("psql")
+	if err != nil {
+		return "", err
+	}
+	version, err := dump.Output(ctx, exec.CommandContext(ctx, psql, "--version"))
+	if err != nil {
+		return "", err
+	}
+	args := []string{"-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"}
+	if hasRestrict(version) {
+		key := make([]byte, 32)
+		rand.Read(key)
+		args = append(args, "-c", `\restrict `+hex.EncodeToString(key))
+	} else {
+		note = fmt.Sprintf("%s has no \\restrict (psql 13.22, 14.19, 15.14, 16.10, 17.6 and later have it): "+
+			"the globals were checked for meta-commands by mbackup's scanner only", version)
+	}
+	args = append(args, "-f", "-")
+	if !tablespaces {
 		args = append(args, "--single-transaction")
 	}
 	cmd := exec.CommandContext(ctx, psql, args...)
 	cmd.Env = d.env("postgres")
-	cmd.Stdin = strings.NewReader(plan.sql)
+	cmd.Stdin = strings.NewReader(sql)
 	if err := dump.Run(ctx, cmd, io.Discard, d.cfg.Password); err != nil {
-		return GlobalsReport{}, restoreErr("restore globals", redactSQL(err))
+		return "", redactSQL(err)
 	}
-	return plan.report, nil
+	return note, nil
+}
+
+// restrictSince is the first minor release of each major with \restrict.
+var restrictSince = map[int]int{13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
+
+// hasRestrict reports whether psql --version output is a psql with
+// \restrict.
+func hasRestrict(version string) bool {
+	m := versionRE.FindStringSubmatch(version)
+	if m == nil {
+		return false
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(strings.TrimPrefix(m[2], "."))
+	if major >= 18 {
+		return true
+	}
+	since, ok := restrictSince[major]
+	return ok && minor >= since
 }
 
 // readGlobals reads the whole SQL and checks that it is complete.

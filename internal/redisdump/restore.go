@@ -77,6 +77,16 @@ func RestoreRDBFile(r io.Reader, dataDir string, fileName string) error {
 	return nil
 }
 
+// CheckDataDir fails when RestoreRDBFile into dataDir would be refused for
+// what the directory holds (a server running in it, appendonly files): a
+// restore checks this before its first step.
+func CheckDataDir(dataDir string) error {
+	if _, err := checkDataDir(dataDir); err != nil {
+		return fmt.Errorf("redisdump: check %s: %w", dataDir, err)
+	}
+	return nil
+}
+
 // checkDataDir resolves dataDir and checks that no server uses it and that
 // it holds no appendonly files.
 func checkDataDir(dataDir string) (string, error) {

@@ -4,15 +4,29 @@
 //
 // Invariants:
 //   - Nothing is written to any target before every selected artifact was
-//     found with the stored size its manifest records and could be opened
-//     with the identities given: a missing or truncated artifact, a wrong
-//     identity or an unknown snapshot change nothing.
+//     read in full (streamed, nothing staged) and found with the stored
+//     size and stored SHA-256 its manifest records, opening with the
+//     identities given, and before every target was found ready (a
+//     database that exists is empty unless Clean; a Redis directory with
+//     no server running in it and no appendonly files): a missing,
+//     truncated or altered artifact, a wrong identity, an unknown snapshot
+//     or a target that would refuse its step change nothing, and the
+//     error lists every problem found.
+//   - No client meta-command from an artifact runs on the restore host.
+//     The SQL artifacts fed to a client (the PostgreSQL globals to psql,
+//     MySQL dumps to mariadb) are decrypted and decompressed in that
+//     first read too, their plaintext size and SHA-256 checked and their
+//     text scanned (package metacmd): one that holds a meta-command (\! and
+//     the like) is refused, naming the artifact and the line, before the
+//     first step. The step itself runs psql inside a \restrict block with
+//     a random key, and mariadb with --sandbox and --binary-mode, so the
+//     client refuses a command even if the scan missed one.
 //   - Each artifact is staged, decrypted and decompressed, into a private
 //     directory (0700) under Options.StagingDir, and applied only when its
-//     stored and plaintext sizes and SHA-256 equal the manifest's: a
-//     corrupted artifact is never applied. Steps run one after the other
-//     and the first failure stops the restore; the steps before it stay
-//     done, and the plan says so before anything starts.
+//     stored and plaintext sizes and SHA-256 equal the manifest's again
+//     (the store may have changed since the first read). Steps run one
+//     after the other and the first failure stops the restore; the steps
+//     before it stay done, and the plan says so before anything starts.
 //   - Staged files are removed after their step and the staging directory
 //     at the end, whatever happened. Only one artifact is staged at a time,
 //     so the disk needed is the largest artifact's plaintext, which is

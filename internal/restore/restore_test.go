@@ -257,7 +257,7 @@ func TestDamagedArtifactsChangeNothing(t *testing.T) {
 			b := bytes.Clone(good)
 			b[len(b)/2] ^= 0x01
 			os.WriteFile(key, b, 0o600)
-		}, nil, []string{"mastodon_production.dump.zst.age", "nothing of it was restored"}},
+		}, nil, []string{"mastodon_production.dump.zst.age: stored sha256 differs", "nothing was restored"}},
 		{"truncated", func() { os.WriteFile(key, good[:len(good)-100], 0o600) }, nil,
 			[]string{"mastodon_production.dump.zst.age", "truncated", "nothing was restored"}},
 		{"missing", func() { os.Remove(key) }, nil, []string{"mastodon_production.dump.zst.age: missing", "nothing was restored"}},

@@ -50,7 +50,10 @@ type StepResult struct {
 // Report is the outcome of a restore: the steps that ran, in order.
 type Report struct {
 	Steps []StepResult
-	Total time.Duration
+	// Preflight is the time taken to read and check every artifact and
+	// target before the first step.
+	Preflight time.Duration
+	Total     time.Duration
 }
 
 // Run checks every artifact of steps (see the package comment), then
@@ -59,9 +62,12 @@ type Report struct {
 func Run(ctx context.Context, steps []Step, t Targets, opt Options) (Report, error) {
 	start := time.Now()
 	var rep Report
-	if err := preflight(ctx, opt.Store, steps, opt.Identities); err != nil {
+	if err := preflight(ctx, steps, t, opt); err != nil {
+		rep.Preflight = time.Since(start)
 		return rep, err
 	}
+	rep.Preflight = time.Since(start)
+	progress(opt, "checked %d artifacts and their targets in %s; restoring", len(steps), rep.Preflight.Round(time.Millisecond))
 	dir, err := os.MkdirTemp(opt.StagingDir, "mbackup-restore-")
 	if err != nil {
 		return rep, fmt.Errorf("restore: staging directory: %w", err)

@@ -2,8 +2,11 @@ package restore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,19 +15,29 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/dump/metacmd"
+	"mbackup/internal/mysqldump"
+	"mbackup/internal/pgdump"
+	"mbackup/internal/redisdump"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/stream"
 )
 
-// preflight checks, before anything is written anywhere, that every
-// artifact of steps is stored with the manifest's size and opens with ids.
-// It reads only each artifact's age header.
-func preflight(ctx context.Context, s storage.Store, steps []Step, ids []age.Identity) error {
+// preflight checks, before anything is written anywhere, every artifact
+// of steps (see verify) and every target (see checkTarget), and reports
+// every problem it finds, not only the first.
+func preflight(ctx context.Context, steps []Step, t Targets, opt Options) error {
 	var errs []error
 	for _, st := range steps {
-		if err := openable(ctx, s, st.Artifact, ids); err != nil {
+		progress(opt, "%s: checking %s", st.Name(), human(st.Artifact.StoredBytes))
+		if err := verify(ctx, opt.Store, st.Artifact, opt.Identities); err != nil {
 			errs = append(errs, fmt.Errorf("restore: %s: %w", st.Artifact.Key, err))
+		}
+	}
+	for _, st := range steps {
+		if err := checkTarget(ctx, st, t, opt.Clean); err != nil {
+			errs = append(errs, fmt.Errorf("restore: %s: %w", st.Name(), err))
 		}
 	}
 	if len(errs) > 0 {
@@ -33,7 +46,12 @@ func preflight(ctx context.Context, s storage.Store, steps []Step, ids []age.Ide
 	return nil
 }
 
-func openable(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.Identity) error {
+// verify reads a in full, streamed: it must be stored with the manifest's
+// size and sha256 and open with ids. An SQL artifact (the globals, a MySQL
+// dump) is decrypted and decompressed as well, its plaintext size and
+// sha256 checked and its text scanned for client meta-commands (see
+// metacmd), which a forged artifact could carry.
+func verify(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.Identity) error {
 	o, err := s.Stat(ctx, a.Key)
 	if errors.Is(err, os.ErrNotExist) {
 		return errors.New("missing from the store")
@@ -50,11 +68,80 @@ func openable(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []a
 		return err
 	}
 	defer rc.Close()
-	r, err := stream.Unseal(rc, ids...)
+	stored := &hashCounter{h: sha256.New()}
+	src := io.TeeReader(ctxReader{ctx, rc}, stored)
+	r, err := stream.Unseal(src, ids...)
 	if err != nil {
 		return wrongKey(err)
 	}
-	r.Close()
+	defer r.Close()
+	if scan := scanner(a); scan != nil {
+		if _, err := io.Copy(scan, r); err != nil {
+			return sqlErr(err)
+		}
+		if err := scan.Close(); err != nil {
+			return sqlErr(err)
+		}
+		return compare(r.Sums(), a.Sums)
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return err
+	}
+	got := stream.Sums{StoredBytes: stored.n, StoredSHA256: hex.EncodeToString(stored.h.Sum(nil))}
+	want := stream.Sums{StoredBytes: a.StoredBytes, StoredSHA256: a.StoredSHA256}
+	return compare(got, want)
+}
+
+// sqlErr says what a refusal of the scanner means.
+func sqlErr(err error) error {
+	var mc *metacmd.Error
+	if errors.As(err, &mc) {
+		return fmt.Errorf("the SQL holds %w: refused, as a forged or altered artifact (no client command is ever run from a backup)", err)
+	}
+	return err
+}
+
+// scanner returns the meta-command scanner for a's SQL, nil when a is not
+// SQL fed to a client.
+func scanner(a snapshot.Artifact) interface {
+	io.Writer
+	Close() error
+} {
+	switch {
+	case isGlobals(a):
+		return &metacmd.PSQL{}
+	case a.Component == "mysql":
+		return &metacmd.MySQL{}
+	}
+	return nil
+}
+
+// hashCounter hashes and counts what is written to it.
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+// checkTarget refuses, before anything is written, a step whose target
+// would refuse it at its turn: a database that exists and is not empty
+// (without clean), a Redis directory in use or holding appendonly files.
+func checkTarget(ctx context.Context, st Step, t Targets, clean bool) error {
+	a := st.Artifact
+	switch {
+	case isGlobals(a):
+		return nil
+	case a.Component == "postgres":
+		return pgdump.CheckTarget(ctx, *t.Postgres, st.Database, clean)
+	case a.Component == "mysql":
+		return mysqldump.CheckTarget(ctx, *t.MySQL, st.Database, clean)
+	case a.Component == "redis":
+		return redisdump.CheckDataDir(t.Redis.Dir)
+	}
 	return nil
 }
 
