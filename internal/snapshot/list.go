@@ -48,7 +48,7 @@ type Entry struct {
 	ID       string
 	Status   string    // complete, partial, incomplete, unreadable or newer-format
 	Manifest *Manifest // nil unless complete or partial
-	Reason   string    // why unreadable or newer-format
+	Reason   string    // why unreadable or newer-format: "unreadable manifest: unexpected EOF"
 	// Future is set when the snapshot is dated (by its id or its
 	// manifest's start) more than FutureSkew after the clock of List.
 	Future bool
@@ -69,6 +69,18 @@ func (e Entry) Date() time.Time {
 // FutureAt reports whether e is dated more than FutureSkew after now.
 func (e Entry) FutureAt(now time.Time) bool {
 	return e.Date().Sub(now) > FutureSkew
+}
+
+// Hint says what to do about an unreadable or newer-format entry; "" for
+// any other.
+func (e Entry) Hint() string {
+	switch e.Status {
+	case StatusNewerFormat:
+		return "a newer mbackup wrote it: upgrade mbackup to read it"
+	case StatusUnreadable:
+		return "its manifest is damaged or forged: restore another snapshot, and delete " + Root + e.ID + "/ by hand once you have looked at it"
+	}
+	return ""
 }
 
 // Good reports whether e is a complete snapshot dated no more than
@@ -132,13 +144,14 @@ func (e *Entry) load(ctx context.Context, s storage.Store, now time.Time) error 
 		return nil
 	}
 	m, err := Load(ctx, s, e.ID)
+	reason := func() string { return strings.TrimPrefix(err.Error(), "snapshot: load "+e.ID+": ") }
 	switch {
 	case err == nil:
 		e.Manifest, e.Status = m, m.Status
 	case errors.Is(err, ErrNewerFormat):
-		e.Status, e.Reason = StatusNewerFormat, err.Error()
+		e.Status, e.Reason = StatusNewerFormat, reason()
 	case errors.Is(err, ErrUnreadable):
-		e.Status, e.Reason = StatusUnreadable, err.Error()
+		e.Status, e.Reason = StatusUnreadable, reason()
 	case errors.Is(err, fs.ErrNotExist):
 		// Deleted since the listing (a prune): what is left is garbage.
 	default:
