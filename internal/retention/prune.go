@@ -35,15 +35,15 @@ type PruneOptions struct {
 
 // PruneReport is what Prune did, or would do in a dry run.
 type PruneReport struct {
-	Decisions  []Decision // one per committed snapshot, newest first
-	Deleted    []string   // ids of deleted snapshots: their manifest is gone
-	Garbage    []string   // ids of interrupted runs whose leftovers were deleted
+	Decisions []Decision // one per committed snapshot, newest first
+	Deleted   []string   // ids of deleted snapshots: their manifest is gone
+	Garbage   []string   // ids of interrupted runs whose leftovers were deleted
 	// Unreadable are the ids whose manifest does not load (unreadable or
 	// of a newer format): never deleted, never garbage.
 	Unreadable []string
-	Unfinished int        // unfinished large uploads cancelled (b2 only)
-	Objects    int        // keys deleted
-	Bytes      int64      // stored bytes of the snapshots and leftovers deleted in full
+	Unfinished int   // unfinished large uploads cancelled (b2 only)
+	Objects    int   // keys deleted
+	Bytes      int64 // stored bytes of the snapshots and leftovers deleted in full
 }
 
 // Kept is the number of snapshots kept.
