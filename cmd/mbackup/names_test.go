@@ -146,4 +146,42 @@ func TestHostileDatabaseNames(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "escape.dump.zst.age")); err == nil {
 		t.Error("an artifact was written outside snapshots/")
 	}
+	restoreHostile(t, dir, cfg, snap.ID, pgNames, myNames)
+}
+
+// restoreHostile restores snapshot id into fresh servers and finds every
+// database under its own name, production's rows in production.
+func restoreHostile(t *testing.T, dir, cfg, id string, pgNames, myNames []string) {
+	fp, fm := testenv.StartPostgres(t), testenv.StartMariaDB(t)
+	t.Setenv("PGPASSWORD", fp.Password)
+	os.WriteFile(filepath.Join(dir, "fresh-maria.pass"), []byte(fm.Password+"\n"), 0o600)
+	code, out, errOut := mbackup(t, "--config", cfg, "restore", "--yes", "-i", filepath.Join(dir, "id.txt"),
+		"--pg-host", fp.Host, "--pg-port", fmt.Sprint(fp.Port), "--pg-user", fp.User, "--pg-sslmode", "disable",
+		"--mysql-host", fm.Host, "--mysql-port", fmt.Sprint(fm.Port), "--mysql-user", fm.User,
+		"--mysql-password-file", filepath.Join(dir, "fresh-maria.pass"), "--staging", t.TempDir(), id)
+	if code != exitOK {
+		t.Fatalf("restore exited %d:\n%s%s", code, out, errOut)
+	}
+	dbs := "\n" + fp.Query(t, "postgres", "SELECT datname FROM pg_database ORDER BY 1") + "\n"
+	for _, n := range append(pgNames, "mastodon_production") {
+		if !strings.Contains(dbs, "\n"+n+"\n") {
+			t.Errorf("PostgreSQL database %q not restored; the server holds:%s", n, dbs)
+		}
+	}
+	if got := fp.Query(t, "mastodon_production", "SELECT count(*) FROM toots"); got != "3000" {
+		t.Errorf("mastodon_production.toots: %s rows after restore", got)
+	}
+	if got := fp.Query(t, pgNames[0], "SELECT body FROM evil"); got != "attacker" {
+		t.Errorf("%s.evil after restore: %q", pgNames[0], got)
+	}
+	for _, n := range append(myNames, "blog") {
+		// Compared in hex: the client's batch output escapes backslashes.
+		q := fmt.Sprintf("SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 0x%x", n)
+		if got := fm.Query(t, "", q); got != "1" {
+			t.Errorf("MariaDB database %q not restored; the server holds:\n%s", n, fm.Query(t, "", "SHOW DATABASES"))
+		}
+	}
+	if got := fm.Query(t, "blog", "SELECT count(*) FROM posts"); got != "2" {
+		t.Errorf("blog.posts: %s rows after restore", got)
+	}
 }
