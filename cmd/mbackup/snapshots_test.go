@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"mbackup/internal/b2test"
+	"mbackup/internal/config"
 	"mbackup/internal/metrics"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage/local"
@@ -216,5 +218,42 @@ func TestDaemonVerifyWithoutGoodSnapshot(t *testing.T) {
 	}
 	if len(committed(t, cfg)) != 1 {
 		t.Errorf("committed: %v", committed(t, cfg))
+	}
+}
+
+// TestDaemonPruneFailureCounted: the prune after a daemon backup fails
+// (B2 refuses to delete an interrupted run's leftovers): the failure is
+// counted as a prune run on /metrics and posted to Slack.
+func TestDaemonPruneFailureCounted(t *testing.T) {
+	slack := newSlackSink(t)
+	f := faultConfig(t, slack)
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	f.edit(t, "notify:\n", fmt.Sprintf("metrics:\n  listen: %q\nschedule:\n  backup: \"0 3 * * *\"\nnotify:\n", listen))
+	c, _, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := openStore(ctx, c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := snapshot.ArtifactKey(snapshot.NewID(time.Now().Add(-72*time.Hour)), "postgres", "db", ".dump")
+	if _, err := s.Put(ctx, leftover, strings.NewReader("half a dump")); err != nil {
+		t.Fatal(err)
+	}
+	f.b2.Inject("b2_delete_file_version", b2test.Fault{Status: 401})
+	d := startDaemon(t, f.cfg)
+	waitFor(t, "a failed prune on Slack", d.log, func() bool {
+		for _, b := range slack.all() {
+			if strings.Contains(b, "prune") && strings.Contains(b, "retention: delete interrupted run") {
+				return true
+			}
+		}
+		return false
+	})
+	scraped := scrape(t, "http://"+listen+"/metrics")
+	if !regexp.MustCompile(`mbackup_runs_total\{result="failure",task="prune"\} 1`).MatchString(scraped) {
+		t.Errorf("/metrics:\n%s", scraped)
 	}
 }

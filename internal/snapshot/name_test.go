@@ -253,3 +253,42 @@ func TestFutureDated(t *testing.T) {
 		t.Errorf("half an hour ahead taken for the future")
 	}
 }
+
+// TestOldKeysLoad: a format-1 manifest written before names were encoded
+// holds the name verbatim in its key ("my db.v2"); it loads, and Check
+// reads the artifact at the key the manifest holds.
+func TestOldKeysLoad(t *testing.T) {
+	tk, id := newTaker(t)
+	ctx := context.Background()
+	m, err := tk.Take(ctx, []Job{{Component: "postgres", Name: "my db.v2", Ext: ".dump", Produce: shell("seq 1 1000")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &m.Artifacts[0]
+	if a.Key != "snapshots/"+m.ID+"/postgres/my%20db%2Ev2.dump.zst.age" {
+		t.Fatalf("key %s", a.Key)
+	}
+	old := "snapshots/" + m.ID + "/postgres/my db.v2.dump.zst.age"
+	rc, err := tk.Store.Get(ctx, a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Store.Put(ctx, old, rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if err := tk.Store.Delete(ctx, a.Key); err != nil {
+		t.Fatal(err)
+	}
+	a.Key = old
+	if err := tk.commit(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(ctx, tk.Store, m.ID)
+	if err != nil || loaded.Artifacts[0].Key != old {
+		t.Fatalf("Load = %+v, %v", loaded, err)
+	}
+	if err := Check(ctx, tk.Store, loaded, id); err != nil {
+		t.Errorf("Check of the old key: %v", err)
+	}
+}
