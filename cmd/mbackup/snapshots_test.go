@@ -160,6 +160,9 @@ func TestFutureDatedSnapshot(t *testing.T) {
 	if code, out, _ := mbackup(t, "--config", cfg, "verify"); code != exitOK || !strings.HasPrefix(out, real+": ") {
 		t.Errorf("verify exited %d:\n%s", code, out)
 	}
+	if code, out, _ := mbackup(t, "--config", cfg, "verify", future); code != exitOK || !strings.HasPrefix(out, future+": dated in the future (") {
+		t.Errorf("verify %s exited %d:\n%s", future, code, out)
+	}
 	code, out, errOut = mbackup(t, "--config", cfg, "prune")
 	if code != exitOK || !strings.HasPrefix(out, "pruned 0 snapshots") {
 		t.Errorf("prune exited %d:\n%s%s", code, out, errOut)

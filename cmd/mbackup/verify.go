@@ -115,7 +115,9 @@ func verifyTargets(ctx context.Context, e *env, s storage.Store, id string, all 
 		case err != nil:
 			return nil, err
 		}
-		return []snapshot.Entry{{ID: id, Status: m.Status, Manifest: m}}, nil
+		en := snapshot.Entry{ID: id, Status: m.Status, Manifest: m}
+		en.Future = en.FutureAt(time.Now())
+		return []snapshot.Entry{en}, nil
 	}
 	entries, err := snapshot.List(ctx, s)
 	if err != nil {
