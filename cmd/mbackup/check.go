@@ -172,6 +172,7 @@ func checkStorage(ctx context.Context, c *checker, sc config.Storage) {
 			return err
 		}
 		c.ok(what, "listed %d snapshot(s); wrote, read back and deleted a test object", len(entries))
+		checkEntries(c, entries)
 		if bs, ok := s.(*b2.Store); ok {
 			checkB2(ctx, c, bs)
 		}
@@ -179,6 +180,22 @@ func checkStorage(ctx context.Context, c *checker, sc config.Storage) {
 	})
 	if err != nil {
 		c.fail(what, "%v", err)
+	}
+}
+
+// checkEntries warns about each snapshot whose manifest does not load or
+// that is dated in the future, saying what to do.
+func checkEntries(c *checker, entries []snapshot.Entry) {
+	for _, en := range entries {
+		what := "snapshot " + en.ID
+		switch {
+		case en.Reason != "":
+			c.warn(what, "%s: %s; never deleted by prune, never restored by default: %s", en.Status, en.Reason, en.Hint())
+		case en.Future:
+			c.warn(what, "dated in the future (%s): a wrong clock on the backup host or a forged manifest; "+
+				"never taken as the newest, nor counted by retention: check the clock (timedatectl), then delete it by hand (%s%s/)",
+				en.Date().UTC().Format(time.RFC3339), snapshot.Root, en.ID)
+		}
 	}
 }
 

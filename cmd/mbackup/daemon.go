@@ -194,32 +194,38 @@ func (d *daemon) backupJob(ctx context.Context) {
 	}
 }
 
-// verifyJob checks the newest snapshot's stored hashes.
+// verifyJob checks the stored hashes of the newest good snapshot
+// (snapshot.NewestGood). Every outcome goes through the observer: a
+// listing that fails or a store without a good snapshot is a failed run,
+// counted and posted like any other.
 func (d *daemon) verifyJob(ctx context.Context) {
 	cfg := d.config()
 	started := time.Now()
-	err := withStore(ctx, cfg.Storage, func(s storage.Store) error {
+	r := outcome{job: "verify", started: started}
+	r.err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		entries, err := snapshot.List(ctx, s)
 		if err != nil {
 			return err
 		}
-		for _, en := range entries {
-			if en.Manifest != nil {
-				err = snapshot.Check(ctx, s, en.Manifest)
-				d.obs.jobDone(ctx, outcome{job: "verify", started: started, manifest: en.Manifest, err: err, next: d.next("verify")})
-				return err
-			}
+		g, ok := snapshot.NewestGood(entries, time.Now())
+		if !ok {
+			return fmt.Errorf("verify: the store holds no good snapshot (complete, not dated in the future) among %d listed: mbackup list shows them", len(entries))
 		}
-		return fmt.Errorf("verify: the store holds no snapshot")
+		r.manifest, r.newestGood = g.Manifest, g.Manifest.Started
+		return snapshot.Check(ctx, s, g.Manifest)
 	})
-	if err != nil {
-		d.log.Error("verify failed", "err", err)
+	r.next = d.next("verify")
+	d.obs.jobDone(ctx, r)
+	if r.err != nil {
+		d.log.Error("verify failed", "err", r.err)
 	}
 }
 
 // prune applies retention after a backup and returns its summary line. Its
-// failure is logged and reported in the summary, never the backup's.
+// failure is not the backup's: it is logged, reported in the summary, and
+// counted and posted as a failed prune run.
 func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store) string {
+	started := time.Now()
 	// A restore or verify reading the store keeps prune out; the daemon
 	// does not wait for it: the next backup prunes. Not a failure.
 	rl, err := pruneLockStore(ctx, nil, cfg.Storage, "mbackup daemon: prune")
@@ -229,6 +235,7 @@ func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store)
 	}
 	if err != nil {
 		d.log.Error("prune failed", "err", err)
+		d.obs.jobDone(ctx, outcome{job: "prune", started: started, err: err, next: d.next("backup")})
 		return "prune failed: " + err.Error()
 	}
 	defer rl.Release()
@@ -237,8 +244,10 @@ func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store)
 	})
 	if err != nil {
 		d.log.Error("prune failed", "err", err)
+		d.obs.jobDone(ctx, outcome{job: "prune", started: started, err: err, next: d.next("backup")})
 		return "prune failed: " + err.Error()
 	}
+	d.obs.metrics.RunFinished("prune", "success", started, time.Now())
 	d.obs.metrics.Pruned(len(rep.Deleted))
 	return pruneSummary(rep, false)
 }

@@ -40,6 +40,13 @@ func newSlackSink(t *testing.T) *slackSink {
 	return s
 }
 
+// all returns every body posted so far.
+func (s *slackSink) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.bodies...)
+}
+
 func (s *slackSink) last() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -18,6 +18,11 @@ type listEntry struct {
 	Bytes      int64              `json:"bytes"`
 	Components []string           `json:"components,omitempty"`
 	Manifest   *snapshot.Manifest `json:"manifest,omitempty"`
+	// Reason is why an unreadable or newer-format manifest does not load.
+	Reason string `json:"reason,omitempty"`
+	// Future is set for a snapshot dated more than an hour after the
+	// clock: never taken as the newest, nor counted by retention.
+	Future bool `json:"future,omitempty"`
 }
 
 func runList(ctx context.Context, e *env, args []string) error {
@@ -43,7 +48,8 @@ func runList(ctx context.Context, e *env, args []string) error {
 	}
 	var out []listEntry
 	for _, en := range entries {
-		out = append(out, listEntry{ID: en.ID, Status: en.Status, Bytes: en.Bytes, Components: componentsOf(en.Manifest), Manifest: en.Manifest})
+		out = append(out, listEntry{ID: en.ID, Status: en.Status, Bytes: en.Bytes, Components: componentsOf(en.Manifest),
+			Manifest: en.Manifest, Reason: en.Reason, Future: en.Future})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -57,11 +63,17 @@ func runList(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(tw, "ID\tTIME (UTC)\tSTATUS\tSIZE\tCOMPONENTS")
 	for _, l := range out {
 		when, _ := snapshot.ParseID(l.ID)
-		comps := strings.Join(l.Components, ",")
-		if l.Status == snapshot.StatusIncomplete {
+		comps, status := strings.Join(l.Components, ","), l.Status
+		switch l.Status {
+		case snapshot.StatusIncomplete:
 			comps = "(no manifest: an interrupted run, removed by prune)"
+		case snapshot.StatusUnreadable, snapshot.StatusNewerFormat:
+			comps = "(" + l.Reason + "; left alone by prune)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, when.Format("2006-01-02 15:04"), l.Status, humanBytes(l.Bytes), comps)
+		if l.Future {
+			status += ", dated in the future"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, when.Format("2006-01-02 15:04"), status, humanBytes(l.Bytes), comps)
 	}
 	return tw.Flush()
 }

@@ -92,20 +92,27 @@ func (o *observer) reconfigure(cfg *config.Config) error {
 	return nil
 }
 
-// refresh lists the store and returns the time of the newest complete
-// snapshot, zero when there is none.
+// refresh lists the store and returns the time of the newest good
+// snapshot (snapshot.NewestGood: complete, not dated in the future), zero
+// when there is none. Unreadable and future-dated snapshots are logged.
 func (o *observer) refresh(ctx context.Context, s storage.Store) (time.Time, error) {
 	entries, err := snapshot.List(ctx, s)
 	if err != nil {
 		return time.Time{}, err
 	}
 	count := map[string]int{}
-	var newest time.Time
 	for _, en := range entries {
 		count[en.Status]++
-		if en.Status == snapshot.StatusComplete && newest.IsZero() {
-			newest = en.Manifest.Started
+		switch {
+		case en.Reason != "":
+			o.log.Warn("snapshot left alone: its manifest does not load", "snapshot", en.ID, "status", en.Status, "reason", en.Reason)
+		case en.Future:
+			o.log.Warn("snapshot dated in the future: never taken as the newest", "snapshot", en.ID, "date", en.Date().UTC().Format(time.RFC3339))
 		}
+	}
+	var newest time.Time
+	if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
+		newest = g.Manifest.Started
 	}
 	o.metrics.SetSnapshots(count[snapshot.StatusComplete], count[snapshot.StatusPartial], count[snapshot.StatusIncomplete], newest)
 	return newest, nil

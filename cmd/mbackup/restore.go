@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
@@ -144,7 +145,8 @@ func (r *restorer) run(ctx context.Context, id string) error {
 	return err
 }
 
-// findSnapshot loads snapshot id, or the newest complete one when id is "".
+// findSnapshot loads snapshot id, or the newest good one (complete, not
+// dated in the future: snapshot.NewestGood) when id is "".
 func findSnapshot(ctx context.Context, s storage.Store, id string) (*snapshot.Manifest, error) {
 	if id != "" {
 		if _, err := snapshot.ParseID(id); err != nil {
@@ -160,12 +162,10 @@ func findSnapshot(ctx context.Context, s storage.Store, id string) (*snapshot.Ma
 	if err != nil {
 		return nil, err
 	}
-	for _, en := range entries {
-		if en.Status == snapshot.StatusComplete {
-			return en.Manifest, nil
-		}
+	if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
+		return g.Manifest, nil
 	}
-	return nil, errors.New("the store holds no complete snapshot (mbackup list shows what it holds; give a partial one by its id)")
+	return nil, errors.New("the store holds no complete snapshot that is not dated in the future (mbackup list shows what it holds; give another one by its id)")
 }
 
 func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {

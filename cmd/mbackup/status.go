@@ -22,10 +22,13 @@ import (
 type statusReport struct {
 	Snapshots  map[string]int `json:"snapshots"` // by status
 	NewestGood *snapshotRef   `json:"newest_good,omitempty"`
-	Newest     *snapshotRef   `json:"newest,omitempty"`
-	Schedules  []scheduleInfo `json:"schedules"`
-	RunHolder  string         `json:"run_in_progress,omitempty"` // who holds the store's lock
-	Daemon     *daemonInfo    `json:"daemon,omitempty"`
+	Newest     *snapshotRef   `json:"newest,omitempty"` // not dated in the future
+	// Attention names the snapshots that are unreadable, of a newer
+	// format or dated in the future, with why and what to do.
+	Attention []attention    `json:"attention,omitempty"`
+	Schedules []scheduleInfo `json:"schedules"`
+	RunHolder string         `json:"run_in_progress,omitempty"` // who holds the store's lock
+	Daemon    *daemonInfo    `json:"daemon,omitempty"`
 }
 
 type snapshotRef struct {
@@ -33,6 +36,13 @@ type snapshotRef struct {
 	Status     string  `json:"status"`
 	Time       string  `json:"time"`
 	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// attention is a snapshot status names: one never taken as the newest.
+type attention struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
 }
 
 type scheduleInfo struct {
@@ -97,27 +107,46 @@ func (r *statusReport) fromStore(ctx context.Context, s storage.Store) error {
 	if err != nil {
 		return err
 	}
-	r.Snapshots = map[string]int{snapshot.StatusComplete: 0, snapshot.StatusPartial: 0, snapshot.StatusIncomplete: 0}
+	r.Snapshots = map[string]int{snapshot.StatusComplete: 0, snapshot.StatusPartial: 0, snapshot.StatusIncomplete: 0,
+		snapshot.StatusUnreadable: 0, snapshot.StatusNewerFormat: 0}
+	now := time.Now()
 	for _, en := range entries {
 		r.Snapshots[en.Status]++
-		if en.Manifest == nil {
-			continue
+		switch {
+		case en.Reason != "":
+			r.Attention = append(r.Attention, attention{en.ID, en.Status, en.Reason + "; " + en.Hint()})
+		case en.Future:
+			r.Attention = append(r.Attention, attention{en.ID, en.Status, fmt.Sprintf("dated in the future (%s, the clock says %s): "+
+				"a wrong clock or a forged manifest; never taken as the newest snapshot, nor counted by retention",
+				en.Date().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))})
+		case en.Manifest != nil && r.Newest == nil:
+			r.Newest = refOf(en, now)
 		}
-		ref := &snapshotRef{ID: en.ID, Status: en.Status, Time: en.Manifest.Started.UTC().Format(time.RFC3339),
-			AgeSeconds: time.Since(en.Manifest.Started).Seconds()}
-		if r.Newest == nil {
-			r.Newest = ref
-		}
-		if r.NewestGood == nil && en.Status == snapshot.StatusComplete {
-			r.NewestGood = ref
-		}
+	}
+	if g, ok := snapshot.NewestGood(entries, now); ok {
+		r.NewestGood = refOf(g, now)
 	}
 	return nil
 }
 
+// refOf describes a committed entry; its age is never negative.
+func refOf(en snapshot.Entry, now time.Time) *snapshotRef {
+	return &snapshotRef{ID: en.ID, Status: en.Status, Time: en.Manifest.Started.UTC().Format(time.RFC3339),
+		AgeSeconds: max(now.Sub(en.Manifest.Started).Seconds(), 0)}
+}
+
 func (r *statusReport) print(w io.Writer) {
-	fmt.Fprintf(w, "snapshots: %d complete, %d partial, %d incomplete (interrupted runs)\n",
+	fmt.Fprintf(w, "snapshots: %d complete, %d partial, %d incomplete (interrupted runs)",
 		r.Snapshots[snapshot.StatusComplete], r.Snapshots[snapshot.StatusPartial], r.Snapshots[snapshot.StatusIncomplete])
+	for _, st := range []string{snapshot.StatusUnreadable, snapshot.StatusNewerFormat} {
+		if n := r.Snapshots[st]; n > 0 {
+			fmt.Fprintf(w, ", %d %s", n, st)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, a := range r.Attention {
+		fmt.Fprintf(w, "snapshot %s (%s): %s\n", a.ID, a.Status, a.Reason)
+	}
 	if g := r.NewestGood; g != nil {
 		fmt.Fprintf(w, "newest good snapshot: %s, %s ago\n", g.ID, roundDuration(time.Duration(g.AgeSeconds)*time.Second))
 	} else {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
@@ -92,8 +93,16 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	v := verifier{e: e, store: store, ids: ids, pg: pg, my: my, staging: f.staging, signer: signer}
 	failed := 0
-	for _, m := range ms {
-		if !v.verify(ctx, m) {
+	for _, en := range ms {
+		if en.Manifest == nil {
+			fmt.Fprintf(e.stdout, "%s: FAILED: %s: %s\n  %s\n", en.ID, en.Status, en.Reason, en.Hint())
+			failed++
+			continue
+		}
+		if en.Future {
+			fmt.Fprintf(e.stdout, "%s: dated in the future (%s): a wrong clock or a forged manifest\n", en.ID, en.Date().UTC().Format(time.RFC3339))
+		}
+		if !v.verify(ctx, en.Manifest) {
 			failed++
 		}
 	}
@@ -103,37 +112,47 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// verifyTargets returns the manifests to verify: id's, every committed
-// one with all (reporting incomplete runs), or the newest committed one.
-func verifyTargets(ctx context.Context, e *env, s storage.Store, id string, all bool) ([]*snapshot.Manifest, error) {
+// verifyTargets returns the snapshots to verify: id's, every one with a
+// manifest with all (reporting incomplete runs), or the newest good one
+// (snapshot.NewestGood). An unreadable or newer-format snapshot is
+// returned, to fail, when it is named or with all; never as the newest.
+func verifyTargets(ctx context.Context, e *env, s storage.Store, id string, all bool) ([]snapshot.Entry, error) {
 	if id != "" {
 		m, err := findSnapshot(ctx, s, id)
-		if err != nil {
+		switch {
+		case errors.Is(err, snapshot.ErrNewerFormat):
+			return []snapshot.Entry{{ID: id, Status: snapshot.StatusNewerFormat, Reason: err.Error()}}, nil
+		case errors.Is(err, snapshot.ErrUnreadable):
+			return []snapshot.Entry{{ID: id, Status: snapshot.StatusUnreadable, Reason: err.Error()}}, nil
+		case err != nil:
 			return nil, err
 		}
-		return []*snapshot.Manifest{m}, nil
+		en := snapshot.Entry{ID: id, Status: m.Status, Manifest: m}
+		en.Future = en.FutureAt(time.Now())
+		return []snapshot.Entry{en}, nil
 	}
 	entries, err := snapshot.List(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	var ms []*snapshot.Manifest
+	if !all {
+		if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
+			return []snapshot.Entry{g}, nil
+		}
+		return nil, errors.New("verify: the store holds no complete snapshot that is not dated in the future (mbackup list shows what it holds; give another one by its id)")
+	}
+	var out []snapshot.Entry
 	for _, en := range entries {
-		if en.Manifest == nil {
-			if all {
-				fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", en.ID)
-			}
+		if en.Status == snapshot.StatusIncomplete {
+			fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", en.ID)
 			continue
 		}
-		ms = append(ms, en.Manifest)
-		if !all {
-			break
-		}
+		out = append(out, en)
 	}
-	if len(ms) == 0 {
+	if len(out) == 0 {
 		return nil, errors.New("verify: the store holds no snapshot")
 	}
-	return ms, nil
+	return out, nil
 }
 
 // verifier checks snapshots and prints one verdict per snapshot.

@@ -3,8 +3,11 @@ package retention
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"mbackup/internal/snapshot"
 )
 
 // fuzzNow is the time FuzzPlan measures ages from.
@@ -52,9 +55,11 @@ func fuzzSnaps(snaps ...[]byte) []byte {
 // FuzzPlan runs Plan on snapshots and policies decoded from the fuzz input.
 // When Plan succeeds there is exactly one decision per snapshot, newest
 // first, each with a reason; the newest complete snapshot and the newest
-// keep_last complete ones are kept; nothing younger than keep_within is
-// deleted; and a partial snapshot older than that is. It fails exactly on
-// an invalid policy, a duplicate id or an unknown status.
+// keep_last complete ones not dated in the future are kept; every one
+// dated more than snapshot.FutureSkew ahead is kept; nothing younger than
+// keep_within is deleted; and a partial snapshot older than that and not
+// in the future is. It fails exactly on an invalid policy, a duplicate id
+// or an unknown status.
 func FuzzPlan(f *testing.F) {
 	const day = 24 * time.Hour
 	f.Add([]byte{}, int32(14*24*60), int16(2), int16(0), int16(0), int16(0))
@@ -68,6 +73,8 @@ func FuzzPlan(f *testing.F) {
 	f.Add(fuzzSnaps(fuzzSnap(1, day, 7)), int32(60), int16(1), int16(0), int16(0), int16(0))
 	f.Add(fuzzSnaps(fuzzSnap(1, day, 0)), int32(60), int16(0), int16(0), int16(0), int16(0))
 	f.Add(fuzzSnaps(fuzzSnap(1, day, 0)), int32(-1), int16(3), int16(-1), int16(0), int16(0))
+	f.Add(fuzzSnaps(fuzzSnap(1, -400*24*time.Hour, 0), fuzzSnap(2, time.Hour, 0), fuzzSnap(3, -61*time.Minute, 4),
+		fuzzSnap(4, -59*time.Minute, 4)), int32(0), int16(1), int16(1), int16(0), int16(0))
 	f.Add(fuzzSnaps(fuzzSnap(9, 23*time.Hour+59*time.Minute, 0x00), fuzzSnap(8, 24*time.Hour, 0xf0),
 		fuzzSnap(7, 7*day, 0x80), fuzzSnap(6, 31*day, 0x10)), int32(1), int16(1), int16(2), int16(2), int16(2))
 
@@ -110,6 +117,7 @@ func FuzzPlan(f *testing.F) {
 			}
 		}
 		var newest *Snapshot
+		future := func(s Snapshot) bool { return s.Time.Sub(fuzzNow) > snapshot.FutureSkew }
 		for i, s := range snaps {
 			d, ok := decided[s.ID]
 			if !ok {
@@ -117,6 +125,12 @@ func FuzzPlan(f *testing.F) {
 			}
 			if !d.Time.Equal(s.Time) || d.Status != s.Status {
 				t.Fatalf("decision %+v for snapshot %+v", d, s)
+			}
+			if future(s) {
+				if !d.Keep || !strings.HasPrefix(d.Reason, "dated in the future") {
+					t.Fatalf("future-dated %+v: keep %v: %s", s, d.Keep, d.Reason)
+				}
+				continue
 			}
 			within := max(fuzzNow.Sub(s.Time), 0) < p.KeepWithin
 			if within && !d.Keep {
@@ -141,7 +155,7 @@ func FuzzPlan(f *testing.F) {
 					t.Fatalf("decisions not newest first: %s before %s", prev.ID, d.ID)
 				}
 			}
-			if d.Status == StatusComplete {
+			if d.Status == StatusComplete && !future(d.Snapshot) {
 				complete++
 				if complete <= p.KeepLast && !d.Keep {
 					t.Fatalf("deleted complete #%d %+v with keep_last %d: %s", complete, d.Snapshot, p.KeepLast, d.Reason)

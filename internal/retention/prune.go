@@ -35,12 +35,15 @@ type PruneOptions struct {
 
 // PruneReport is what Prune did, or would do in a dry run.
 type PruneReport struct {
-	Decisions  []Decision // one per committed snapshot, newest first
-	Deleted    []string   // ids of deleted snapshots: their manifest is gone
-	Garbage    []string   // ids of interrupted runs whose leftovers were deleted
-	Unfinished int        // unfinished uploads cancelled: b2 large files, s3 multipart uploads, local temporary files
-	Objects    int        // keys deleted
-	Bytes      int64      // stored bytes of the snapshots and leftovers deleted in full
+	Decisions []Decision // one per committed snapshot, newest first
+	Deleted   []string   // ids of deleted snapshots: their manifest is gone
+	Garbage   []string   // ids of interrupted runs whose leftovers were deleted
+	// Unreadable are the ids whose manifest does not load (unreadable or
+	// of a newer format): never deleted, never garbage.
+	Unreadable []string
+	Unfinished int   // unfinished uploads cancelled: b2 large files, s3 multipart uploads, local temporary files
+	Objects    int   // keys deleted
+	Bytes      int64 // stored bytes of the snapshots and leftovers deleted in full
 }
 
 // Kept is the number of snapshots kept.
@@ -94,18 +97,19 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("retention: prune: %w", err)
 	}
-	snaps, byID := committed(entries)
+	snaps, byID := committed(entries, now)
 	rep.Decisions, err = Plan(snaps, now, opt.Policy)
 	if err != nil {
 		return rep, err
 	}
-	if err := guard(rep.Decisions); err != nil {
+	if err := guard(rep.Decisions, now); err != nil {
 		return rep, err
 	}
 	p := &pruner{opt: opt, rep: &rep, log: opt.Log}
 	if p.log == nil {
 		p.log = io.Discard
 	}
+	p.leaveUnreadable(entries)
 	for i := len(rep.Decisions) - 1; i >= 0; i-- {
 		if d := rep.Decisions[i]; !d.Keep {
 			if err := p.deleteSnapshot(ctx, byID[d.ID], d.Reason); err != nil {
@@ -115,7 +119,7 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if started, _ := snapshot.ParseID(e.ID); e.Status == snapshot.StatusIncomplete && now.Sub(started) > age {
+		if started, _ := snapshot.ParseID(e.ID); e.Status == snapshot.StatusIncomplete && e.Manifest == nil && now.Sub(started) > age {
 			if err := p.deleteGarbage(ctx, e, now.Sub(started)); err != nil {
 				return rep, err
 			}
@@ -124,26 +128,42 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	return rep, p.sweep(ctx, age)
 }
 
-// committed returns the snapshots that have a manifest, for Plan, and
-// their entries by id.
-func committed(entries []snapshot.Entry) ([]Snapshot, map[string]snapshot.Entry) {
+// committed returns the snapshots whose manifest loaded, for Plan, and
+// their entries by id. Incomplete runs are garbage, not snapshots; entries
+// whose manifest does not load are neither, and stay out of the plan.
+func committed(entries []snapshot.Entry, now time.Time) ([]Snapshot, map[string]snapshot.Entry) {
 	var snaps []Snapshot
 	byID := make(map[string]snapshot.Entry, len(entries))
 	for _, e := range entries {
-		if e.Status == snapshot.StatusIncomplete {
+		if e.Manifest == nil || (e.Status != StatusComplete && e.Status != StatusPartial) {
 			continue
 		}
 		t, _ := snapshot.ParseID(e.ID) // List returns valid ids only
-		snaps = append(snaps, Snapshot{ID: e.ID, Time: t, Status: e.Status})
+		snaps = append(snaps, Snapshot{ID: e.ID, Time: t, Status: e.Status, Future: e.FutureAt(now)})
 		byID[e.ID] = e
 	}
 	return snaps, byID
 }
 
+// leaveUnreadable reports the entries whose manifest does not load: they
+// may be a newer mbackup's snapshots, and are left alone.
+func (p *pruner) leaveUnreadable(entries []snapshot.Entry) {
+	for _, e := range entries {
+		if e.Status == snapshot.StatusUnreadable || e.Status == snapshot.StatusNewerFormat {
+			p.rep.Unreadable = append(p.rep.Unreadable, e.ID)
+			fmt.Fprintf(p.log, "left alone snapshot %s: %s (%s): never deleted by prune; %s\n", e.ID, e.Status, e.Reason, e.Hint())
+		}
+	}
+}
+
 // guard checks the plan against the one promise that must never break
-// before anything is deleted: the newest complete snapshot is kept.
-func guard(ds []Decision) error {
+// before anything is deleted: the newest complete snapshot not dated in
+// the future is kept.
+func guard(ds []Decision, now time.Time) error {
 	for _, d := range ds {
+		if d.Future || d.Time.Sub(now) > snapshot.FutureSkew {
+			continue
+		}
 		if d.Status == StatusComplete {
 			if !d.Keep {
 				return fmt.Errorf("retention: prune: refusing a plan that deletes the newest complete snapshot %s", d.ID)

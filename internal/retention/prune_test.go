@@ -326,3 +326,60 @@ func TestPruneListingFailureDeletesNothing(t *testing.T) {
 		t.Error("a failed listing deleted something")
 	}
 }
+
+// putManifest stores an artifact and the manifest doc under a new id dated
+// ago before pruneNow, as a newer mbackup or a damaged store leaves them.
+func putManifest(t *testing.T, s storage.Store, ago time.Duration, doc func(id string) string) string {
+	t.Helper()
+	id := snapshot.NewID(pruneNow.Add(-ago))
+	if _, err := s.Put(context.Background(), snapshot.ArtifactKey(id, "postgres", "mastodon_production", ".dump"), strings.NewReader("dump")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(context.Background(), snapshot.ManifestKey(id), strings.NewReader(doc(id))); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestPruneLeavesUnreadableAndFuture: beside old and new complete
+// snapshots, an invalid manifest and a format-2 one (both far older than
+// keep_within and the garbage age) and a snapshot dated a year ahead.
+// Prune with keep_last 1 deletes only the old complete one: the unreadable
+// ones are left alone and reported, the future one is kept and does not
+// count, so the real newest complete snapshot stays.
+func TestPruneLeavesUnreadableAndFuture(t *testing.T) {
+	for name, s := range map[string]storage.Store{"local": newLocal(t), "b2": func() storage.Store { s, _ := newB2(t); return s }()} {
+		t.Run(name, func(t *testing.T) {
+			day := 24 * time.Hour
+			old := take(t, s, 40*day, StatusComplete)
+			invalid := putManifest(t, s, 30*day, func(id string) string { return `{"format": 1, "id": "` + id + `", "sta` })
+			newer := putManifest(t, s, 20*day, func(id string) string { return `{"format": 2, "id": "` + id + `", "status": "complete"}` })
+			real := take(t, s, day, StatusComplete)
+			future := take(t, s, -365*day, StatusComplete)
+			var log bytes.Buffer
+			rep, err := Prune(context.Background(), PruneOptions{Store: s, Policy: Policy{KeepLast: 1}, Now: pruneNow, Log: &log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{future + " complete", real + " complete", newer + " newer-format", invalid + " unreadable"}
+			if got := statuses(t, s); !slices.Equal(got, want) {
+				t.Errorf("after prune %q; want %q", got, want)
+			}
+			if !slices.Equal(rep.Deleted, []string{old}) || len(rep.Garbage) != 0 || !slices.Equal(rep.Unreadable, []string{newer, invalid}) {
+				t.Errorf("report %+v", rep)
+			}
+			for _, id := range []string{invalid, newer} {
+				if !strings.Contains(log.String(), "left alone snapshot "+id+": ") {
+					t.Errorf("log does not name %s:\n%s", id, log.String())
+				}
+			}
+			for _, d := range rep.Decisions {
+				if d.ID == future && (!d.Keep || !strings.HasPrefix(d.Reason, "dated in the future")) ||
+					d.ID == real && d.Reason != "newest complete #1 of keep_last 1" {
+					t.Errorf("decision %+v", d)
+				}
+			}
+			t.Logf("log:\n%s", log.String())
+		})
+	}
+}

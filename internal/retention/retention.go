@@ -11,7 +11,14 @@
 //   - Partial snapshots never count toward keep_last, keep_daily,
 //     keep_weekly or keep_monthly; only keep_within keeps them. A partial
 //     snapshot older than KeepWithin is deleted even when it is the newest.
+//   - A snapshot dated more than snapshot.FutureSkew after now (a wrong
+//     clock or a forged manifest) is kept and counts for no rule: it is
+//     never the newest complete one, never one of keep_last or a period's,
+//     so it never makes another snapshot go.
 //   - Every decision carries a human reason, for keeps and deletions alike.
+//   - Prune plans only the snapshots whose manifest loads. An id whose
+//     manifest does not load (unreadable, or of a newer format) is neither
+//     a snapshot nor garbage: Prune reports it and never deletes its keys.
 //   - Prune deletes a snapshot's manifest first, so the snapshot disappears
 //     at once and what is left of it after an interruption is garbage; it
 //     deletes nothing after the first error of a run.
@@ -53,6 +60,10 @@ type Snapshot struct {
 	ID     string
 	Time   time.Time
 	Status string // StatusComplete or StatusPartial
+	// Future marks a snapshot dated in the future by more than its Time
+	// says (its manifest's start, say); Plan also takes any Time more than
+	// snapshot.FutureSkew after now for one.
+	Future bool
 }
 
 // Decision is the fate of one snapshot and why.
@@ -81,7 +92,9 @@ func (p Policy) Validate() error {
 // Plan returns one decision per snapshot, newest first (ties by ID). The
 // input may be in any order. It fails, deciding nothing, on an invalid
 // policy, a duplicate ID or an unknown status. now is the time ages are
-// measured from; snapshots dated after it count as age 0.
+// measured from; snapshots dated after it count as age 0, and those dated
+// more than snapshot.FutureSkew after it (or marked Future) are kept and
+// counted by no rule.
 func Plan(snaps []Snapshot, now time.Time, p Policy) ([]Decision, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -98,23 +111,19 @@ func Plan(snaps []Snapshot, now time.Time, p Policy) ([]Decision, error) {
 		}
 		out = append(out, Decision{Snapshot: s})
 	}
-	slices.SortFunc(out, func(a, b Decision) int {
-		if c := b.Time.Compare(a.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.ID, a.ID)
-	})
-	reasons := make([][]string, len(out))
-	keepWithin(out, reasons, now, p)
-	keepLast(out, reasons, p.KeepLast)
-	keepPeriods(out, reasons, "day", "keep_daily", p.KeepDaily, func(t time.Time) string { return t.Format(time.DateOnly) })
-	keepPeriods(out, reasons, "week", "keep_weekly", p.KeepWeekly, func(t time.Time) string {
+	slices.SortFunc(out, newestFirst)
+	future, dated := splitFuture(out, now)
+	reasons := make([][]string, len(dated))
+	keepWithin(dated, reasons, now, p)
+	keepLast(dated, reasons, p.KeepLast)
+	keepPeriods(dated, reasons, "day", "keep_daily", p.KeepDaily, func(t time.Time) string { return t.Format(time.DateOnly) })
+	keepPeriods(dated, reasons, "week", "keep_weekly", p.KeepWeekly, func(t time.Time) string {
 		y, w := t.ISOWeek()
 		return fmt.Sprintf("%d-W%02d", y, w)
 	})
-	keepPeriods(out, reasons, "month", "keep_monthly", p.KeepMonthly, func(t time.Time) string { return t.Format("2006-01") })
-	for i := range out {
-		d := &out[i]
+	keepPeriods(dated, reasons, "month", "keep_monthly", p.KeepMonthly, func(t time.Time) string { return t.Format("2006-01") })
+	for i := range dated {
+		d := &dated[i]
 		d.Keep = len(reasons[i]) > 0
 		if d.Keep {
 			d.Reason = strings.Join(reasons[i], "; ")
@@ -122,7 +131,42 @@ func Plan(snaps []Snapshot, now time.Time, p Policy) ([]Decision, error) {
 			d.Reason = deleteReason(d.Snapshot, i == 0, p)
 		}
 	}
-	return out, nil
+	for i := range future {
+		d := &future[i]
+		d.Keep = true
+		d.Reason = fmt.Sprintf("dated in the future (%s ahead of now: a wrong clock or a forged manifest): kept, and counted by no rule", FormatAge(d.Time.Sub(now)))
+		if d.Future && d.Time.Sub(now) <= snapshot.FutureSkew {
+			d.Reason = "dated in the future (its manifest's start: a wrong clock or a forged manifest): kept, and counted by no rule"
+		}
+	}
+	return mergeNewestFirst(future, dated), nil
+}
+
+// splitFuture splits ds (newest first) into the snapshots dated in the
+// future and the others, each newest first.
+func splitFuture(ds []Decision, now time.Time) (future, dated []Decision) {
+	for _, d := range ds {
+		if d.Future || d.Time.Sub(now) > snapshot.FutureSkew {
+			future = append(future, d)
+		} else {
+			dated = append(dated, d)
+		}
+	}
+	return future, dated
+}
+
+// mergeNewestFirst merges two lists sorted newest first (ties by ID).
+func mergeNewestFirst(a, b []Decision) []Decision {
+	out := slices.Concat(a, b)
+	slices.SortStableFunc(out, newestFirst)
+	return out
+}
+
+func newestFirst(a, b Decision) int {
+	if c := b.Time.Compare(a.Time); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ID, a.ID)
 }
 
 // keepWithin keeps every snapshot younger than p.KeepWithin.

@@ -246,8 +246,8 @@ func TestPlanRefuses(t *testing.T) {
 		{"empty policy", nil, Policy{}, "empty policy"},
 		{"keep_last 0", nil, Policy{KeepWithin: time.Hour, KeepDaily: 7}, "keep_last is 0"},
 		{"negative", nil, Policy{KeepLast: 1, KeepWeekly: -1}, "negative"},
-		{"duplicate", []Snapshot{{"a", now, StatusComplete}, {"a", now, StatusPartial}}, ok, "duplicate snapshot id a"},
-		{"status", []Snapshot{{"a", now, "incomplete"}}, ok, `unknown status "incomplete"`},
+		{"duplicate", []Snapshot{{ID: "a", Time: now, Status: StatusComplete}, {ID: "a", Time: now, Status: StatusPartial}}, ok, "duplicate snapshot id a"},
+		{"status", []Snapshot{{ID: "a", Time: now, Status: "incomplete"}}, ok, `unknown status "incomplete"`},
 	} {
 		ds, err := Plan(c.snaps, now, c.p)
 		if err == nil || !strings.Contains(err.Error(), c.want) || ds != nil {
@@ -263,6 +263,50 @@ func TestFormatAge(t *testing.T) {
 	} {
 		if got := FormatAge(d); got != want {
 			t.Errorf("FormatAge(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestPlanFutureDated: a snapshot dated a year ahead, or one whose manifest
+// starts then, is kept with a reason and counts for no rule: the real
+// newest complete snapshot stays keep_last's #1 and nothing older goes
+// because of it.
+func TestPlanFutureDated(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	snaps := []Snapshot{
+		{ID: "future", Time: now.AddDate(1, 0, 0), Status: StatusComplete},
+		{ID: "forged", Time: now.Add(-time.Hour), Status: StatusComplete, Future: true},
+		{ID: "real", Time: now.Add(-24 * time.Hour), Status: StatusComplete},
+		{ID: "older", Time: now.Add(-48 * time.Hour), Status: StatusComplete},
+		{ID: "fast", Time: now.Add(30 * time.Minute), Status: StatusPartial},
+	}
+	ds, err := Plan(snaps, now, Policy{KeepLast: 1, KeepDaily: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Decision{}
+	var order []string
+	for _, d := range ds {
+		got[d.ID] = d
+		order = append(order, d.ID)
+	}
+	if want := "future fast forged real older"; strings.Join(order, " ") != want {
+		t.Errorf("order %q, want %q", order, want)
+	}
+	for id, want := range map[string]string{
+		"future": "keep: dated in the future (365d ahead of now",
+		"forged": "keep: dated in the future (its manifest's start",
+		"real":   "keep: newest complete #1 of keep_last 1; newest of day 2026-11-22",
+		"older":  "delete: not among the newest 1 complete",
+		"fast":   "delete: partial",
+	} {
+		d := got[id]
+		verdict := "delete: "
+		if d.Keep {
+			verdict = "keep: "
+		}
+		if !strings.HasPrefix(verdict+d.Reason, want) {
+			t.Errorf("%s: %s%s; want %s", id, verdict, d.Reason, want)
 		}
 	}
 }

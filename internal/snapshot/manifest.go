@@ -14,6 +14,17 @@
 //   - A producer that writes nothing for Taker.StallTimeout while none of
 //     its writes is held back by the store is killed, and fails its job.
 //   - IDs sort by time: "20261122T120000Z-" and 6 random hex digits.
+//   - An artifact's key is snapshots/<id>/<component>/ followed by its
+//     name encoded by EncodeName: no name can leave the snapshot's
+//     directory or meet another artifact's key. Take commits no manifest
+//     whose keys are not distinct and inside that directory, and Load
+//     (and so List) reads none: such a manifest is "unreadable". Readers
+//     use the key stored in the manifest, never one computed again, so
+//     snapshots of any format-1 key scheme keep loading.
+//   - List never fails because of one manifest: one that does not load is
+//     listed "unreadable" (or "newer-format") with its reason, and is
+//     never garbage. A snapshot dated more than FutureSkew ahead of the
+//     clock is flagged Future and NewestGood never picks it.
 package snapshot
 
 import (
@@ -21,11 +32,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path"
 	"regexp"
+	"strings"
 	"time"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/storage"
 	"mbackup/internal/stream"
 )
 
@@ -107,9 +119,35 @@ const Root = "snapshots/"
 // ManifestKey is the key of the manifest of snapshot id.
 func ManifestKey(id string) string { return Root + id + "/manifest.json" }
 
-// ArtifactKey is the key of one artifact: snapshots/<id>/<component>/<name><ext>.zst.age.
+// ArtifactKey is the key of one artifact:
+// snapshots/<id>/<component>/<EncodeName(name)><ext>.zst.age. The name is
+// encoded, never joined as a path, so no name can reach another key.
+// Readers use the key a manifest holds and never compute it again.
 func ArtifactKey(id, component, name, ext string) string {
-	return path.Join(Root, id, component, name+ext+".zst.age")
+	return Root + id + "/" + component + "/" + EncodeName(name) + ext + ".zst.age"
+}
+
+// CheckKeys returns an error naming the first artifact of m whose key is
+// not a valid store key inside snapshots/<m.ID>/, is the manifest's own
+// key, or is the key of another artifact.
+func CheckKeys(m *Manifest) error {
+	dir := Root + m.ID + "/"
+	seen := make(map[string]bool, len(m.Artifacts))
+	for _, a := range m.Artifacts {
+		what := fmt.Sprintf("artifact %s %q: key %q", a.Component, a.Name, a.Key)
+		switch {
+		case !strings.HasPrefix(a.Key, dir):
+			return fmt.Errorf("%s is outside %s", what, dir)
+		case storage.ValidKey(a.Key) != nil:
+			return fmt.Errorf("%s: %w", what, storage.ValidKey(a.Key))
+		case a.Key == ManifestKey(m.ID):
+			return fmt.Errorf("%s is the manifest's", what)
+		case seen[a.Key]:
+			return fmt.Errorf("%s is also another artifact's", what)
+		}
+		seen[a.Key] = true
+	}
+	return nil
 }
 
 // Fingerprint is the first 16 hex digits of the SHA-256 of a recipient's

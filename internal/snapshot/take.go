@@ -54,8 +54,10 @@ var ErrPartial = errors.New("snapshot: partial")
 
 // Take runs jobs and commits a manifest. It returns the manifest and nil when
 // every job succeeded, the manifest and an error wrapping ErrPartial when some
-// failed, and no manifest when none succeeded or ctx was cancelled: then
-// nothing is committed and the uploaded artifacts are garbage for prune.
+// failed, and no manifest when none succeeded or ctx was cancelled, or when
+// the artifacts' keys are not distinct and inside snapshots/<id>/ (see
+// CheckKeys): then nothing is committed and the uploaded artifacts are
+// garbage for prune.
 func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 	now := t.now()
 	m := &Manifest{Format: FormatVersion, ID: NewID(now), Tool: t.Tool, Host: t.Host, Started: now.UTC()}
@@ -84,6 +86,9 @@ func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 		m.Status = StatusPartial
 	}
 	m.Finished = t.now().UTC()
+	if err := CheckKeys(m); err != nil {
+		return nil, fmt.Errorf("snapshot: take %s: nothing committed: %w", m.ID, err)
+	}
 	if err := t.commit(ctx, m); err != nil {
 		return nil, err
 	}
