@@ -194,8 +194,8 @@ func (d *daemon) backupJob(ctx context.Context) {
 	}
 }
 
-// verifyJob checks the stored hashes of the newest good snapshot
-// (snapshot.NewestGood). Every outcome goes through the observer: a
+// verifyJob checks the signature and the stored hashes of the newest good
+// snapshot (snapshot.NewestGood). Every outcome goes through the observer: a
 // listing that fails or a store without a good snapshot is a failed run,
 // counted and posted like any other.
 func (d *daemon) verifyJob(ctx context.Context) {
@@ -212,7 +212,15 @@ func (d *daemon) verifyJob(ctx context.Context) {
 			return fmt.Errorf("verify: the store holds no good snapshot (complete, not dated in the future) among %d listed: mbackup list shows them", len(entries))
 		}
 		r.manifest, r.newestGood = g.Manifest, g.Manifest.Started
-		return snapshot.Check(ctx, s, g.Manifest)
+		signer, err := cfg.Encryption.TrustedSigner()
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		m, err := snapshot.Authenticate(ctx, s, g.ID, signer)
+		if err != nil {
+			return err
+		}
+		return snapshot.Check(ctx, s, m)
 	})
 	r.next = d.next("verify")
 	d.obs.jobDone(ctx, r)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"mbackup/internal/snapshot"
 	"mbackup/internal/sshsig"
+	"mbackup/internal/testenv"
 )
 
 // forgeries are what someone who can write to the store, but does not
@@ -197,5 +199,37 @@ func TestSignerMismatch(t *testing.T) {
 	code, out, errOut = mbackup(t, "--config", cfg, "verify")
 	if code != exitUsage || !strings.Contains(errOut, "no signer pinned") {
 		t.Errorf("verify with nothing pinned exited %d:\n%s%s", code, out, errOut)
+	}
+}
+
+// TestDaemonVerifyRefusesUnsigned: the daemon's scheduled verify checks
+// the newest snapshot's signature; one whose signature was removed is a
+// failed run on /metrics and on Slack.
+func TestDaemonVerifyRefusesUnsigned(t *testing.T) {
+	slack := newSlackSink(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	dir, cfg := setup(t, "")
+	if code, out, errOut := mbackup(t, "--config", cfg, "backup", "--only", "redis"); code != exitOK {
+		t.Fatalf("backup exited %d:\n%s%s", code, out, errOut)
+	}
+	m := onlySnapshot(t, cfg)
+	if err := os.Remove(filepath.Join(dir, "store", "snapshots", m.ID, "manifest.json.sig")); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(cfg)
+	text = bytes.Replace(text, []byte("redis:\n"), []byte(fmt.Sprintf("schedule:\n  backup: \"0 3 * * *\"\n  verify: \"@every 1s\"\n"+
+		"metrics:\n  listen: %q\nnotify:\n  slack:\n    webhook_url: %s/hook\nredis:\n", listen, slack.srv.URL)), 1)
+	os.WriteFile(cfg, text, 0o600)
+	d := startDaemon(t, cfg)
+	waitFor(t, "a failed verify on Slack", d.log, func() bool {
+		for _, b := range slack.all() {
+			if strings.Contains(b, "verify") && strings.Contains(b, "not signed") {
+				return true
+			}
+		}
+		return false
+	})
+	if scraped := scrape(t, "http://"+listen+"/metrics"); !regexp.MustCompile(`mbackup_runs_total\{result="failure",task="verify"\} [1-9]`).MatchString(scraped) {
+		t.Errorf("/metrics:\n%s", scraped)
 	}
 }
