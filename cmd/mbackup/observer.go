@@ -100,9 +100,12 @@ func (o *observer) refresh(ctx context.Context, s storage.Store) (time.Time, err
 	if err != nil {
 		return time.Time{}, err
 	}
-	count := map[string]int{}
+	count, future := map[string]int{}, 0
 	for _, en := range entries {
 		count[en.Status]++
+		if en.Future {
+			future++
+		}
 		switch {
 		case en.Reason != "":
 			o.log.Warn("snapshot left alone: its manifest does not load", "snapshot", en.ID, "status", en.Status, "reason", en.Reason)
@@ -114,7 +117,10 @@ func (o *observer) refresh(ctx context.Context, s storage.Store) (time.Time, err
 	if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
 		newest = g.Manifest.Started
 	}
-	o.metrics.SetSnapshots(count[snapshot.StatusComplete], count[snapshot.StatusPartial], count[snapshot.StatusIncomplete], newest)
+	o.metrics.SetSnapshots(metrics.SnapshotCounts{
+		Complete: count[snapshot.StatusComplete], Partial: count[snapshot.StatusPartial], Incomplete: count[snapshot.StatusIncomplete],
+		Unreadable: count[snapshot.StatusUnreadable], NewerFormat: count[snapshot.StatusNewerFormat], Future: future,
+	}, newest)
 	return newest, nil
 }
 

@@ -21,7 +21,9 @@
 //	mbackup_run_duration_seconds{task}                 gauge: duration of the last run
 //	mbackup_runs_total{task,result}                    counter: finished runs
 //	mbackup_artifact_bytes{component,database}         gauge: stored bytes of each artifact of the last snapshot
-//	mbackup_snapshots{status}                          gauge: snapshots in the store by status (complete|partial|incomplete)
+//	mbackup_snapshots{status}                          gauge: snapshots in the store by status (complete|partial|incomplete|
+//	                                                   unreadable|newer-format); status="future" counts those of them
+//	                                                   dated more than an hour ahead (also counted under their status)
 //	mbackup_newest_good_snapshot_timestamp_seconds     gauge: time of the newest complete snapshot; 0 when there is none
 //	mbackup_newest_good_snapshot_age_seconds           gauge: now minus the above, computed at scrape time; absent when there is none
 //	mbackup_pruned_total                               counter: snapshots deleted by retention
@@ -166,7 +168,7 @@ func New(tasks ...string) *Metrics {
 		}, []string{componentLabel, dbLabel}),
 		snapshots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: Snapshots,
-			Help: "Snapshots in the store by status (complete, partial, incomplete).",
+			Help: "Snapshots in the store by status (complete, partial, incomplete, unreadable, newer-format); future: those dated over an hour ahead.",
 		}, []string{statusLabel}),
 		pruned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: PrunedTotal,
@@ -239,13 +241,20 @@ func (m *Metrics) SetArtifacts(artifacts []Artifact) {
 // snapshots by status and the time of the newest complete one (the zero
 // time when there is none, exported as timestamp 0 so that an alert on its
 // age fires).
-func (m *Metrics) SetSnapshots(complete, partial, incomplete int, newestGood time.Time) {
+func (m *Metrics) SetSnapshots(c SnapshotCounts, newestGood time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.snapshots.WithLabelValues("complete").Set(float64(complete))
-	m.snapshots.WithLabelValues("partial").Set(float64(partial))
-	m.snapshots.WithLabelValues("incomplete").Set(float64(incomplete))
+	for status, n := range map[string]int{"complete": c.Complete, "partial": c.Partial, "incomplete": c.Incomplete,
+		"unreadable": c.Unreadable, "newer-format": c.NewerFormat, "future": c.Future} {
+		m.snapshots.WithLabelValues(status).Set(float64(n))
+	}
 	m.newest.set(newestGood)
+}
+
+// SnapshotCounts are what a listing of the store found. Future counts the
+// snapshots dated more than an hour ahead, whatever their status.
+type SnapshotCounts struct {
+	Complete, Partial, Incomplete, Unreadable, NewerFormat, Future int
 }
 
 // Pruned counts n snapshots deleted by retention.

@@ -204,7 +204,7 @@ func TestSnapshots(t *testing.T) {
 
 	// No good snapshot: the timestamp is 0 (so that time() - it is huge and
 	// the alert fires) and the age is absent.
-	m.SetSnapshots(0, 1, 2, time.Time{})
+	m.SetSnapshots(SnapshotCounts{Partial: 1, Incomplete: 2}, time.Time{})
 	mfs := scrape(t, m)
 	wantValue(t, mfs, 0, Snapshots, "status", "complete")
 	wantValue(t, mfs, 1, Snapshots, "status", "partial")
@@ -213,10 +213,17 @@ func TestSnapshots(t *testing.T) {
 	wantAbsent(t, mfs, NewestGoodSnapshotAge)
 
 	good := now.Add(-3 * time.Hour)
-	m.SetSnapshots(5, 0, 1, good)
+	m.SetSnapshots(SnapshotCounts{Complete: 5, Incomplete: 1}, good)
 	mfs = scrape(t, m)
 	wantValue(t, mfs, 5, Snapshots, "status", "complete")
 	wantValue(t, mfs, 0, Snapshots, "status", "partial")
+	wantValue(t, mfs, 0, Snapshots, "status", "unreadable")
+
+	m.SetSnapshots(SnapshotCounts{Complete: 5, Unreadable: 1, NewerFormat: 2, Future: 1}, good)
+	mfs = scrape(t, m)
+	wantValue(t, mfs, 1, Snapshots, "status", "unreadable")
+	wantValue(t, mfs, 2, Snapshots, "status", "newer-format")
+	wantValue(t, mfs, 1, Snapshots, "status", "future")
 	wantValue(t, mfs, float64(good.Unix()), NewestGoodSnapshotTime)
 	wantValue(t, mfs, 3*3600, NewestGoodSnapshotAge)
 
@@ -255,7 +262,7 @@ func setAll(m *Metrics) {
 	now := time.Now()
 	m.RunFinished("backup", Success, now.Add(-time.Minute), now)
 	m.SetArtifacts([]Artifact{{"postgres", "mastodon_production", 1}})
-	m.SetSnapshots(1, 0, 0, now)
+	m.SetSnapshots(SnapshotCounts{Complete: 1}, now)
 	m.Pruned(1)
 	m.NotifyFailed()
 	m.SetMirror(1, 2, 3, 4, 5)
@@ -308,7 +315,7 @@ func TestConcurrentUse(t *testing.T) {
 				now := time.Now()
 				m.RunFinished("backup", Results[(i+j)%3], now, now)
 				m.SetArtifacts([]Artifact{{"redis", "main", int64(j)}})
-				m.SetSnapshots(j, 0, 0, now)
+				m.SetSnapshots(SnapshotCounts{Complete: j}, now)
 				m.SetMirror(j, j, j, j, int64(j))
 				m.Pruned(1)
 			}
