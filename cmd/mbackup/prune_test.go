@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,11 +14,12 @@ import (
 
 	"mbackup/internal/dump"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/sshsig"
 	"mbackup/internal/storage/local"
 )
 
 // takeAt commits a complete snapshot dated ago into the local store of a
-// setup directory and returns its id.
+// setup directory, signed with its signing key, and returns its id.
 func takeAt(t *testing.T, dir string, ago time.Duration) string {
 	t.Helper()
 	s, err := local.New(filepath.Join(dir, "store"))
@@ -28,6 +30,13 @@ func takeAt(t *testing.T, dir string, ago time.Duration) string {
 	tk := &snapshot.Taker{
 		Store: s, Recipients: []age.Recipient{id.Recipient()}, RecipientIDs: []string{id.Recipient().String()},
 		Host: "test", Tool: "mbackup test", Now: func() time.Time { return time.Now().Add(-ago) },
+	}
+	if key, err := os.ReadFile(filepath.Join(dir, "signing.key")); err == nil {
+		signer, err := sshsig.ParsePrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Signer = signer
 	}
 	produce := func(ctx context.Context, w io.Writer) (dump.Info, error) {
 		cmd := exec.CommandContext(ctx, "sh", "-c", "seq 1 1000")

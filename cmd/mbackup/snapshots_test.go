@@ -58,7 +58,7 @@ func TestUnreadableManifests(t *testing.T) {
 	newer := putManifest(t, dir, time.Hour, newerManifest)
 
 	code, out, errOut := mbackup(t, "--config", cfg, "list")
-	if code != exitOK || !regexp.MustCompile(invalid+`.*unreadable .*unexpected EOF; left alone by prune`).MatchString(out) ||
+	if code != exitOK || !regexp.MustCompile(invalid+`.*unreadable .*unexpected end of JSON input; left alone by prune`).MatchString(out) ||
 		!regexp.MustCompile(newer+`.*newer-format .*format 2 is newer than this mbackup reads`).MatchString(out) {
 		t.Errorf("list exited %d:\n%s%s", code, out, errOut)
 	}
@@ -71,7 +71,7 @@ func TestUnreadableManifests(t *testing.T) {
 	if e := entries[0]; e["id"] != newer || e["status"] != "newer-format" || !strings.Contains(fmt.Sprint(e["reason"]), "format 2") || e["bytes"] == nil {
 		t.Errorf("list --json, newer: %v", e)
 	}
-	if e := entries[1]; e["id"] != invalid || e["status"] != "unreadable" || !strings.Contains(fmt.Sprint(e["reason"]), "unexpected EOF") {
+	if e := entries[1]; e["id"] != invalid || e["status"] != "unreadable" || !strings.Contains(fmt.Sprint(e["reason"]), "unexpected end of JSON input") {
 		t.Errorf("list --json, invalid: %v", e)
 	}
 	if e := entries[2]; e["id"] != good || e["status"] != "complete" || e["manifest"] == nil || e["reason"] != nil {
@@ -83,7 +83,7 @@ func TestUnreadableManifests(t *testing.T) {
 		t.Errorf("status does not name %s as the newest good snapshot:\n%s", good, out)
 	}
 	for _, want := range []string{"snapshots: 1 complete, 0 partial, 0 incomplete (interrupted runs), 1 unreadable, 1 newer-format\n",
-		"snapshot " + invalid + " (unreadable): unreadable manifest: unexpected EOF; its manifest is damaged",
+		"snapshot " + invalid + " (unreadable): unreadable manifest: unexpected end of JSON input; its manifest is damaged",
 		"snapshot " + newer + " (newer-format): manifest of a newer format", "upgrade mbackup"} {
 		if code != exitOK || !strings.Contains(out, want) {
 			t.Errorf("status exited %d, lacks %q:\n%s%s", code, want, out, errOut)
@@ -206,19 +206,7 @@ func TestDaemonVerifyWithoutGoodSnapshot(t *testing.T) {
 		text = bytes.Replace(text, []byte(r[0]), []byte(r[1]), 1)
 	}
 	os.WriteFile(cfg, text, 0o600)
-	d := startDaemon(t, cfg)
-	waitFor(t, "a failed verify on Slack", d.log, func() bool {
-		for _, b := range slack.all() {
-			if strings.Contains(b, "verify") && strings.Contains(b, "no good snapshot (complete, not dated in the future) among 3 listed") {
-				return true
-			}
-		}
-		return false
-	})
-	scraped := scrape(t, "http://"+listen+"/metrics")
-	if !regexp.MustCompile(`mbackup_runs_total\{result="failure",task="verify"\} [1-9]`).MatchString(scraped) {
-		t.Errorf("/metrics:\n%s", scraped)
-	}
+	waitVerifyFailure(t, startDaemon(t, cfg), slack, listen, "no good snapshot (complete, not dated in the future) among 3 listed")
 	if len(committed(t, cfg)) != 1 {
 		t.Errorf("committed: %v", committed(t, cfg))
 	}
@@ -257,6 +245,24 @@ func TestDaemonPruneFailureCounted(t *testing.T) {
 	})
 	scraped := scrape(t, "http://"+listen+"/metrics")
 	if !regexp.MustCompile(`mbackup_runs_total\{result="failure",task="prune"\} 1`).MatchString(scraped) {
+		t.Errorf("/metrics:\n%s", scraped)
+	}
+}
+
+// waitVerifyFailure waits for the daemon's scheduled verify to post a
+// failure saying want to Slack, and checks it is counted on /metrics.
+func waitVerifyFailure(t *testing.T, d *daemonRun, slack *slackSink, listen, want string) {
+	t.Helper()
+	waitFor(t, "a failed verify on Slack", d.log, func() bool {
+		for _, b := range slack.all() {
+			if strings.Contains(b, "verify") && strings.Contains(b, want) {
+				return true
+			}
+		}
+		return false
+	})
+	scraped := scrape(t, "http://"+listen+"/metrics")
+	if !regexp.MustCompile(`mbackup_runs_total\{result="failure",task="verify"\} [1-9]`).MatchString(scraped) {
 		t.Errorf("/metrics:\n%s", scraped)
 	}
 }

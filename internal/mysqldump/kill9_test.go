@@ -9,11 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"mbackup/internal/testenv"
 )
 
 // kill9Env, when set, makes the test binary a child that dumps blog with
@@ -94,28 +95,5 @@ func TestKill9LeavesNoPassword(t *testing.T) {
 
 // childrenOf returns the pids of ppid's children running comm.
 func childrenOf(t *testing.T, ppid int, comm string) []int {
-	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // gone
-		}
-		s := string(data)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if s[open+1:closing] != comm || len(fields) < 2 || fields[1] != strconv.Itoa(ppid) {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.Fields(s)[0])
-		pids = append(pids, pid)
-	}
-	return pids
+	return testenv.ChildrenOf(t, ppid, comm)
 }

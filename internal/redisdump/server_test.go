@@ -134,28 +134,5 @@ func waitPing(t *testing.T, s server, exited <-chan error, log string) {
 
 // children returns the pids of this process's children running comm.
 func children(t *testing.T, comm string) []int {
-	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // gone
-		}
-		s := string(data)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if s[open+1:closing] != comm || len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.Fields(s)[0])
-		pids = append(pids, pid)
-	}
-	return pids
+	return testenv.ChildrenOf(t, os.Getpid(), comm)
 }

@@ -111,15 +111,18 @@ func (s *Signer) AuthorizedKey(comment string) string {
 func (s *Signer) Sign(msg []byte) []byte {
 	hash := sha512.Sum512(msg)
 	sig := ssh.Signature{Format: ssh.KeyAlgoED25519, Blob: ed25519.Sign(s.key, signedData(Namespace, "sha512", hash[:]))}
-	blob := append([]byte(magic), ssh.Marshal(struct {
-		Version   uint32
-		PublicKey []byte
-		Namespace string
-		Reserved  string
-		HashAlg   string
-		Signature []byte
-	}{version, s.pub.Marshal(), Namespace, "", "sha512", ssh.Marshal(sig)})...)
+	blob := append([]byte(magic), ssh.Marshal(sigBlob{version, s.pub.Marshal(), Namespace, "", "sha512", ssh.Marshal(sig)})...)
 	return armor(blob)
+}
+
+// sigBlob is an SSH signature after its magic preamble.
+type sigBlob struct {
+	Version   uint32
+	PublicKey []byte
+	Namespace string
+	Reserved  string
+	HashAlg   string
+	Signature []byte
 }
 
 // signedData is what the key signs: the magic, then the namespace, the
@@ -179,14 +182,7 @@ func Verify(pub ssh.PublicKey, msg, armored []byte) error {
 	if !bytes.HasPrefix(blob, []byte(magic)) {
 		return bad("not an SSH signature")
 	}
-	var s struct {
-		Version   uint32
-		PublicKey []byte
-		Namespace string
-		Reserved  string
-		HashAlg   string
-		Signature []byte
-	}
+	var s sigBlob
 	if err := ssh.Unmarshal(blob[len(magic):], &s); err != nil {
 		return bad("malformed: %v", err)
 	}
