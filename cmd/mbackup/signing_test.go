@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+
 	"mbackup/internal/snapshot"
 	"mbackup/internal/sshsig"
+	"mbackup/internal/stream"
 	"mbackup/internal/testenv"
 )
 
@@ -221,4 +226,44 @@ func TestDaemonVerifyRefusesUnsigned(t *testing.T) {
 		"metrics:\n  listen: %q\nnotify:\n  slack:\n    webhook_url: %s/hook\nredis:\n", listen, slack.srv.URL)), 1)
 	os.WriteFile(cfg, text, 0o600)
 	waitVerifyFailure(t, startDaemon(t, cfg), slack, listen, "not signed")
+}
+
+// TestVerifyScansSQL: verify -i feeds the SQL of the globals to the same
+// scanner as restore: a forged artifact carrying \! (its manifest
+// updated, the signature check skipped) fails verify, naming the line.
+func TestVerifyScansSQL(t *testing.T) {
+	dir, cfg := setup(t, "  databases: [postgres]\n")
+	if code, out, errOut := mbackup(t, "--config", cfg, "backup", "--only", "postgres"); code != exitOK {
+		t.Fatalf("backup exited %d:\n%s%s", code, out, errOut)
+	}
+	m := onlySnapshot(t, cfg)
+	idFile := filepath.Join(dir, "id.txt")
+	if code, out, _ := mbackup(t, "--config", cfg, "verify", "-i", idFile); code != exitOK {
+		t.Fatalf("verify -i of the real snapshot exited %d:\n%s", code, out)
+	}
+	b, _ := os.ReadFile(idFile)
+	ids, err := age.ParseIdentities(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed bytes.Buffer
+	w, err := stream.Seal(&sealed, ids[0].(*age.X25519Identity).Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "CREATE ROLE x;\n\\! touch /tmp/mbackup-forged-marker\n")
+	w.Close()
+	sums := w.Sums()
+	for i, a := range m.Artifacts {
+		if a.Name == "globals" {
+			os.WriteFile(filepath.Join(dir, "store", a.Key), sealed.Bytes(), 0o644)
+			m.Artifacts[i].Sums = sums
+		}
+	}
+	mj, _ := json.MarshalIndent(m, "", "  ")
+	os.WriteFile(filepath.Join(dir, "store", snapshot.ManifestKey(m.ID)), mj, 0o644)
+	code, out, _ := mbackup(t, "--config", cfg, "verify", "-i", idFile, "--insecure-skip-signature")
+	if code != exitError || !strings.Contains(out, "globals.sql.zst.age: line 2") {
+		t.Errorf("verify -i of a forged globals exited %d:\n%s", code, out)
+	}
 }

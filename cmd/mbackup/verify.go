@@ -180,7 +180,7 @@ func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
 	if len(v.ids) > 0 {
 		what += ", decrypted size and sha256"
 	}
-	if err := snapshot.Check(ctx, v.store, m, v.ids...); err != nil {
+	if err := snapshot.CheckScanned(ctx, v.store, m, restore.Scanner, v.ids...); err != nil {
 		fmt.Fprintf(v.e.stdout, "%s: FAILED (%s):\n  %s\n", m.ID, what, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return false
 	}

@@ -75,7 +75,7 @@ func verify(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age
 		return wrongKey(err)
 	}
 	defer r.Close()
-	if scan := scanner(a); scan != nil {
+	if scan := Scanner(a); scan != nil {
 		if _, err := io.Copy(scan, r); err != nil {
 			return sqlErr(err)
 		}
@@ -101,12 +101,9 @@ func sqlErr(err error) error {
 	return err
 }
 
-// scanner returns the meta-command scanner for a's SQL, nil when a is not
-// SQL fed to a client.
-func scanner(a snapshot.Artifact) interface {
-	io.Writer
-	Close() error
-} {
+// Scanner returns the meta-command scanner for a's SQL, nil when a is not
+// SQL fed to a client (for snapshot.CheckScanned too).
+func Scanner(a snapshot.Artifact) io.WriteCloser {
 	switch {
 	case isGlobals(a):
 		return &metacmd.PSQL{}

@@ -20,16 +20,27 @@ import (
 // It checks every artifact and returns one error per bad one, joined, each
 // naming the artifact's key.
 func Check(ctx context.Context, s storage.Store, m *Manifest, identities ...age.Identity) error {
+	return CheckScanned(ctx, s, m, nil, identities...)
+}
+
+// Scanner returns what the plaintext of an artifact is fed to when it is
+// decrypted, nil for none; its Close says whether the plaintext passed
+// (restore's meta-command scanners).
+type Scanner func(Artifact) io.WriteCloser
+
+// CheckScanned is Check that, given identities, also feeds each
+// artifact's plaintext to scan(a) and fails the artifact when it refuses.
+func CheckScanned(ctx context.Context, s storage.Store, m *Manifest, scan Scanner, identities ...age.Identity) error {
 	var errs []error
 	for _, a := range m.Artifacts {
-		if err := checkArtifact(ctx, s, a, identities); err != nil {
+		if err := checkArtifact(ctx, s, a, scan, identities); err != nil {
 			errs = append(errs, fmt.Errorf("snapshot: check %s: %w", a.Key, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func checkArtifact(ctx context.Context, s storage.Store, a Artifact, ids []age.Identity) error {
+func checkArtifact(ctx context.Context, s storage.Store, a Artifact, scan Scanner, ids []age.Identity) error {
 	rc, err := s.Get(ctx, a.Key)
 	if err != nil {
 		return err
@@ -49,7 +60,16 @@ func checkArtifact(ctx context.Context, s storage.Store, a Artifact, ids []age.I
 			return err
 		}
 		defer r.Close()
-		if _, err := io.Copy(io.Discard, r); err != nil {
+		var w io.WriteCloser
+		if scan != nil {
+			w = scan(a)
+		}
+		if w == nil {
+			_, err = io.Copy(io.Discard, r)
+		} else if _, err = io.Copy(w, r); err == nil {
+			err = w.Close()
+		}
+		if err != nil {
 			return err
 		}
 		got = r.Sums()
