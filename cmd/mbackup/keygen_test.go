@@ -76,3 +76,30 @@ func TestKeygenInterchangeable(t *testing.T) {
 		t.Fatalf("age -d with the keygen identity: %q, %v", plain, err)
 	}
 }
+
+// TestKeygenSigning: keygen --signing writes an OpenSSH key (0600, never
+// overwritten) whose public half, as ssh-keygen -y prints it, is the line
+// printed for encryption.signer; without -o it is a usage error.
+func TestKeygenSigning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signing.key")
+	code, out, errOut := mbackup(t, "keygen", "--signing", "-o", path)
+	if code != exitOK || !strings.Contains(errOut, "encryption.signer") {
+		t.Fatalf("keygen --signing exited %d:\n%s%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("signing key: %v %v", fi, err)
+	}
+	pub, err := exec.Command("ssh-keygen", "-y", "-f", path).Output()
+	if err != nil {
+		t.Fatalf("ssh-keygen -y: %v (apt-get install openssh-client)", err)
+	}
+	if strings.Fields(string(pub))[1] != strings.Fields(out)[1] {
+		t.Errorf("printed %q, ssh-keygen -y says %q", out, pub)
+	}
+	if code, _, errOut := mbackup(t, "keygen", "--signing", "-o", path); code != exitError || !strings.Contains(errOut, "refusing to overwrite") {
+		t.Errorf("a second keygen --signing exited %d: %s", code, errOut)
+	}
+	if code, _, _ := mbackup(t, "keygen", "--signing"); code != exitUsage {
+		t.Errorf("keygen --signing without -o exited %d", code)
+	}
+}

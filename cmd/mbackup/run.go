@@ -49,7 +49,7 @@ func commands() []command {
 		{"check", "preflight: every source and the store reached with the credentials given, each line ✅/⚠️/❌ with the fix (--notify posts to Slack)", runCheck},
 		{"status", "the newest good snapshot and its age, snapshots by status, next runs, the daemon's last runs (--json)", runStatus},
 		{"restore", "[ID] restore the newest complete snapshot, or ID: guided on a terminal, --yes and flags for scripts", runRestore},
-		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient", runKeygen},
+		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient; --signing -o FILE: the backup host's signing key", runKeygen},
 		{"help", "show this help, or the help of a command", runHelp},
 		{"version", "print the version of mbackup and of the libraries it is built with", runVersion},
 	}
