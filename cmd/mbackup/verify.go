@@ -180,7 +180,8 @@ func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
 	if len(v.ids) > 0 {
 		what += ", decrypted size and sha256"
 	}
-	if err := snapshot.CheckScanned(ctx, v.store, m, restore.Scanner, v.ids...); err != nil {
+	rb := snapshot.ReadBack{Identities: v.ids, Plain: len(v.ids) > 0, Scan: restore.Scanner}
+	if err := rb.Check(ctx, v.store, m); err != nil {
 		fmt.Fprintf(v.e.stdout, "%s: FAILED (%s):\n  %s\n", m.ID, what, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return false
 	}

@@ -2,11 +2,8 @@ package restore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,33 +60,8 @@ func verify(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops a download that read ahead
-	rc, err := s.Get(ctx, a.Key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	stored := &hashCounter{h: sha256.New()}
-	src := io.TeeReader(ctxReader{ctx, rc}, stored)
-	r, err := stream.Unseal(src, ids...)
-	if err != nil {
-		return wrongKey(err)
-	}
-	defer r.Close()
-	if scan := Scanner(a); scan != nil {
-		if _, err := io.Copy(scan, r); err != nil {
-			return sqlErr(err)
-		}
-		if err := scan.Close(); err != nil {
-			return sqlErr(err)
-		}
-		return compare(r.Sums(), a.Sums)
-	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return err
-	}
-	got := stream.Sums{StoredBytes: stored.n, StoredSHA256: hex.EncodeToString(stored.h.Sum(nil))}
-	want := stream.Sums{StoredBytes: a.StoredBytes, StoredSHA256: a.StoredSHA256}
-	return compare(got, want)
+	rb := snapshot.ReadBack{Identities: ids, Scan: Scanner}
+	return wrongKey(sqlErr(rb.Artifact(ctx, s, a)))
 }
 
 // sqlErr says what a refusal of the scanner means.
@@ -102,7 +74,7 @@ func sqlErr(err error) error {
 }
 
 // Scanner returns the meta-command scanner for a's SQL, nil when a is not
-// SQL fed to a client (for snapshot.CheckScanned too).
+// SQL fed to a client (for snapshot.ReadBack too).
 func Scanner(a snapshot.Artifact) io.WriteCloser {
 	switch {
 	case isGlobals(a):
@@ -111,17 +83,6 @@ func Scanner(a snapshot.Artifact) io.WriteCloser {
 		return &metacmd.MySQL{}
 	}
 	return nil
-}
-
-// hashCounter hashes and counts what is written to it.
-type hashCounter struct {
-	h hash.Hash
-	n int64
-}
-
-func (c *hashCounter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return c.h.Write(p)
 }
 
 // checkTarget refuses, before anything is written, a step whose target
@@ -188,22 +149,7 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 	if err := f.Close(); err != nil {
 		return "", err
 	}
-	return path, compare(r.Sums(), a.Sums)
-}
-
-// compare checks what was read against the manifest, stored side first.
-func compare(got, want stream.Sums) error {
-	switch {
-	case got.StoredBytes != want.StoredBytes:
-		return fmt.Errorf("read %d stored bytes, the manifest says %d", got.StoredBytes, want.StoredBytes)
-	case got.StoredSHA256 != want.StoredSHA256:
-		return errors.New("stored sha256 differs from the manifest's: the artifact was altered in the store")
-	case got.PlainBytes != want.PlainBytes:
-		return fmt.Errorf("decrypted to %d bytes, the manifest says %d", got.PlainBytes, want.PlainBytes)
-	case got.PlainSHA256 != want.PlainSHA256:
-		return errors.New("plaintext sha256 differs from the manifest's")
-	}
-	return nil
+	return path, snapshot.CompareSums(r.Sums(), a.Sums)
 }
 
 // plainExt is the extension of the dump inside a key: ".dump" of
