@@ -242,22 +242,26 @@ func (d *daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store)
 		return "prune skipped (the next backup prunes): " + err.Error()
 	}
 	if err != nil {
-		d.log.Error("prune failed", "err", err)
-		d.obs.jobDone(ctx, outcome{job: "prune", started: started, err: err, next: d.next("backup")})
-		return "prune failed: " + err.Error()
+		return d.pruneFailed(ctx, started, err)
 	}
 	defer rl.Release()
 	rep, err := retention.Prune(ctx, retention.PruneOptions{
 		Store: s, Policy: policyOf(cfg.Retention), Now: time.Now(), Log: logLines{d.log},
 	})
 	if err != nil {
-		d.log.Error("prune failed", "err", err)
-		d.obs.jobDone(ctx, outcome{job: "prune", started: started, err: err, next: d.next("backup")})
-		return "prune failed: " + err.Error()
+		return d.pruneFailed(ctx, started, err)
 	}
 	d.obs.metrics.RunFinished("prune", "success", started, time.Now())
 	d.obs.metrics.Pruned(len(rep.Deleted))
 	return pruneSummary(rep, false)
+}
+
+// pruneFailed reports a failed prune as a run of its own and returns the
+// backup's summary line.
+func (d *daemon) pruneFailed(ctx context.Context, started time.Time, err error) string {
+	d.log.Error("prune failed", "err", err)
+	d.obs.jobDone(ctx, outcome{job: "prune", started: started, err: err, next: d.next("backup")})
+	return "prune failed: " + err.Error()
 }
 
 // logLines logs each line written to it.
