@@ -22,10 +22,6 @@ import (
 	"mbackup/internal/testenv"
 )
 
-// readmeSettings are the variables the README's restore block assigns at
-// its top, the only text of the block the test changes.
-var readmeSettings = []string{"S", "ID", "SIGNER", "REDIS_DIR"}
-
 // TestReadmeRestoreByHand runs the sh block of README.md's "Restore by hand"
 // section exactly as printed, only with its settings pointed at a fresh
 // snapshot, onto throwaway servers, and compares the restored data with the

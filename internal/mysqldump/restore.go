@@ -191,17 +191,6 @@ func (s *scanReader) Read(p []byte) (int, error) {
 	}
 }
 
-// CheckDump reads a whole SQL dump from r and refuses it when it holds a
-// mysql client command (see metacmd.MySQL): what the restore's preflight
-// runs before anything is applied.
-func CheckDump(r io.Reader) error {
-	var scan metacmd.MySQL
-	if _, err := io.Copy(&scan, r); err != nil {
-		return err
-	}
-	return scan.Close()
-}
-
 // readErr records the error, other than io.EOF, that reading r ended with.
 type readErr struct {
 	r   io.Reader
