@@ -25,6 +25,10 @@
 //     listed "unreadable" (or "newer-format") with its reason, and is
 //     never garbage. A snapshot dated more than FutureSkew ahead of the
 //     clock is flagged Future and NewestGood never picks it.
+//   - With a Signer, the manifest's signature (manifest.json.sig) is
+//     written before the manifest, so a committed signed snapshot always
+//     has it; Authenticate trusts a manifest only by that signature, and
+//     returns the manifest parsed from the very bytes it verified.
 package snapshot
 
 import (
