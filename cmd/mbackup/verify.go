@@ -16,6 +16,7 @@ import (
 
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
+	"mbackup/internal/redact"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -237,11 +238,11 @@ func scratchTargets(urls []string) (*pgdump.Config, *mysqldump.Config, error) {
 	return pg, my, nil
 }
 
-// redactURL hides a URL's password.
+// redactURL hides a URL's password. An unparsable URL is not shown at all:
+// where its password ends is not known.
 func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
+	if _, err := url.Parse(raw); err != nil {
 		return "[unparsable URL]"
 	}
-	return u.Redacted()
+	return redact.String(raw, redact.Mark)
 }

@@ -16,11 +16,12 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"mbackup/internal/redact"
 )
 
 // Info describes a finished dump, for the manifest.
@@ -119,16 +120,10 @@ func (t *tail) describe(secrets []string) string {
 	return ": " + s
 }
 
-var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
-
-// Redact replaces every secret and any password in a URL in s.
+// Redact replaces every secret, any password in a URL and any Slack
+// credential in s by [redacted] (see package redact).
 func Redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return urlPassword.ReplaceAllString(s, "${1}[redacted]@")
+	return redact.String(s, redact.Mark, secrets...)
 }
 
 // Output runs a short command (a version query) and returns its trimmed

@@ -158,32 +158,3 @@ func TestMessageEscapesAndRedacts(t *testing.T) {
 		}
 	}
 }
-
-func TestRedactPatterns(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"https://user:p%40ss@host/x", "https://user:[REDACTED]@host/x"},
-		{"redis://:secret@redis:6379", "redis://:[REDACTED]@redis:6379"},
-		{"s3://key:se/cr@t@bucket now", "s3://key:[REDACTED]@bucket now"},
-		{"https://host:443/path", "https://host:443/path"},
-		{"see https://hooks.slack.com/services/T0/B0/XyZ.", "see [REDACTED]"},
-		{"token xoxb-123-456-aBc and xapp-1-A-2", "token [REDACTED] and [REDACTED]"},
-		{"plain text", "plain text"},
-	} {
-		if got := redactPatterns(tc.in); got != tc.want {
-			t.Errorf("redactPatterns(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestSize(t *testing.T) {
-	for _, tc := range []struct {
-		n    int64
-		want string
-	}{
-		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536 << 20, "1.5 GiB"}, {1<<63 - 1, "8.0 EiB"},
-	} {
-		if got := size(tc.n); got != tc.want {
-			t.Errorf("size(%d) = %q, want %q", tc.n, got, tc.want)
-		}
-	}
-}

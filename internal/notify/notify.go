@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"mbackup/internal/redact"
 )
 
 // Event is the outcome of one job run.
@@ -81,7 +83,7 @@ type Slack struct {
 	failureOnly bool
 	timeout     time.Duration
 	client      *http.Client
-	secrets     []string // longest first
+	secrets     []string
 }
 
 // NewSlack checks c and returns a notifier. Exactly one of c.WebhookURL or
@@ -145,7 +147,6 @@ func NewSlack(c Config) (*Slack, error) {
 	}
 	s.secrets = append(s.secrets, c.Secrets...)
 	s.secrets = slices.DeleteFunc(s.secrets, func(x string) bool { return x == "" })
-	slices.SortFunc(s.secrets, func(a, b string) int { return len(b) - len(a) })
 	return s, nil
 }
 
@@ -191,6 +192,6 @@ func (s *Slack) postError(err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	msg := redactPatterns(redactSecrets(err.Error(), s.secrets))
+	msg := redact.String(err.Error(), redacted, s.secrets...)
 	return &postError{msg: msg, cause: err}
 }

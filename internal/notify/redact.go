@@ -1,44 +1,17 @@
 package notify
 
-import (
-	"regexp"
-	"strings"
-)
+import "mbackup/internal/redact"
 
 // redacted replaces every secret removed from a message or an error.
-const redacted = "[REDACTED]"
-
-var (
-	// urlPassword matches the password of a URL's userinfo
-	// ("://user:pass@"). The password runs up to the last "@" before
-	// white space, so an unescaped "@" inside it is covered too.
-	urlPassword = regexp.MustCompile(`(://[^\s:/@]*):[^\s]*@`)
-	// slackWebhook matches Slack incoming-webhook and workflow URLs, whose
-	// path is the credential.
-	slackWebhook = regexp.MustCompile(`(?i)(https?://)?hooks\.slack(-gov)?\.com/\S*`)
-	// slackToken matches bot, user, app and refresh tokens (xoxb-, xoxp-,
-	// xapp-, xoxe-...).
-	slackToken = regexp.MustCompile(`\b(xox[a-z]|xapp)-[0-9A-Za-z.-]+`)
-)
+const redacted = redact.MarkUpper
 
 // redactPatterns removes whatever looks like a credential whatever its
 // origin: URL passwords, Slack webhook URLs and Slack tokens.
-func redactPatterns(s string) string {
-	s = slackWebhook.ReplaceAllString(s, redacted)
-	s = slackToken.ReplaceAllString(s, redacted)
-	s = urlPassword.ReplaceAllString(s, "$1:"+redacted+"@")
-	return s
-}
+func redactPatterns(s string) string { return redact.Patterns(s, redacted) }
 
-// redactSecrets replaces every occurrence of each non-empty secret, longest
-// first so that a secret containing another one is removed whole.
+// redactSecrets replaces every occurrence of each non-empty secret.
 func redactSecrets(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, redacted)
-		}
-	}
-	return s
+	return redact.Secrets(s, redacted, secrets...)
 }
 
 // redactEvent returns a copy of e with secrets removed from every string the

@@ -59,6 +59,7 @@ import (
 
 	"github.com/Backblaze/blazer/b2"
 
+	"mbackup/internal/redact"
 	"mbackup/internal/storage"
 )
 
@@ -273,10 +274,7 @@ func (s *Store) fail(op, key string, ctx context.Context, err error) error {
 	if key != "" {
 		op += " " + key
 	}
-	msg := fmt.Sprintf("b2: %s: %v", op, err)
-	if s.cfg.AppKey != "" && strings.Contains(msg, s.cfg.AppKey) {
-		msg = strings.ReplaceAll(msg, s.cfg.AppKey, "[redacted]")
-	}
+	msg := redact.Secrets(fmt.Sprintf("b2: %s: %v", op, err), redact.Mark, s.cfg.AppKey)
 	return &opError{msg: msg, err: err}
 }
 
