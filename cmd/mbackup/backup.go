@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"mbackup/internal/humanize"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -78,18 +79,8 @@ func wrapPartial(err error) error {
 	return err
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes formats a byte count for the commands' output.
+func humanBytes(n int64) string { return humanize.Bytes(n) }
 
 // roundDuration keeps two or three significant digits.
 func roundDuration(d time.Duration) time.Duration {

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+
+	"mbackup/internal/humanize"
 )
 
 // Slack Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -85,7 +87,7 @@ func infoLines(e Event) string {
 		fmt.Fprintf(&b, "\n*Duration* %s (started %s)", d, utc(e.Started))
 	}
 	if len(e.Artifacts) > 0 {
-		fmt.Fprintf(&b, "\n*Stored* %s in %d artifacts", size(total(e.Artifacts)), len(e.Artifacts))
+		fmt.Fprintf(&b, "\n*Stored* %s in %d artifacts", humanize.Bytes(total(e.Artifacts)), len(e.Artifacts))
 	}
 	return b.String()
 }
@@ -102,7 +104,7 @@ func artifactsText(arts []Artifact) string {
 	lines := make([]string, len(arts))
 	for i, a := range arts {
 		pad := width - utf8.RuneCountInString(names[i])
-		lines[i] = fmt.Sprintf("%s%s  %10s", names[i], strings.Repeat(" ", pad), size(a.Bytes))
+		lines[i] = fmt.Sprintf("%s%s  %10s", names[i], strings.Repeat(" ", pad), humanize.Bytes(a.Bytes))
 	}
 	return limitLines("*Artifacts*\n```", lines, "```")
 }
@@ -175,7 +177,7 @@ func fallback(e Event, head string) string {
 		b.WriteString(", took " + d)
 	}
 	if len(e.Artifacts) > 0 {
-		fmt.Fprintf(&b, ", %s stored in %d artifacts", size(total(e.Artifacts)), len(e.Artifacts))
+		fmt.Fprintf(&b, ", %s stored in %d artifacts", humanize.Bytes(total(e.Artifacts)), len(e.Artifacts))
 	}
 	for i, f := range e.Failures {
 		if i == 5 {
@@ -221,20 +223,6 @@ func age(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 	}
-}
-
-// size formats n in binary units: "512 B", "1.5 KiB", "3.2 GiB".
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // clean redacts credentials and escapes s for mrkdwn, so that a reason

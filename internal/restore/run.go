@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/humanize"
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
@@ -177,15 +178,4 @@ func progress(opt Options, format string, a ...any) {
 }
 
 // human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func human(n int64) string { return humanize.Bytes(n) }
