@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"mbackup/internal/retry"
 )
 
 // errRaced marks a source object deleted or replaced since it was listed.
@@ -16,15 +17,13 @@ var errRaced = errors.New("changed at the source during the run")
 // copyItem copies one object with retries and accounts for the outcome.
 func (r *run) copyItem(ctx context.Context, it *item) {
 	srcKey := r.o.Source.Prefix + it.rec.key
-	var err error
-	for attempt := 0; attempt <= r.o.Retries; attempt++ {
-		if attempt > 0 && !sleep(ctx, r.o.RetryDelay<<(attempt-1)) {
-			break
+	err := retry.Do(ctx, r.o.retryPolicy(), func() error {
+		err := r.copyOnce(ctx, srcKey, it.rec)
+		if errors.Is(err, errRaced) {
+			return retry.Stop(err)
 		}
-		if err = r.copyOnce(ctx, srcKey, it.rec); err == nil || errors.Is(err, errRaced) {
-			break
-		}
-	}
+		return err
+	})
 	switch {
 	case err == nil:
 		r.c.copied.Add(1)
@@ -104,14 +103,8 @@ func (x *exactReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+// retryPolicy is how the copy or delete of one object is retried: up to
+// Retries more tries after the first, the first pause at most RetryDelay.
+func (o Options) retryPolicy() retry.Policy {
+	return retry.Policy{Attempts: o.Retries + 1, Base: o.RetryDelay}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"mbackup/internal/retry"
 )
 
 // deletePass removes the store objects the source no longer has. It runs
@@ -51,16 +53,11 @@ func (r *run) deleteOne(ctx context.Context, key string) {
 		r.logf("would delete %q", key)
 		return
 	}
-	var err error
-	for attempt := 0; attempt <= r.o.Retries; attempt++ {
-		if attempt > 0 && !sleep(ctx, r.o.RetryDelay<<(attempt-1)) {
-			break
-		}
-		if err = r.o.Store.Delete(ctx, key); err == nil {
-			r.c.deleted.Add(1)
-			r.logf("delete %q", key)
-			return
-		}
+	err := retry.Do(ctx, r.o.retryPolicy(), func() error { return r.o.Store.Delete(ctx, key) })
+	if err == nil {
+		r.c.deleted.Add(1)
+		r.logf("delete %q", key)
+		return
 	}
 	if ctx.Err() == nil {
 		r.fail(key, fmt.Errorf("delete: %w", err))

@@ -84,10 +84,12 @@ type Options struct {
 	// DryRun plans without writing or deleting anything.
 	DryRun bool
 	// Retries is the number of extra attempts per object after the first;
-	// 0 means 2, a negative value means none.
+	// 0 means 2, a negative value means none. An error that another try
+	// cannot change (a 403, a 404) is not retried (see package retry).
 	Retries int
-	// RetryDelay is the wait before the first retry, doubled for each next
-	// one; default 1s.
+	// RetryDelay bounds the wait before the first retry, the bound doubling
+	// for each next one; each wait is drawn at random below its bound.
+	// Default 1s.
 	RetryDelay time.Duration
 	// Progress, if set, receives the counts at most four times a second
 	// and once at the end, from one goroutine.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"mbackup/internal/retry"
 	"mbackup/internal/storage"
 )
 
@@ -154,16 +155,11 @@ func (rs *restorer) join2(ctx context.Context, src, dst *stream, work chan<- ent
 // restoreItem copies one object from the store into the target bucket.
 func (rs *restorer) restoreItem(ctx context.Context, e entry) {
 	key := rs.o.Target.Prefix + e.key
-	var err error
-	for attempt := 0; attempt <= rs.run.o.Retries; attempt++ {
-		if attempt > 0 && !sleep(ctx, rs.run.o.RetryDelay<<(attempt-1)) {
-			break
-		}
-		if err = rs.restoreOnce(ctx, key, e); err == nil {
-			rs.c.copied.Add(1)
-			rs.c.copiedBytes.Add(e.size)
-			return
-		}
+	err := retry.Do(ctx, rs.run.o.retryPolicy(), func() error { return rs.restoreOnce(ctx, key, e) })
+	if err == nil {
+		rs.c.copied.Add(1)
+		rs.c.copiedBytes.Add(e.size)
+		return
 	}
 	if ctx.Err() == nil {
 		rs.fail(rs.o.Prefix+e.key, err)
