@@ -33,13 +33,18 @@
 //     recipient is refused.
 //   - Optional sections (postgres, redis, mysql, media, notify) that are
 //     absent from the file are nil (or empty) in [Config]: not configured.
+//   - A storage setting's default and bounds are those of the store that
+//     reads it: the b2 and s3 packages own them and this package refers to
+//     them (the stores do not import config), so a file that leaves a
+//     setting out and a store built in code with a zero field behave alike.
 package config
 
-import "time"
+import (
+	"time"
 
-// DefaultPath is where the configuration is read from when neither --config
-// nor $MBACKUP_CONFIG names a file.
-const DefaultPath = "/etc/mbackup/mbackup.yaml"
+	"mbackup/internal/storage/b2"
+	"mbackup/internal/storage/s3"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -337,13 +342,17 @@ type Metrics struct {
 	Listen string `yaml:"listen"`
 }
 
-// Default values of the settings that have one.
+// Default values of the settings that have one. The storage settings take
+// the defaults of the store packages, which own them (a store built in code
+// with zero fields gets the same ones): call_timeout and stall_timeout,
+// which the s3 store reads too, follow b2.
 const (
-	DefaultChunkSize         = 16 << 20
-	DefaultConcurrentUploads = 2
-	DefaultCallTimeout       = 2 * time.Minute
-	DefaultStallTimeout      = 2 * time.Minute
-	DefaultUploadTimeout     = 6 * time.Hour
+	DefaultChunkSize         = b2.DefaultChunkSize
+	DefaultPartSize          = s3.DefaultPartSize
+	DefaultConcurrentUploads = b2.DefaultConcurrentUploads
+	DefaultCallTimeout       = b2.DefaultCallTimeout
+	DefaultStallTimeout      = b2.DefaultStallTimeout
+	DefaultUploadTimeout     = b2.DefaultUploadTimeout
 	DefaultLocalPath         = "/var/backups/mbackup"
 	DefaultBackupSchedule    = "0 */12 * * *"
 	DefaultMirrorSchedule    = "30 */12 * * *"
@@ -359,7 +368,7 @@ func Default() *Config {
 	return &Config{
 		Storage: Storage{
 			ChunkSize:         DefaultChunkSize,
-			PartSize:          DefaultChunkSize,
+			PartSize:          DefaultPartSize,
 			ConcurrentUploads: DefaultConcurrentUploads,
 			CallTimeout:       Duration(DefaultCallTimeout),
 			StallTimeout:      Duration(DefaultStallTimeout),

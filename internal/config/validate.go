@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mbackup/internal/storage/b2"
+	"mbackup/internal/storage/s3"
 )
 
 // validator collects problems, placing each on the line of its YAML path.
@@ -105,7 +108,7 @@ func (s *Storage) validate(v *validator) {
 		required(v, "storage.bucket", s.Bucket != "")
 		required(v, "storage.key_id", s.KeyID != "")
 		requiredSecret(v, "storage.application_key", s.ApplicationKey, s.ApplicationKeyFile)
-		sizeRange(v, "storage.chunk_size", s.ChunkSize, 5e6, 5e9, "5MB", "5GB")
+		sizeRange(v, "storage.chunk_size", s.ChunkSize, b2.MinChunkSize, b2.MaxChunkSize, "5MB", "5GB")
 		if s.Endpoint != "" {
 			checkLoopbackHTTP(v, "storage.endpoint", s.Endpoint)
 		}
@@ -114,7 +117,7 @@ func (s *Storage) validate(v *validator) {
 		checkEndpoint(v, "storage.endpoint", s.Endpoint)
 		required(v, "storage.access_key_id", s.AccessKeyID != "")
 		requiredSecret(v, "storage.secret_access_key", s.SecretAccessKey, s.SecretAccessKeyFile)
-		sizeRange(v, "storage.part_size", s.PartSize, 5<<20, 5<<30, "5MiB", "5GiB")
+		sizeRange(v, "storage.part_size", s.PartSize, s3.MinPartSize, s3.MaxPartSize, "5MiB", "5GiB")
 	case StorageLocal:
 		required(v, "storage.path", s.Path != "")
 		return

@@ -63,7 +63,8 @@ import (
 	"mbackup/internal/storage"
 )
 
-// Defaults for zero Config fields.
+// Defaults for zero Config fields. They are also the defaults of the
+// configuration file's storage settings (package config refers to them).
 const (
 	DefaultChunkSize         = 16 << 20
 	DefaultConcurrentUploads = 2
