@@ -5,10 +5,12 @@ import (
 	"log/slog"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"mbackup/internal/redact"
 )
 
 const (
-	redacted = "[redacted]"
+	redacted = redact.Mark
 	unset    = "[unset]"
 )
 
