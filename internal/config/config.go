@@ -249,6 +249,10 @@ type Media struct {
 	// this: a count ("1000") or a share of the mirrored objects ("5%").
 	// Default 5%.
 	MaxDelete DeleteLimit `yaml:"max_delete"`
+	// StallTimeout fails the copy of an object whose source sent nothing
+	// for this long while it was awaited (a GET, a body read, a page of the
+	// listing). Default 2m; at least 1s.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // S3Source is an S3-compatible bucket read by the media mirror.
@@ -343,6 +347,7 @@ const (
 	DefaultConcurrentUploads = 2
 	DefaultCallTimeout       = 2 * time.Minute
 	DefaultStallTimeout      = 2 * time.Minute
+	DefaultMediaStallTimeout = 2 * time.Minute
 	DefaultUploadTimeout     = 6 * time.Hour
 	DefaultLocalPath         = "/var/backups/mbackup"
 	DefaultBackupSchedule    = "0 */12 * * *"
@@ -382,7 +387,7 @@ func decodeBase() *Config {
 	c := Default()
 	c.Postgres = &Postgres{Host: "localhost", Port: 5432, SSLMode: "prefer", Globals: true}
 	c.MySQL = &MySQL{Host: "localhost", Port: 3306}
-	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}}
+	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}, StallTimeout: Duration(DefaultMediaStallTimeout)}
 	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}}
 	return c
 }
