@@ -146,8 +146,16 @@ func (w *Watchdog) fire() {
 
 // Reader returns r watched as the stream: each Read is a wait, and a Read
 // that returns bytes is progress. Time between reads is the consumer's and
-// does not count.
-func (w *Watchdog) Reader(r io.Reader) io.Reader { return &reader{r: r, w: w} }
+// does not count. When r is an io.ReaderAt so is the result, its ReadAt
+// watched the same way, so that a consumer that reads a file by offsets
+// (minio-go's parallel upload) still can.
+func (w *Watchdog) Reader(r io.Reader) io.Reader {
+	wr := &reader{r: r, w: w}
+	if ra, ok := r.(io.ReaderAt); ok {
+		return &readerAt{reader: wr, ra: ra}
+	}
+	return wr
+}
 
 type reader struct {
 	r io.Reader
@@ -156,11 +164,26 @@ type reader struct {
 
 func (r *reader) Read(p []byte) (int, error) {
 	r.w.Enter()
+	defer r.w.Leave()
 	n, err := r.r.Read(p)
 	if n > 0 {
 		r.w.Progress()
 	}
-	r.w.Leave()
+	return n, err
+}
+
+type readerAt struct {
+	*reader
+	ra io.ReaderAt
+}
+
+func (r *readerAt) ReadAt(p []byte, off int64) (int, error) {
+	r.w.Enter()
+	defer r.w.Leave()
+	n, err := r.ra.ReadAt(p, off)
+	if n > 0 {
+		r.w.Progress()
+	}
 	return n, err
 }
 

@@ -198,3 +198,37 @@ func TestStopEndsTheWatch(t *testing.T) {
 	cancel() // the parent ends the rest
 	settled(t, before)
 }
+
+// readerAtFunc is an io.ReaderAt.
+type readerAtFunc func(p []byte, off int64) (int, error)
+
+func (f readerAtFunc) ReadAt(p []byte, off int64) (int, error) { return f(p, off) }
+
+// TestReaderKeepsReaderAt: the reader of a file can still be read by
+// offsets, and a ReadAt is watched like a Read.
+func TestReaderKeepsReaderAt(t *testing.T) {
+	ctx, w := Watch(context.Background(), tick, nil)
+	defer w.Stop()
+	file := strings.NewReader("0123456789")
+	r := w.Reader(file)
+	ra, ok := r.(io.ReaderAt)
+	if !ok {
+		t.Fatalf("the reader of a %T is no io.ReaderAt", file)
+	}
+	buf := make([]byte, 3)
+	if n, err := ra.ReadAt(buf, 5); n != 3 || string(buf) != "567" || err != nil {
+		t.Fatalf("ReadAt = %d %q %v", n, buf, err)
+	}
+	if _, ok := w.Reader(io.MultiReader(file)).(io.ReaderAt); ok {
+		t.Error("a reader that is no io.ReaderAt became one")
+	}
+	hang := make(chan struct{})
+	defer close(hang)
+	go w.Reader(struct {
+		io.Reader
+		io.ReaderAt
+	}{file, readerAtFunc(func([]byte, int64) (int, error) { <-hang; return 0, io.EOF })}).(io.ReaderAt).ReadAt(buf, 0)
+	if err := cancelled(t, ctx); !errors.Is(err, ErrStalled) {
+		t.Errorf("cause %v", err)
+	}
+}
