@@ -33,6 +33,7 @@ type Watchdog struct {
 	timeout time.Duration
 	cancel  context.CancelCauseFunc
 	cause   error
+	owned   bool // made by Watch: Stop cancels the context
 
 	mu      sync.Mutex
 	waiting int       // waits under way
@@ -62,6 +63,7 @@ func New(timeout time.Duration, cancel context.CancelCauseFunc, cause error) *Wa
 func Watch(parent context.Context, timeout time.Duration, cause error) (context.Context, *Watchdog) {
 	ctx, cancel := context.WithCancelCause(parent)
 	w := New(timeout, cancel, cause)
+	w.owned = true
 	context.AfterFunc(ctx, w.stop)
 	return ctx, w
 }
@@ -70,10 +72,13 @@ func Watch(parent context.Context, timeout time.Duration, cause error) (context.
 func (w *Watchdog) Cause() error { return w.cause }
 
 // Stop ends the watch and, for a watchdog made by Watch, cancels its
-// context (with nil cause: context.Canceled).
+// context (with nil cause: context.Canceled). It may be called more than
+// once.
 func (w *Watchdog) Stop() {
 	w.stop()
-	w.cancel(nil)
+	if w.owned {
+		w.cancel(nil)
+	}
 }
 
 func (w *Watchdog) stop() {

@@ -232,3 +232,16 @@ func TestReaderKeepsReaderAt(t *testing.T) {
 		t.Errorf("cause %v", err)
 	}
 }
+
+// TestStopLeavesTheCallersContext: Stop of a watchdog made by New ends the
+// watch but leaves the caller's context alone.
+func TestStopLeavesTheCallersContext(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w := New(tick, cancel, nil)
+	w.Enter()
+	w.Stop()
+	w.Stop()
+	time.Sleep(3 * tick)
+	alive(t, ctx, "after Stop")
+}
