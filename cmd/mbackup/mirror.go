@@ -87,7 +87,7 @@ func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store
 	o := mediasync.Options{
 		Source: mediasync.Source{Client: client, Bucket: m.Source.Bucket}, Store: s, Prefix: m.Prefix,
 		Workers: workers, Delete: m.Delete, MaxDelete: m.MaxDelete.Max(mirrored), DryRun: dryRun,
-		Log: prefixLines{w: e.stdout, prefix: "  "},
+		StallTimeout: m.StallTimeout.Std(), Log: prefixLines{w: e.stdout, prefix: "  "},
 	}
 	if isTerminal(e.stderr) {
 		o.Progress = func(c mediasync.Counts) {
@@ -118,7 +118,8 @@ func reverseMirror(ctx context.Context, e *env, cfg *config.Config, s storage.St
 	}
 	res, err := mediasync.Restore(ctx, mediasync.RestoreOptions{
 		Store: s, Prefix: cfg.Media.Prefix, Target: mediasync.Source{Client: client, Bucket: f.toBucket},
-		ACL: f.toACL, Workers: f.workers, DryRun: f.dryRun, Log: prefixLines{w: e.stdout, prefix: "  "},
+		ACL: f.toACL, Workers: f.workers, DryRun: f.dryRun, StallTimeout: cfg.Media.StallTimeout.Std(),
+		Log: prefixLines{w: e.stdout, prefix: "  "},
 	})
 	printMirror(e.stdout, res, f.dryRun)
 	if err != nil {

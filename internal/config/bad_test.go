@@ -195,6 +195,11 @@ var badConfigs = []struct {
 		"  max_delete: 5 percent\n",
 	want: "mbackup.yaml:8: media.max_delete: must be a count like 1000 or a percentage like 5%",
 }, {
+	name: "media stall timeout under a second",
+	yaml: base + "media:\n  source: {endpoint: s3.example.com, bucket: m, access_key_id: a, secret_access_key: s}\n" +
+		"  stall_timeout: 500ms\n",
+	want: "mbackup.yaml:8: media.stall_timeout: must be at least 1s",
+}, {
 	name: "cron with four fields",
 	yaml: base + "schedule:\n  backup: \"0 */12 * *\"\n",
 	want: `mbackup.yaml:7: schedule.backup: not a schedule (expected exactly 5 fields, found 4: [0 */12 * *]): give 5 fields (minute hour day month weekday, UTC), like "0 */12 * * *", or @daily, @every 6h`,

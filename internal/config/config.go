@@ -42,6 +42,7 @@ package config
 import (
 	"time"
 
+	"mbackup/internal/mediasync"
 	"mbackup/internal/storage/b2"
 	"mbackup/internal/storage/s3"
 )
@@ -254,6 +255,10 @@ type Media struct {
 	// this: a count ("1000") or a share of the mirrored objects ("5%").
 	// Default 5%.
 	MaxDelete DeleteLimit `yaml:"max_delete"`
+	// StallTimeout fails the copy of an object whose source sent nothing
+	// for this long while it was awaited (a GET, a body read, a page of the
+	// listing). Default 2m; at least 1s.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // S3Source is an S3-compatible bucket read by the media mirror.
@@ -353,6 +358,7 @@ const (
 	DefaultCallTimeout       = b2.DefaultCallTimeout
 	DefaultStallTimeout      = b2.DefaultStallTimeout
 	DefaultUploadTimeout     = b2.DefaultUploadTimeout
+	DefaultMediaStallTimeout = mediasync.DefaultStallTimeout
 	DefaultLocalPath         = "/var/backups/mbackup"
 	DefaultBackupSchedule    = "0 */12 * * *"
 	DefaultMirrorSchedule    = "30 */12 * * *"
@@ -391,7 +397,7 @@ func decodeBase() *Config {
 	c := Default()
 	c.Postgres = &Postgres{Host: "localhost", Port: 5432, SSLMode: "prefer", Globals: true}
 	c.MySQL = &MySQL{Host: "localhost", Port: 3306}
-	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}}
+	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}, StallTimeout: Duration(DefaultMediaStallTimeout)}
 	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}}
 	return c
 }

@@ -55,6 +55,7 @@ media:
   prefix: mirror/media/
   delete: true
   max_delete: 1000
+  stall_timeout: 90s
 schedule:
   backup: "15 3 * * *"
   mirror: "45 */6 * * *"
@@ -142,6 +143,7 @@ func wantFull(dir, rcpt2 string) *Config {
 				AccessKeyID: "DO00EXAMPLE", SecretAccessKey: NewSecret("media-secret"),
 				SecretAccessKeyFile: filepath.Join(dir, "media.key")},
 			Prefix: "mirror/media/", Delete: true, MaxDelete: DeleteLimit{Count: 1000},
+			StallTimeout: Duration(90 * time.Second),
 		},
 		Schedule:  Schedule{Backup: "15 3 * * *", Mirror: "45 */6 * * *"},
 		Retention: Retention{KeepWithin: Duration(30 * 24 * time.Hour), KeepLast: 3},
@@ -178,6 +180,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"media.prefix", c.Media.Prefix, "media/"},
 		{"media.delete", c.Media.Delete, false},
 		{"media.max_delete", c.Media.MaxDelete, DeleteLimit{Percent: 5}},
+		{"media.stall_timeout", c.Media.StallTimeout.Std(), 2 * time.Minute},
 		{"schedule", c.Schedule, Schedule{Backup: "0 */12 * * *", Mirror: "30 */12 * * *"}},
 		{"retention", c.Retention, Retention{KeepWithin: Duration(14 * 24 * time.Hour), KeepLast: 2}},
 		{"notify.slack.on", c.Notify.Slack.On, NotifyAlways},

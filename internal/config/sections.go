@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 )
@@ -36,6 +37,9 @@ func (m *Media) validate(v *validator) {
 	l := m.MaxDelete
 	if l.Count < 0 || l.Percent < 0 || l.Percent > 100 {
 		v.add("media.max_delete", "must be a count like 1000 or a percentage like 5%%")
+	}
+	if m.StallTimeout < Duration(time.Second) {
+		v.add("media.stall_timeout", "must be at least 1s")
 	}
 }
 

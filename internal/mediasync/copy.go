@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
 	"mbackup/internal/retry"
+	"mbackup/internal/stall"
 )
 
 // errRaced marks a source object deleted or replaced since it was listed.
@@ -44,8 +46,12 @@ func (r *run) copyItem(ctx context.Context, it *item) {
 // copyOnce streams the source object into the store. The GET is pinned to
 // the listed ETag, so a replaced object fails with errRaced instead of
 // being recorded under the old ETag. A short or long body fails the Put,
-// which then commits nothing.
+// which then commits nothing, and so does a source that stalls: the reads
+// of the body (the GET included) are watched, the store's time between
+// them is not.
 func (r *run) copyOnce(ctx context.Context, srcKey string, e entry) error {
+	sctx, wd := stall.Watch(ctx, r.o.StallTimeout, errSourceStalled(r.o.StallTimeout))
+	defer wd.Stop()
 	opts := minio.GetObjectOptions{}
 	if e.etag != "" {
 		if err := opts.SetMatchETag(e.etag); err != nil {
@@ -54,19 +60,33 @@ func (r *run) copyOnce(ctx context.Context, srcKey string, e entry) error {
 	}
 	// GetObject is lazy: the GET goes out on the first Read (Stat would add
 	// a HEAD), so a missing object surfaces as a read error of body.
-	obj, err := r.o.Source.Client.GetObject(ctx, r.o.Source.Bucket, srcKey, opts)
+	obj, err := r.o.Source.Client.GetObject(sctx, r.o.Source.Bucket, srcKey, opts)
 	if err != nil {
 		return sourceError(err)
 	}
 	defer obj.Close()
-	body := &exactReader{r: obj, want: e.size}
+	body := &exactReader{r: wd.Reader(obj), want: e.size}
 	if _, err := r.o.Store.Put(ctx, r.o.Prefix+e.key, body); err != nil {
 		if body.err != nil {
-			return sourceError(body.err)
+			return sourceError(stalled(sctx, body.err))
 		}
 		return fmt.Errorf("put: %w", err)
 	}
 	return nil
+}
+
+// errSourceStalled is the cause of a read of the source cancelled by its
+// watchdog.
+func errSourceStalled(d time.Duration) error {
+	return fmt.Errorf("source %w: nothing received for %v", stall.ErrStalled, d)
+}
+
+// stalled returns the watchdog's cause when it cancelled ctx, else err.
+func stalled(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); errors.Is(c, stall.ErrStalled) {
+		return c
+	}
+	return err
 }
 
 // sourceError classifies an error of the source GET.

@@ -19,13 +19,26 @@ import (
 // fakeS3 synthesises ListObjectsV2 pages of n keys, in whatever order key
 // gives them, and serves GETs of the objects in bodies. It checks no
 // signature. It exists for what a real server won't do: list out of order,
-// list keys a real server normalises, list a million keys cheaply.
+// list keys a real server normalises, list a million keys cheaply, stall
+// in the middle of a body.
 type fakeS3 struct {
 	n      int
 	key    func(i int) string
 	size   func(i int) int64
 	bodies map[string]string
 	lists  atomic.Int64
+
+	// stallGet names the objects whose GET sends the headers and half the
+	// body, then nothing until the client goes away; stallList does the
+	// same to every listing.
+	stallGet  map[string]bool
+	stallList bool
+	stalls    atomic.Int64  // responses left hanging
+	release   chan struct{} // closed when the test ends: hanging responses end
+	// tr is the client's transport, own to the test so that its idle
+	// connections can be closed.
+	tr  *http.Transport
+	url string // the server's
 }
 
 // newFakeS3 serves the given objects, listed in the order of keys.
@@ -45,8 +58,13 @@ func etagOf(s string) string {
 func (f *fakeS3) start(t testing.TB) *minio.Client {
 	ts := httptest.NewServer(f)
 	t.Cleanup(ts.Close)
+	f.url = ts.URL
+	f.release = make(chan struct{})
+	t.Cleanup(func() { close(f.release) }) // before ts.Close waits for them
+	f.tr = SourceTransport(false)
+	t.Cleanup(f.tr.CloseIdleConnections)
 	c, err := minio.New(strings.TrimPrefix(ts.URL, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4("k", "s", ""), Region: "us-east-1",
+		Creds: credentials.NewStaticV4("k", "s", ""), Region: "us-east-1", Transport: f.tr,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +87,10 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"`+etagOf(body)+`"`)
 		w.Header().Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if f.stallGet[key] {
+			f.stallMidBody(w, r, body)
+			return
+		}
 		fmt.Fprint(w, body)
 	default:
 		w.WriteHeader(http.StatusNotImplemented)
@@ -98,5 +120,22 @@ func (f *fakeS3) list(w http.ResponseWriter, r *http.Request, bucket string) {
 	}
 	b.WriteString("</ListBucketResult>")
 	w.Header().Set("Content-Type", "application/xml")
+	if f.stallList {
+		w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+		f.stallMidBody(w, r, b.String())
+		return
+	}
 	fmt.Fprint(w, b.String())
+}
+
+// stallMidBody sends the headers and the first half of body, then nothing
+// until the client closes the connection or the test ends.
+func (f *fakeS3) stallMidBody(w http.ResponseWriter, r *http.Request, body string) {
+	f.stalls.Add(1)
+	fmt.Fprint(w, body[:len(body)/2])
+	w.(http.Flusher).Flush()
+	select {
+	case <-r.Context().Done():
+	case <-f.release:
+	}
 }

@@ -17,6 +17,10 @@
 //   - Keys are never renamed: a source key that the store cannot hold
 //     verbatim is skipped and reported.
 //   - The index is committed only after a complete listing and all copies.
+//   - No read of the source hangs: a GET, each read of its body and each
+//     page of a listing fail once the source sent nothing for
+//     Options.StallTimeout while it was awaited (stall.ErrStalled), and the
+//     object, or the run, is reported failed.
 //
 // # Change detection and the index
 //
@@ -91,6 +95,10 @@ type Options struct {
 	// for each next one; each wait is drawn at random below its bound.
 	// Default 1s.
 	RetryDelay time.Duration
+	// StallTimeout fails an attempt whose source sent nothing for this long
+	// while it was awaited: a GET and each read of its body, each page of
+	// the listing (which fails the run). Default DefaultStallTimeout.
+	StallTimeout time.Duration
 	// Progress, if set, receives the counts at most four times a second
 	// and once at the end, from one goroutine.
 	Progress func(Counts)
@@ -138,6 +146,9 @@ type Result struct {
 	Duration       time.Duration
 }
 
+// DefaultStallTimeout is Options.StallTimeout when unset.
+const DefaultStallTimeout = 2 * time.Minute
+
 // ErrDeleteLimit is wrapped by the error of a run whose deletion plan
 // exceeds Options.MaxDelete. Nothing is deleted.
 var ErrDeleteLimit = errors.New("delete limit exceeded")
@@ -161,6 +172,9 @@ func (o *Options) setDefaults() error {
 	o.Retries = max(o.Retries, 0)
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = time.Second
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
 	}
 	if o.MaxDelete < 0 {
 		o.MaxDelete = 0

@@ -13,6 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"mbackup/internal/retry"
+	"mbackup/internal/stall"
 	"mbackup/internal/storage"
 )
 
@@ -35,6 +36,10 @@ type RestoreOptions struct {
 	DryRun     bool
 	Progress   func(Counts)
 	Log        io.Writer
+	// StallTimeout fails an attempt whose read of the store waited this
+	// long for a byte, and the run when a page of the target's listing
+	// did; default DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // Restore copies the mirror under o.Prefix into the target bucket,
@@ -58,7 +63,7 @@ func Restore(ctx context.Context, o RestoreOptions) (Result, error) {
 		o.PartSize = 16 << 20
 	}
 	mo := Options{Prefix: o.Prefix, Store: o.Store, Workers: o.Workers, Retries: o.Retries,
-		RetryDelay: o.RetryDelay, DryRun: o.DryRun, Progress: o.Progress, Log: o.Log,
+		RetryDelay: o.RetryDelay, StallTimeout: o.StallTimeout, DryRun: o.DryRun, Progress: o.Progress, Log: o.Log,
 		Source: Source{Client: o.Target.Client, Bucket: o.Target.Bucket}}
 	if err := mo.setDefaults(); err != nil {
 		return Result{}, err
@@ -84,7 +89,7 @@ func (rs *restorer) restore(ctx context.Context) error {
 	defer cancel()
 	src := storeStream(ctx, rs.o.Store, rs.o.Prefix)
 	src.name = "store"
-	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix)
+	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix, rs.run.o.StallTimeout)
 	dst.name = "target"
 
 	work := make(chan entry, rs.run.o.Workers)
@@ -166,8 +171,13 @@ func (rs *restorer) restoreItem(ctx context.Context, e entry) {
 	}
 }
 
+// restoreOnce streams one object of the store into the target. The reads
+// of the store are watched; the target's time between them is not.
 func (rs *restorer) restoreOnce(ctx context.Context, key string, e entry) error {
-	rc, err := rs.o.Store.Get(ctx, rs.o.Prefix+e.key)
+	d := rs.run.o.StallTimeout
+	sctx, wd := stall.Watch(ctx, d, fmt.Errorf("store %w: nothing received for %v", stall.ErrStalled, d))
+	defer wd.Stop()
+	rc, err := rs.o.Store.Get(sctx, rs.o.Prefix+e.key)
 	if err != nil {
 		return fmt.Errorf("get: %w", err)
 	}
@@ -179,7 +189,10 @@ func (rs *restorer) restoreOnce(ctx context.Context, key string, e entry) error 
 	// The listed size is sent as Content-Length: a store object that
 	// changed size since the listing fails the upload instead of
 	// truncating it.
-	if _, err := rs.o.Target.Client.PutObject(ctx, rs.o.Target.Bucket, key, rc, e.size, po); err != nil {
+	if _, err := rs.o.Target.Client.PutObject(ctx, rs.o.Target.Bucket, key, wd.Reader(rc), e.size, po); err != nil {
+		if c := stalled(sctx, nil); c != nil {
+			return fmt.Errorf("get: %w", c)
+		}
 		return fmt.Errorf("put: %w", err)
 	}
 	return nil

@@ -127,7 +127,7 @@ func (r *run) syncPass(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mediasync: %w", err)
 	}
-	src := sourceStream(ctx, r.o.Source.Client, r.o.Source.Bucket, r.o.Source.Prefix)
+	src := sourceStream(ctx, r.o.Source.Client, r.o.Source.Bucket, r.o.Source.Prefix, r.o.StallTimeout)
 	dst := storeStream(ctx, r.o.Store, r.o.Prefix)
 
 	p := r.startPipeline(ctx, iw)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"mbackup/internal/stall"
 	"mbackup/internal/storage"
 )
 
@@ -58,25 +60,31 @@ func (s *stream) advance() error {
 var ErrOutOfOrder = errors.New("listing out of order")
 
 // sourceStream lists bucket under prefix, recursively, with keys relative
-// to prefix. The listing goroutine of minio-go ends when ctx is cancelled.
-func sourceStream(ctx context.Context, c *minio.Client, bucket, prefix string) *stream {
+// to prefix. The listing goroutine of minio-go ends when ctx is cancelled,
+// or when the listing was awaited for stallAfter without an entry.
+func sourceStream(ctx context.Context, c *minio.Client, bucket, prefix string, stallAfter time.Duration) *stream {
+	ctx, wd := stall.Watch(ctx, stallAfter, errSourceStalled(stallAfter))
 	ch := c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
 	done := false
 	return &stream{name: "source", next: func() (entry, bool, error) {
 		if done {
 			return entry{}, false, nil
 		}
+		wd.Enter()
 		oi, ok := <-ch
+		wd.Leave()
 		if !ok {
 			done = true
+			defer wd.Stop()
 			if err := ctx.Err(); err != nil {
-				return entry{}, false, fmt.Errorf("list source: %w", err)
+				return entry{}, false, fmt.Errorf("list source: %w", stalled(ctx, err))
 			}
 			return entry{}, false, nil
 		}
 		if oi.Err != nil {
 			done = true
-			return entry{}, false, fmt.Errorf("list source bucket %s: %w", bucket, oi.Err)
+			wd.Stop()
+			return entry{}, false, fmt.Errorf("list source bucket %s: %w", bucket, stalled(ctx, oi.Err))
 		}
 		if !strings.HasPrefix(oi.Key, prefix) {
 			done = true

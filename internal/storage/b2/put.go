@@ -154,8 +154,8 @@ func (u *upload) write(chunk []byte) error {
 		u.w = u.newWriter(u.s.cfg.ChunkSize)
 	}
 	u.large = true
-	u.wd.enter()
-	defer u.wd.leave()
+	u.wd.Enter()
+	defer u.wd.Leave()
 	_, err := u.w.Write(chunk)
 	return err
 }
@@ -167,8 +167,8 @@ func (u *upload) finish(rest []byte) error {
 	if u.ctx.Err() != nil {
 		return context.Cause(u.ctx)
 	}
-	u.wd.enter()
-	defer u.wd.leave()
+	u.wd.Enter()
+	defer u.wd.Leave()
 	if u.w == nil {
 		// ReadFrom a bytes.Reader makes blazer send rest as is, without
 		// copying it, and also covers the empty object, for which a Close
@@ -191,9 +191,9 @@ func (u *upload) abort(err error) error {
 	if u.w == nil {
 		return err
 	}
-	u.wd.enter()
+	u.wd.Enter()
 	u.w.Close() // its error is the cancellation; err says why
-	u.wd.leave()
+	u.wd.Leave()
 	u.s.discard(u.bucket)
 	if !u.large {
 		return err

@@ -102,9 +102,9 @@ type reader struct {
 }
 
 func (r *reader) Read(p []byte) (int, error) {
-	r.wd.enter()
+	r.wd.Enter()
 	n, err := r.r.Read(p)
-	r.wd.leave()
+	r.wd.Leave()
 	if err != nil && err != io.EOF {
 		err = r.s.fail("get", r.key, r.ctx, notExist(err))
 	}

@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"mbackup/internal/stall"
 )
 
 // ErrStalled is the cause of an upload or download cancelled by the stall
-// watchdog.
-var ErrStalled = errors.New("transfer stalled")
+// watchdog. It is a stall.ErrStalled.
+var ErrStalled = fmt.Errorf("transfer %w", stall.ErrStalled)
 
 // ErrRetriesExhausted is the cause of an upload given up after
 // Config.UploadRetries failed upload requests in a row.
@@ -72,7 +74,7 @@ func (m meter) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	wd.enter()
+	wd.Enter()
 	if upload && req.Body != nil && req.Body != http.NoBody {
 		body := req.Body
 		req = req.Clone(ctx)
@@ -81,12 +83,12 @@ func (m meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := m.next.RoundTrip(req)
 	if err != nil {
 		wd.answered(upload, false, err.Error())
-		wd.leave()
+		wd.Leave()
 		return nil, err
 	}
 	wd.answered(upload, resp.StatusCode/100 == 2, resp.Status)
 	if method != methodDownload || req.Method == http.MethodHead {
-		wd.leave()
+		wd.Leave()
 		return resp, nil
 	}
 	// A download stays in flight until its body is read or closed.
@@ -106,7 +108,7 @@ type meteredBody struct {
 func (b *meteredBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.wd.progress()
+		b.wd.Progress()
 	}
 	if err != nil {
 		b.done()
@@ -122,7 +124,7 @@ func (b *meteredBody) Close() error {
 
 func (b *meteredBody) done() {
 	if b.inFlight {
-		b.once.Do(b.wd.leave)
+		b.once.Do(b.wd.Leave)
 	}
 }
 
@@ -130,85 +132,39 @@ type watchdogKey struct{}
 
 // watchdog cancels a transfer that waits on the network without progress
 // for longer than stall, or whose upload requests failed too often in a row.
-// The transfer is waiting while the store is inside a blazer call (enter,
-// leave) or blazer has a request in flight; progress is a body read or a
+// The transfer is waiting while the store is inside a blazer call (Enter,
+// Leave) or blazer has a request in flight; progress is a body read or a
 // successful answer. Time spent reading the caller's data is not counted:
 // a slow producer is not a stall.
 type watchdog struct {
+	*stall.Watchdog
 	stall   time.Duration
 	retries int
 	cancel  context.CancelCauseFunc
 
-	mu      sync.Mutex
-	waiting int       // calls and requests under way
-	since   time.Time // last progress, or when waiting began
-	fails   int       // failed upload requests in a row
+	mu    sync.Mutex
+	fails int // failed upload requests in a row
 }
 
 // watch returns a context carrying a new watchdog, cancelled by it or by
 // the returned function, which must be called to stop the watchdog.
-func watch(parent context.Context, stall time.Duration, retries int) (context.Context, *watchdog, context.CancelCauseFunc) {
+func watch(parent context.Context, timeout time.Duration, retries int) (context.Context, *watchdog, context.CancelCauseFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
-	wd := &watchdog{stall: stall, retries: retries, cancel: cancel}
+	sw := stall.New(timeout, cancel, fmt.Errorf("%w: no progress for %v", ErrStalled, timeout))
+	context.AfterFunc(ctx, sw.Stop)
+	wd := &watchdog{Watchdog: sw, stall: timeout, retries: retries, cancel: cancel}
 	ctx = context.WithValue(ctx, watchdogKey{}, wd)
-	go wd.run(ctx)
 	return ctx, wd, cancel
-}
-
-// run checks for a stall every fiftieth of the stall timeout, so a stall is
-// noticed at most 2% late.
-func (w *watchdog) run(ctx context.Context) {
-	every := min(max(w.stall/50, 5*time.Millisecond), time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if w.stalled(now) {
-				w.cancel(fmt.Errorf("%w: no progress for %v", ErrStalled, w.stall))
-				return
-			}
-		}
-	}
-}
-
-func (w *watchdog) stalled(now time.Time) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.waiting > 0 && now.Sub(w.since) >= w.stall
-}
-
-// enter marks the start of a blazer call or of a request.
-func (w *watchdog) enter() {
-	w.mu.Lock()
-	if w.waiting == 0 {
-		w.since = time.Now()
-	}
-	w.waiting++
-	w.mu.Unlock()
-}
-
-// leave marks the end of what enter started.
-func (w *watchdog) leave() {
-	w.mu.Lock()
-	w.waiting--
-	w.mu.Unlock()
-}
-
-func (w *watchdog) progress() {
-	w.mu.Lock()
-	w.since = time.Now()
-	w.mu.Unlock()
 }
 
 // answered records the outcome of a request; what describes a failure.
 func (w *watchdog) answered(upload, ok bool, what string) {
+	if ok {
+		w.Progress()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ok {
-		w.since = time.Now()
 		if upload {
 			w.fails = 0
 		}

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"mbackup/internal/stall"
 	"mbackup/internal/storage"
 )
 
@@ -118,15 +120,15 @@ func (s *Store) putParts(ctx context.Context, name, id string, sr *stickyReader)
 // watchdog cancels the whole part, retries included, once no byte beyond
 // the furthest one sent so far was taken for IdleTimeout.
 func (s *Store) putPart(ctx context.Context, name, id string, n int, data []byte) (minio.CompletePart, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	stalled := fmt.Errorf("part %d: no progress for %v: %w", n, s.cfg.IdleTimeout, context.DeadlineExceeded)
-	body := newProgressReader(data, s.cfg.IdleTimeout, func() { cancel(stalled) })
-	defer body.stop()
+	ctx, wd := stall.Watch(ctx, s.cfg.IdleTimeout, stalled)
+	defer wd.Stop()
+	wd.Enter() // the part is awaited from now on
+	body := &progressReader{r: bytes.NewReader(data), wd: wd}
 	p, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, name, id, n, body, int64(len(data)), minio.PutObjectPartOptions{})
 	if err != nil {
-		if context.Cause(ctx) == stalled {
-			return minio.CompletePart{}, stalled
+		if cause := context.Cause(ctx); errors.Is(cause, stall.ErrStalled) {
+			return minio.CompletePart{}, cause
 		}
 		return minio.CompletePart{}, fmt.Errorf("part %d: %w", n, s.cause(ctx, err, nil))
 	}
@@ -134,28 +136,23 @@ func (s *Store) putPart(ctx context.Context, name, id string, n int, data []byte
 }
 
 // progressReader is a part's body: a seekable reader (so minio-go may
-// retry) that calls stalled once its furthest read position has not
-// advanced for the timeout.
+// retry) whose furthest read position advancing is the watchdog's
+// progress.
 type progressReader struct {
-	mu    sync.Mutex
-	r     *bytes.Reader
-	high  int64
-	d     time.Duration
-	timer *time.Timer
+	mu   sync.Mutex
+	r    *bytes.Reader
+	high int64
+	wd   *stall.Watchdog
 }
 
-func newProgressReader(data []byte, d time.Duration, stalled func()) *progressReader {
-	return &progressReader{r: bytes.NewReader(data), d: d, timer: time.AfterFunc(d, stalled)}
-}
-
-// Read reads, pushing the watchdog back when it reaches new bytes.
+// Read reads, telling the watchdog when it reaches new bytes.
 func (p *progressReader) Read(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n, err := p.r.Read(b)
 	if pos := p.r.Size() - int64(p.r.Len()); pos > p.high {
 		p.high = pos
-		p.timer.Reset(p.d)
+		p.wd.Progress()
 	}
 	return n, err
 }
@@ -166,9 +163,6 @@ func (p *progressReader) Seek(offset int64, whence int) (int64, error) {
 	defer p.mu.Unlock()
 	return p.r.Seek(offset, whence)
 }
-
-// stop ends the watchdog.
-func (p *progressReader) stop() { p.timer.Stop() }
 
 // stickyReader guards the part reads against readers whose errors could be
 // lost: io.ReadFull drops an error returned together with a full buffer and
