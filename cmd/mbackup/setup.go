@@ -25,23 +25,10 @@ func (e *configError) Unwrap() error { return e.err }
 // Ctrl-C while it loads (a file on a hung network mount, say) returns at
 // once: the load goes on in the background and its result is dropped.
 func (e *env) loadConfig() (*config.Config, error) {
-	type loaded struct {
-		cfg      *config.Config
-		warnings []config.Warning
-		err      error
+	cfg, warnings, err := config.LoadContext(e.ctx, e.configPath)
+	if err != nil && e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+		return nil, err // interrupted, not a configuration error
 	}
-	done := make(chan loaded, 1)
-	go func() {
-		cfg, warnings, err := config.Load(e.configPath)
-		done <- loaded{cfg, warnings, err}
-	}()
-	var l loaded
-	select {
-	case l = <-done:
-	case <-e.ctx.Done():
-		return nil, fmt.Errorf("config: load %s: %w", e.configPath, e.ctx.Err())
-	}
-	cfg, warnings, err := l.cfg, l.warnings, l.err
 	for _, w := range warnings {
 		fmt.Fprintf(e.stderr, "mbackup: warning: %s\n", w)
 	}
