@@ -47,41 +47,6 @@ func TestBackupRefusedWhileLocked(t *testing.T) {
 	}
 }
 
-// TestStoreKeyCanonical: two spellings of one b2 or s3 store are one lock,
-// two stores are two.
-func TestStoreKeyCanonical(t *testing.T) {
-	b2 := func(endpoint, bucket, prefix string) config.Storage {
-		return config.Storage{Type: config.StorageB2, Endpoint: endpoint, Bucket: bucket, Prefix: prefix}
-	}
-	s3 := func(endpoint, bucket, prefix string) config.Storage {
-		return config.Storage{Type: config.StorageS3, Endpoint: endpoint, Bucket: bucket, Prefix: prefix}
-	}
-	same := [][2]config.Storage{
-		{b2("", "bk", "mastodon"), b2("https://api.backblazeb2.com/", "bk", "/mastodon/")},
-		{b2("", "bk", ""), b2("https://API.backblazeb2.com", "bk", "/")},
-		{s3("s3.example.com", "bk", "p/q"), s3("https://S3.Example.com:443/", "bk", "p/q/")},
-		{s3("http://minio.lan", "bk", ""), s3("minio.lan:80", "bk", "")},
-		{s3("http://[::1]:9000", "bk", "x"), s3("http://[::1]:9000/", "bk", "/x")},
-	}
-	for _, c := range same {
-		if storeKey(c[0]) != storeKey(c[1]) {
-			t.Errorf("two spellings of one store, two keys: %q, %q", storeKey(c[0]), storeKey(c[1]))
-		}
-	}
-	different := [][2]config.Storage{
-		{b2("", "bk", "a"), b2("", "bk", "b")},
-		{b2("", "bk", ""), b2("", "bk2", "")},
-		{b2("", "bk", ""), b2("http://127.0.0.1:1234", "bk", "")},
-		{s3("s3.example.com", "bk", ""), s3("s3.example.com:9000", "bk", "")},
-		{s3("s3.example.com", "bk", ""), b2("https://s3.example.com", "bk", "")},
-	}
-	for _, c := range different {
-		if storeKey(c[0]) == storeKey(c[1]) {
-			t.Errorf("two stores, one key: %q", storeKey(c[0]))
-		}
-	}
-}
-
 // TestLocalStoreAliasesShareTheLock: a backup through a symlink or a
 // trailing slash to a store that is locked does not start.
 func TestLocalStoreAliasesShareTheLock(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 
 	"golang.org/x/crypto/ssh"
 
@@ -35,15 +33,7 @@ func (f trustFlags) pinned(cfg *config.Config) (ssh.PublicKey, error) {
 		return nil, nil
 	}
 	if f.signer != "" {
-		text := f.signer
-		if !strings.HasPrefix(text, "ssh-") {
-			b, err := os.ReadFile(text)
-			if err != nil {
-				return nil, usagef("--signer: %v", err)
-			}
-			text = string(b)
-		}
-		pub, err := sshsig.ParsePublicKey(text)
+		pub, err := sshsig.PublicKeyArg(f.signer)
 		if err != nil {
 			return nil, usagef("--signer: %v", err)
 		}

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/debug"
+
+	"mbackup/internal/buildinfo"
 )
 
 // version, commit and date are set at build time (scripts/release.sh) with
@@ -34,59 +35,18 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "commit %s\n", c)
 	}
-	if e.verbose {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, d := range bi.Deps {
-				fmt.Fprintf(e.stdout, "  %s %s\n", d.Path, d.Version)
-			}
+	if bi := buildinfo.Read(); e.verbose && bi != nil {
+		for _, d := range bi.Deps {
+			fmt.Fprintf(e.stdout, "  %s %s\n", d.Path, d.Version)
 		}
 	}
 	return nil
 }
 
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
+// buildVersion is the stamped version, else the module's, else "devel".
+func buildVersion() string { return buildinfo.Version(version, buildinfo.Read()) }
 
 // buildCommit returns the commit the binary was built from ("unknown"
 // when neither -ldflags nor the build info says) and the build or commit
 // time ("" when unknown).
-func buildCommit() (rev, when string) {
-	rev, when = commit, date
-	if rev != "" && when != "" {
-		return rev, when
-	}
-	var vcsRev, vcsTime string
-	var modified bool
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				vcsRev = s.Value
-			case "vcs.time":
-				vcsTime = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if rev == "" {
-		rev = vcsRev
-		if rev != "" && modified {
-			rev += "-dirty"
-		}
-	}
-	if when == "" {
-		when = vcsTime
-	}
-	if rev == "" {
-		rev = "unknown"
-	}
-	return rev, when
-}
+func buildCommit() (rev, when string) { return buildinfo.Commit(commit, date, buildinfo.Read()) }

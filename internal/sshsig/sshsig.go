@@ -23,6 +23,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -164,6 +165,20 @@ func ParsePublicKey(line string) (ssh.PublicKey, error) {
 		return nil, fmt.Errorf("sshsig: not a public key line (ssh-ed25519 AAAA...): %w", err)
 	}
 	return pub, nil
+}
+
+// PublicKeyArg reads a public key given on a command line: the key line
+// itself (starting with "ssh-"), or the name of a file holding one.
+func PublicKeyArg(arg string) (ssh.PublicKey, error) {
+	text := arg
+	if !strings.HasPrefix(text, "ssh-") {
+		b, err := os.ReadFile(text)
+		if err != nil {
+			return nil, err
+		}
+		text = string(b)
+	}
+	return ParsePublicKey(text)
 }
 
 // Fingerprint is the key's SHA256 fingerprint, as ssh-keygen -l prints it.

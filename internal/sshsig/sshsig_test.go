@@ -130,6 +130,28 @@ func TestParsePublicKey(t *testing.T) {
 	}
 }
 
+// TestPublicKeyArg: the key line itself, or a file holding it (an
+// allowed_signers file too); a missing file is an error naming it.
+func TestPublicKeyArg(t *testing.T) {
+	dir := t.TempDir()
+	s, _, allowed := keyFiles(t, dir)
+	line := filepath.Join(dir, "signer.pub")
+	os.WriteFile(line, []byte(s.AuthorizedKey("mbackup@host")+"\n"), 0o600)
+	for _, arg := range []string{s.AuthorizedKey(""), line, allowed} {
+		pub, err := PublicKeyArg(arg)
+		if err != nil || Fingerprint(pub) != Fingerprint(s.PublicKey()) {
+			t.Errorf("PublicKeyArg(%q) = %v", arg, err)
+		}
+	}
+	missing := filepath.Join(dir, "nothing.pub")
+	if _, err := PublicKeyArg(missing); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a missing file: %v", err)
+	}
+	if _, err := PublicKeyArg("ssh-ed25519 AAAAnot-base64"); err == nil {
+		t.Error("a broken key line was taken")
+	}
+}
+
 func TestParsePrivateKeyRefuses(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := sshKeygen(t, "", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", filepath.Join(dir, "rsa")); err != nil {

@@ -1,0 +1,97 @@
+// Package preflight probes everything a configuration names, before the
+// first backup needs it: the recipients and the signing key, the store
+// (list, write, read back, delete), every source server, the media
+// bucket and Slack. Each probe returns results (what, a level, a message,
+// and what to do when something is known to mend it); printing them is the
+// caller's.
+//
+// Invariants:
+//   - A probe writes nothing but its own marker object under check/ in
+//     the store, which it deletes again, also when it fails half-way or
+//     its context ends; a source is only read (an RDB is read and
+//     dropped), and Slack is posted to only when asked.
+//   - No result holds a secret: secrets go to the clients and nowhere
+//     else, and the clients keep them out of their errors.
+//   - Fail means the backup (or restore) will fail as configured; Warn
+//     means it works, but not as safely as it could.
+package preflight
+
+import (
+	"context"
+
+	"mbackup/internal/config"
+)
+
+// Level says how a probe went.
+type Level int
+
+const (
+	OK   Level = iota // works
+	Warn              // works, but see the message
+	Fail              // will fail: the message says why, Fix what to do
+)
+
+// Result is one finding of a probe.
+type Result struct {
+	What    string // what was probed: "storage b2 key", "redis main"
+	Level   Level
+	Message string // what was found
+	Fix     string // what to do about it; "" when nothing is known
+}
+
+// Text is the message, then ": " and the fix when there is one.
+func (r Result) Text() string {
+	if r.Fix == "" {
+		return r.Message
+	}
+	return r.Message + ": " + r.Fix
+}
+
+// Options are what the probes need beside the configuration.
+type Options struct {
+	// ConfigPath is the configuration's file: an age identity beside it
+	// is reported.
+	ConfigPath string
+	// Notify posts a test message to Slack; otherwise Slack is only set up.
+	Notify bool
+	// Secrets are the configuration's secrets, kept out of a Slack message.
+	Secrets []string
+}
+
+// Run runs the probes cfg calls for, in order, and hands each probe's
+// results to report as soon as the probe is done.
+func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Result)) {
+	report(recipients(cfg))
+	report(signing(cfg))
+	report(identities(identityDirs(o.ConfigPath)))
+	report(store(ctx, cfg.Storage))
+	if cfg.Postgres != nil {
+		report(postgres(ctx, cfg.Postgres))
+	}
+	for _, r := range cfg.Redis {
+		report(redis(ctx, r))
+	}
+	if cfg.MySQL != nil {
+		report(mysql(ctx, cfg.MySQL))
+	}
+	if cfg.Media != nil {
+		report(media(ctx, cfg.Media))
+	}
+	report(slack(ctx, cfg, o.Notify, o.Secrets))
+}
+
+// results collects the results of one probe about one thing.
+type results struct {
+	what string
+	rs   []Result
+}
+
+func (r *results) ok(msg string) { r.add(OK, msg, "") }
+
+func (r *results) warn(msg, fix string) { r.add(Warn, msg, fix) }
+
+func (r *results) fail(msg, fix string) { r.add(Fail, msg, fix) }
+
+func (r *results) add(l Level, msg, fix string) {
+	r.rs = append(r.rs, Result{What: r.what, Level: l, Message: msg, Fix: fix})
+}

@@ -1,0 +1,38 @@
+package preflight
+
+import (
+	"context"
+	"time"
+
+	"mbackup/internal/config"
+	"mbackup/internal/notify"
+)
+
+// slack sets up the Slack notifier and, with post, posts a test message;
+// nothing when Slack is not configured.
+func slack(ctx context.Context, cfg *config.Config, post bool, secrets []string) []Result {
+	if cfg.Notify == nil || cfg.Notify.Slack == nil {
+		return nil
+	}
+	r := &results{what: "slack"}
+	sl := cfg.Notify.Slack
+	s, err := notify.NewSlack(notify.Config{WebhookURL: sl.WebhookURL.Reveal(), Token: sl.Token.Reveal(), Channel: sl.Channel,
+		Secrets: secrets})
+	if err != nil {
+		r.fail(err.Error(), "")
+		return r.rs
+	}
+	if !post {
+		r.ok("configured; mbackup check --notify posts a test message")
+		return r.rs
+	}
+	now := time.Now()
+	err = s.Notify(ctx, notify.Event{Job: "check", Result: "success", Host: cfg.Host, Started: now, Finished: now,
+		Summary: "a test message from mbackup check"})
+	if err != nil {
+		r.fail(err.Error(), "")
+		return r.rs
+	}
+	r.ok("test message posted")
+	return r.rs
+}

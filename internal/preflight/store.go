@@ -1,0 +1,118 @@
+package preflight
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"mbackup/internal/config"
+	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
+	"mbackup/internal/storage/b2"
+	"mbackup/internal/storage/configured"
+)
+
+// MarkerPrefix is where the store probe writes its marker object.
+const MarkerPrefix = "check/"
+
+// store lists the snapshots, writes, reads back and deletes a marker
+// object, and reports each snapshot that needs a look; for B2 also the
+// key's capabilities and the bucket's encryption.
+func store(ctx context.Context, sc config.Storage) []Result {
+	r := &results{what: "storage " + sc.Type}
+	var more []Result
+	err := configured.With(ctx, sc, func(s storage.Store) error {
+		entries, err := snapshot.List(ctx, s)
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		if err := probe(ctx, s); err != nil {
+			return err
+		}
+		r.ok(fmt.Sprintf("listed %d snapshot(s); wrote, read back and deleted a test object", len(entries)))
+		more = snapshots(entries)
+		if bs, ok := s.(*b2.Store); ok {
+			more = append(more, b2Key(ctx, bs)...)
+		}
+		return nil
+	})
+	if err != nil {
+		r.fail(err.Error(), "")
+	}
+	return append(r.rs, more...)
+}
+
+// snapshots warns about each snapshot whose manifest does not load or
+// that is dated in the future, saying what to do.
+func snapshots(entries []snapshot.Entry) []Result {
+	var rs []Result
+	for _, en := range entries {
+		r := &results{what: "snapshot " + en.ID}
+		switch {
+		case en.Reason != "":
+			r.warn(fmt.Sprintf("%s: %s; never deleted by prune, never restored by default", en.Status, en.Reason), en.Hint())
+		case en.Future:
+			r.warn(fmt.Sprintf("dated in the future (%s): a wrong clock on the backup host or a forged manifest; "+
+				"never taken as the newest, nor counted by retention", en.Date().UTC().Format(time.RFC3339)),
+				fmt.Sprintf("check the clock (timedatectl), then delete it by hand (%s%s/)", snapshot.Root, en.ID))
+		}
+		rs = append(rs, r.rs...)
+	}
+	return rs
+}
+
+// probe writes, reads back and deletes a small object under MarkerPrefix.
+// The object is deleted whatever happens after it was written.
+func probe(ctx context.Context, s storage.Store) error {
+	var b [8]byte
+	rand.Read(b[:])
+	key, body := MarkerPrefix+hex.EncodeToString(b[:]), "mbackup check "+time.Now().UTC().Format(time.RFC3339)
+	if _, err := s.Put(ctx, key, strings.NewReader(body)); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	defer s.Delete(context.WithoutCancel(ctx), key)
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != body {
+		return fmt.Errorf("read %s back: got %d bytes (%v)", key, len(got), err)
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// b2Key reports whether the B2 key has the capabilities a backup needs
+// and whether the bucket encrypts at rest.
+func b2Key(ctx context.Context, s *b2.Store) []Result {
+	key, enc := &results{what: "storage b2 key"}, &results{what: "storage b2 encryption"}
+	a, err := s.Inspect(ctx)
+	if err != nil {
+		key.fail(err.Error(), "")
+		return key.rs
+	}
+	if m := a.Missing(); len(m) > 0 {
+		key.fail("lacks "+strings.Join(m, ", "), fmt.Sprintf("make a key with %s (b2 key create --bucket BUCKET NAME %s)",
+			strings.Join(b2.Needed, ", "), strings.Join(b2.Needed, ",")))
+	} else {
+		key.ok("has " + strings.Join(b2.Needed, ", "))
+	}
+	switch {
+	case !a.EncryptionReadable:
+		enc.warn("this key may not read the bucket's default encryption (readBucketEncryption); check it in the B2 web console", "")
+	case a.Encryption == "":
+		enc.warn("the bucket's default server-side encryption is off", "turn on SSE-B2 in its settings "+
+			"(defence in depth: the artifacts are age-encrypted anyway)")
+	default:
+		enc.ok("bucket default encryption " + a.Encryption)
+	}
+	return append(key.rs, enc.rs...)
+}
