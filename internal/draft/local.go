@@ -52,17 +52,7 @@ func probePostgres(ctx context.Context, l Local) Probe {
 			continue
 		}
 		p.Summary = fmt.Sprintf("found %s at %s as %s, databases: %s", version, l.PGHost, u, strings.Join(dbs, ", "))
-		p.section = func(b *doc, d *Draft) error {
-			if err := checkValues("postgres", "host", l.PGHost, "user", u); err != nil {
-				return err
-			}
-			b.line("postgres:", "")
-			b.line("  host: "+quote(l.PGHost), "")
-			b.line("  port: "+strconv.Itoa(l.PGPort), "")
-			b.line("  user: "+quote(u), "")
-			passwordFile(b, d, "  ", "pg.pass", "PostgreSQL password", l.PGPassword)
-			return nil
-		}
+		p.section = pgSection(l.PGHost, l.PGPort, u, l.PGPassword)
 		return p
 	}
 	p.Err = fmt.Errorf("%w\n%13s(run quickstart as a user PostgreSQL lets in, such as sudo -u postgres, or set PGPASSWORD and --pg-user)", firstErr, "")
@@ -94,16 +84,7 @@ func probeRedis(ctx context.Context, l Local) Probe {
 		return p
 	}
 	p.Summary = fmt.Sprintf("found %s at %s", v, l.RedisURL)
-	p.section = func(b *doc, d *Draft) error {
-		if err := checkValues("redis", "url", l.RedisURL); err != nil {
-			return err
-		}
-		b.line("redis:", "")
-		b.line("  - name: main", "")
-		b.line("    url: "+quote(l.RedisURL), "")
-		passwordFile(b, d, "    ", "redis.pass", "Redis main password", l.RedisPassword)
-		return nil
-	}
+	p.section = redisSection(l.RedisURL, l.RedisPassword)
 	return p
 }
 
@@ -119,18 +100,52 @@ func probeMySQL(ctx context.Context, l Local) Probe {
 		return p
 	}
 	p.Summary = fmt.Sprintf("found at %s as %s, databases: %s", l.MySQLHost, u, strings.Join(dbs, ", "))
-	p.section = func(b *doc, d *Draft) error {
-		if err := checkValues("mysql", "host", l.MySQLHost, "user", u); err != nil {
+	p.section = mysqlSection(l.MySQLHost, l.MySQLPort, u, l.MySQLPassword)
+	return p
+}
+
+// pgSection writes the postgres section of a server that answered.
+func pgSection(host string, port int, user, password string) func(*doc, *Draft) error {
+	return func(b *doc, d *Draft) error {
+		if err := checkValues("postgres", "host", host, "user", user); err != nil {
+			return err
+		}
+		b.line("postgres:", "")
+		b.line("  host: "+quote(host), "")
+		b.line("  port: "+strconv.Itoa(port), "")
+		b.line("  user: "+quote(user), "")
+		passwordFile(b, d, "  ", "pg.pass", "PostgreSQL password", password)
+		return nil
+	}
+}
+
+// redisSection writes the redis list of the server that answered.
+func redisSection(url, password string) func(*doc, *Draft) error {
+	return func(b *doc, d *Draft) error {
+		if err := checkValues("redis", "url", url); err != nil {
+			return err
+		}
+		b.line("redis:", "")
+		b.line("  - name: main", "")
+		b.line("    url: "+quote(url), "")
+		passwordFile(b, d, "    ", "redis.pass", "Redis main password", password)
+		return nil
+	}
+}
+
+// mysqlSection writes the mysql section of a server that answered.
+func mysqlSection(host string, port int, user, password string) func(*doc, *Draft) error {
+	return func(b *doc, d *Draft) error {
+		if err := checkValues("mysql", "host", host, "user", user); err != nil {
 			return err
 		}
 		b.line("mysql:", "")
-		b.line("  host: "+quote(l.MySQLHost), "")
-		b.line("  port: "+strconv.Itoa(l.MySQLPort), "")
-		b.line("  user: "+quote(u), "")
-		passwordFile(b, d, "  ", "mysql.pass", "MySQL password", l.MySQLPassword)
+		b.line("  host: "+quote(host), "")
+		b.line("  port: "+strconv.Itoa(port), "")
+		b.line("  user: "+quote(user), "")
+		passwordFile(b, d, "  ", "mysql.pass", "MySQL password", password)
 		return nil
 	}
-	return p
 }
 
 // passwordFile writes the password_file line of a password, if any.
