@@ -95,12 +95,7 @@ func TestQuickstartNothingFound(t *testing.T) {
 func TestQuickstartDirWithHash(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "trial #2")
-	t.Setenv("PGPASSWORD", pg.Password)
-	closed := testenv.FreePort(t)
-	code, out, errOut := mbackup(t, "quickstart", "--dir", dir,
-		"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
-		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
-		"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
+	code, out, errOut := quickstartPostgresOnly(t, dir)
 	if code != exitOK {
 		t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
 	}
@@ -141,12 +136,7 @@ func TestQuickstartPasswordFileInTheWay(t *testing.T) {
 			if err := os.WriteFile(target, []byte("keep\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			t.Setenv("PGPASSWORD", pg.Password)
-			closed := testenv.FreePort(t)
-			code, out, errOut := mbackup(t, "quickstart", "--dir", dir,
-				"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
-				"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
-				"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
+			code, out, errOut := quickstartPostgresOnly(t, dir)
 			if code != exitError || !strings.Contains(errOut, pass+" already exists") {
 				t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
 			}
@@ -165,4 +155,17 @@ func TestQuickstartPasswordFileInTheWay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// quickstartPostgresOnly runs quickstart into dir with PostgreSQL
+// (PGPASSWORD set) and nothing listening where it looks for Redis and
+// MySQL.
+func quickstartPostgresOnly(t *testing.T, dir string) (code int, out, errOut string) {
+	t.Helper()
+	t.Setenv("PGPASSWORD", pg.Password)
+	closed := testenv.FreePort(t)
+	return mbackup(t, "quickstart", "--dir", dir,
+		"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
+		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
+		"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
 }

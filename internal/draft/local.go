@@ -106,15 +106,26 @@ func probeMySQL(ctx context.Context, l Local) Probe {
 
 // pgSection writes the postgres section of a server that answered.
 func pgSection(host string, port int, user, password string) func(*doc, *Draft) error {
+	return serverSection("postgres", "pg.pass", "PostgreSQL password", host, port, user, password)
+}
+
+// mysqlSection writes the mysql section of a server that answered.
+func mysqlSection(host string, port int, user, password string) func(*doc, *Draft) error {
+	return serverSection("mysql", "mysql.pass", "MySQL password", host, port, user, password)
+}
+
+// serverSection writes the section of a database server: host, port,
+// user and the password's file.
+func serverSection(section, file, what, host string, port int, user, password string) func(*doc, *Draft) error {
 	return func(b *doc, d *Draft) error {
-		if err := checkValues("postgres", "host", host, "user", user); err != nil {
+		if err := checkValues(section, "host", host, "user", user); err != nil {
 			return err
 		}
-		b.line("postgres:", "")
+		b.line(section+":", "")
 		b.line("  host: "+quote(host), "")
 		b.line("  port: "+strconv.Itoa(port), "")
 		b.line("  user: "+quote(user), "")
-		passwordFile(b, d, "  ", "pg.pass", "PostgreSQL password", password)
+		passwordFile(b, d, "  ", file, what, password)
 		return nil
 	}
 }
@@ -129,21 +140,6 @@ func redisSection(url, password string) func(*doc, *Draft) error {
 		b.line("  - name: main", "")
 		b.line("    url: "+quote(url), "")
 		passwordFile(b, d, "    ", "redis.pass", "Redis main password", password)
-		return nil
-	}
-}
-
-// mysqlSection writes the mysql section of a server that answered.
-func mysqlSection(host string, port int, user, password string) func(*doc, *Draft) error {
-	return func(b *doc, d *Draft) error {
-		if err := checkValues("mysql", "host", host, "user", user); err != nil {
-			return err
-		}
-		b.line("mysql:", "")
-		b.line("  host: "+quote(host), "")
-		b.line("  port: "+strconv.Itoa(port), "")
-		b.line("  user: "+quote(user), "")
-		passwordFile(b, d, "  ", "mysql.pass", "MySQL password", password)
 		return nil
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
-
 	"mbackup/internal/config"
 	"mbackup/internal/testenv"
 )
@@ -29,15 +27,8 @@ func TestProbeLocal(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	signer, err := NewSigningKey(filepath.Join(dir, "signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Trial(filepath.Join(dir, "backups"), id.Recipient().String(), signer, probes)
+	recipient, signer := testKeys(t, dir)
+	d, err := Trial(filepath.Join(dir, "backups"), recipient, signer, probes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,21 +62,14 @@ var hostile = []struct{ name, s string }{
 // configuration back with config.Load.
 func TestTrialHostile(t *testing.T) {
 	dir := t.TempDir()
-	signer, err := NewSigningKey(filepath.Join(dir, "signing.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recipient, signer := testKeys(t, dir)
 	for i, h := range hostile {
 		t.Run(h.name, func(t *testing.T) {
 			probes := []Probe{
 				{Service: "PostgreSQL", section: pgSection(h.s, 5432, h.s, "pg: #'\"secret")},
 				{Service: "MySQL", section: mysqlSection(h.s, 3306, h.s, "")},
 			}
-			d, err := Trial(h.s, id.Recipient().String(), signer, probes)
+			d, err := Trial(h.s, recipient, signer, probes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,6 +137,16 @@ func newRecipient(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return id.Recipient().String()
+}
+
+// testKeys makes dir/signing.key and an age recipient, as quickstart does.
+func testKeys(t *testing.T, dir string) (recipient, signer string) {
+	t.Helper()
+	signer, err := NewSigningKey(filepath.Join(dir, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRecipient(t), signer
 }
 
 var storageTODO = regexp.MustCompile(`(?s)\nstorage:\n.*?\nencryption:`)
