@@ -61,7 +61,7 @@ func quickstart(ctx context.Context, e *env, o quickstartOptions) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "  reusing %s (delete it to probe the services again)\n", cfgPath)
+		fmt.Fprintf(e.stdout, "  reusing %s (delete it and its .pass files to probe the services again)\n", cfgPath)
 	}
 	idNote := "(existing)"
 	if keys.NewIdentity {

@@ -17,9 +17,10 @@
 //     or symbolic link at any of the paths stops it before anything is
 //     written, nothing is followed or overwritten, and a failed write
 //     removes what it wrote.
-//   - Drafting reads nothing but its arguments; only the probes of
-//     [Probe] contact a service, and only [Draft.Write] and the key
-//     functions write files.
+//   - Drafting reads nothing but its arguments (and the host name, for
+//     the signing key's comment); only the probes of
+//     [ProbeLocal] contact a service, and only [Draft.Write] and the key
+//     functions ([NewSigningKey], [TrialKeys]) write files.
 package draft
 
 import (
