@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	"filippo.io/age"
 
-	"mbackup/internal/sshsig"
+	"mbackup/internal/draft"
+	"mbackup/internal/newfile"
 )
 
 func runKeygen(ctx context.Context, e *env, args []string) error {
@@ -27,7 +25,7 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 		if *out == "" {
 			return usagef("keygen: --signing needs -o FILE, such as -o /etc/mbackup/signing.key")
 		}
-		pub, err := writeSigningKey(*out)
+		pub, err := draft.NewSigningKey(*out)
 		if err != nil {
 			return fmt.Errorf("keygen: %w", err)
 		}
@@ -48,49 +46,10 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 		_, err := fmt.Fprint(e.stdout, text)
 		return err
 	}
-	if err := writeNew(*out, []byte(text)); err != nil {
+	if err := newfile.Write(*out, []byte(text)); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "wrote the identity to %s: keep it offline, it is needed to restore\n", *out)
 	fmt.Fprintln(e.stdout, id.Recipient())
 	return nil
-}
-
-// writeSigningKey writes a new signing key to path (0600, never
-// overwritten) and returns its public line, for encryption.signer.
-func writeSigningKey(path string) (string, error) {
-	host, _ := os.Hostname()
-	priv, pub, err := sshsig.GenerateKey("mbackup@" + host)
-	if err != nil {
-		return "", err
-	}
-	if err := writeNew(path, priv); err != nil {
-		return "", err
-	}
-	return pub, nil
-}
-
-// writeNew creates path with mode 0600 and writes b, refusing to replace an
-// existing file; a failed write leaves no file behind.
-func writeNew(path string, b []byte) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; refusing to overwrite it", path)
-	}
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"mbackup/internal/config"
 	"mbackup/internal/testenv"
 )
 
@@ -86,4 +87,85 @@ func TestQuickstartNothingFound(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "mbackup.yaml")); err == nil {
 		t.Error("a config was written although nothing was found")
 	}
+}
+
+// TestQuickstartDirWithHash: a --dir with " #" in it (which YAML would
+// read as the start of a comment if written bare) gets the store exactly
+// there, not in the directory before the "#".
+func TestQuickstartDirWithHash(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "trial #2")
+	code, out, errOut := quickstartPostgresOnly(t, dir)
+	if code != exitOK {
+		t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
+	}
+	c, _, err := config.Load(filepath.Join(dir, "mbackup.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "backups"); c.Storage.Path != want {
+		t.Errorf("storage.path = %q, want %q", c.Storage.Path, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "backups", "snapshots")); err != nil || !fi.IsDir() {
+		t.Errorf("no snapshots in %s/backups: %v", dir, err)
+	}
+	if _, err := os.Lstat(filepath.Join(parent, "trial")); err == nil {
+		t.Errorf("a store in %s", filepath.Join(parent, "trial"))
+	}
+}
+
+// TestQuickstartPasswordFileInTheWay: quickstart writes a password file
+// only new: a symbolic link or a file already at its path stops it before
+// the configuration is written, and the link's target and the file stay as
+// they were.
+func TestQuickstartPasswordFileInTheWay(t *testing.T) {
+	for _, link := range []bool{true, false} {
+		t.Run(fmt.Sprintf("symlink=%v", link), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "qs")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			pass := filepath.Join(dir, "pg.pass")
+			target := pass
+			if link {
+				target = filepath.Join(t.TempDir(), "elsewhere")
+				if err := os.Symlink(target, pass); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(target, []byte("keep\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := quickstartPostgresOnly(t, dir)
+			if code != exitError || !strings.Contains(errOut, pass+" already exists") {
+				t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
+			}
+			fi, err := os.Stat(target)
+			if b, _ := os.ReadFile(target); err != nil || string(b) != "keep\n" || fi.Mode().Perm() != 0o644 {
+				t.Errorf("%s changed: %q, %v", target, b, fi.Mode())
+			}
+			if fi, err := os.Lstat(pass); err != nil || (fi.Mode()&os.ModeSymlink != 0) != link {
+				t.Errorf("%s replaced: %v %v", pass, fi.Mode(), err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "mbackup.yaml")); err == nil {
+				t.Error("a configuration written beside a password file in the way")
+			}
+			if strings.Contains(out+errOut, pg.Password) {
+				t.Error("the password in the output")
+			}
+		})
+	}
+}
+
+// quickstartPostgresOnly runs quickstart into dir with PostgreSQL
+// (PGPASSWORD set) and nothing listening where it looks for Redis and
+// MySQL.
+func quickstartPostgresOnly(t *testing.T, dir string) (code int, out, errOut string) {
+	t.Helper()
+	t.Setenv("PGPASSWORD", pg.Password)
+	closed := testenv.FreePort(t)
+	return mbackup(t, "quickstart", "--dir", dir,
+		"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
+		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
+		"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
 }
