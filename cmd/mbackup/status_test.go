@@ -114,6 +114,7 @@ func TestDaemonCountsPrune(t *testing.T) {
 	os.WriteFile(cfg, []byte(strings.Replace(string(text), "\nredis:\n", "\nretention:\n  keep_within: 1s\n  keep_last: 1\nredis:\n", 1)), 0o600)
 	old := takeAt(t, filepath.Dir(cfg), 72*time.Hour)
 	d := startDaemon(t, cfg)
+	waitFor(t, "the start", d.log, func() bool { return strings.Contains(d.log.String(), "daemon started") })
 	waitFor(t, "the catch-up backup counted", d.log, func() bool {
 		return counter(t, listen, `mbackup_runs_total{result="success",task="backup"}`) == 1
 	})
