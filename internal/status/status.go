@@ -3,10 +3,10 @@
 // the schedules, who holds the store's lock, and the last runs the
 // daemon's /metrics tell of.
 //
-// Invariant: gathering a report only reads. It lists the store, looks at
-// the writers' lock without taking it (lock.Holder reads /proc/locks and
-// creates nothing) and scrapes /metrics; a run that starts meanwhile is
-// never kept out or disturbed by it.
+// Invariant: gathering a report takes no lock. It lists the store, looks
+// at the writers' lock without taking it (lock.Holder opens the lock file
+// if there is one and reads /proc/locks) and scrapes /metrics: a run that
+// starts meanwhile is never kept out by it.
 package status
 
 import (

@@ -200,13 +200,13 @@ func Secrets(cfg *config.Config) []string {
 	return out
 }
 
-// Report reports a run of a one-shot command: to Slack when notify is
-// set and Slack is configured, and to a node_exporter textfile when
+// Report reports a run of a one-shot command: to Slack when post is set
+// and Slack is configured, and to a node_exporter textfile when
 // textfile is set. A failed notification is logged, never returned; the
 // error is the textfile's.
-func Report(ctx context.Context, log *slog.Logger, cfg *config.Config, s storage.Store, r Outcome, notify bool, textfile string) error {
+func Report(ctx context.Context, log *slog.Logger, cfg *config.Config, s storage.Store, r Outcome, post bool, textfile string) error {
 	o := NewObserver(log, metrics.New(r.Task))
-	if notify {
+	if post {
 		if err := o.Configure(cfg); err != nil {
 			o.log.Error("notification not sent", "err", err)
 		}
