@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"mbackup/internal/config"
 	"mbackup/internal/humanize"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
+	"mbackup/internal/task"
 )
 
 func runBackup(ctx context.Context, e *env, args []string) error {
@@ -48,10 +50,23 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 		if m != nil {
 			printSummary(e, m)
 		}
-		rerr := reportRun(ctx, e, cfg, s, outcome{job: "backup", started: started, manifest: m, err: err}, *notifyRun, *textfile)
+		rerr := reportRun(ctx, e, cfg, s, task.Outcome{Task: task.Backup, Started: started, Manifest: m, Err: err}, *notifyRun, *textfile)
 		return errors.Join(err, rerr)
 	})
 }
+
+// reportRun reports a run of a one-shot command (task.Report): to Slack
+// when configured and notify is set, and to a node_exporter textfile when
+// textfile is set. A failed notification is logged, never returned.
+func reportRun(ctx context.Context, e *env, cfg *config.Config, s storage.Store, r task.Outcome, notify bool, textfile string) error {
+	if err := task.Report(ctx, e.logger(), cfg, s, r, notify, textfile); err != nil {
+		return fmt.Errorf("--metrics-textfile: %w", err)
+	}
+	return nil
+}
+
+// configSecrets are the secrets of cfg, never to appear in a message.
+func configSecrets(cfg *config.Config) []string { return task.Secrets(cfg) }
 
 // printSummary prints one line per artifact and failure.
 func printSummary(e *env, m *snapshot.Manifest) {

@@ -14,6 +14,7 @@ import (
 	"mbackup/internal/config"
 	"mbackup/internal/mediasync"
 	"mbackup/internal/storage"
+	"mbackup/internal/task"
 )
 
 // mirrorFlags are mirror's options.
@@ -68,7 +69,7 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 		if f.dryRun {
 			return err
 		}
-		r := outcome{job: "mirror", started: started, err: err, summary: mirrorSummary(res, false), mirror: &res}
+		r := task.Outcome{Task: task.Mirror, Started: started, Err: err, Summary: mirrorSummary(res, false), Mirror: &res}
 		return errors.Join(err, reportRun(ctx, e, cfg, s, r, f.notify, f.textfile))
 	})
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"mbackup/internal/config"
 	"mbackup/internal/retention"
 	"mbackup/internal/storage"
+	"mbackup/internal/task"
 )
 
 func runPrune(ctx context.Context, e *env, args []string) error {
@@ -39,21 +39,13 @@ func runPrune(ctx context.Context, e *env, args []string) error {
 	}
 	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		rep, err := retention.Prune(ctx, retention.PruneOptions{
-			Store: s, Policy: policyOf(cfg.Retention), Now: time.Now(), DryRun: *dryRun, Log: e.stdout,
+			Store: s, Policy: task.Policy(cfg.Retention), Now: time.Now(), DryRun: *dryRun, Log: e.stdout,
 		})
 		if err == nil || rep.Decisions != nil {
 			fmt.Fprintln(e.stdout, pruneSummary(rep, *dryRun))
 		}
 		return err
 	})
-}
-
-// policyOf is the retention policy of the configuration.
-func policyOf(r config.Retention) retention.Policy {
-	return retention.Policy{
-		KeepWithin: r.KeepWithin.Std(), KeepLast: r.KeepLast,
-		KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly,
-	}
 }
 
 // pruneSummary is the last line of prune: "pruned 3 snapshots and 2

@@ -18,6 +18,7 @@ import (
 	"mbackup/internal/metrics"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage/local"
+	"mbackup/internal/task"
 	"mbackup/internal/testenv"
 )
 
@@ -148,8 +149,8 @@ func TestFutureDatedSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &observer{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), metrics: metrics.New("backup")}
-	newest, err := o.refresh(context.Background(), s)
+	o := task.NewObserver(slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), metrics.New("backup"))
+	newest, err := o.Refresh(context.Background(), s)
 	if m, _ := snapshot.Load(context.Background(), s, real); err != nil || !newest.Equal(m.Started) {
 		t.Errorf("refresh = %v, %v; want the real snapshot's start", newest, err)
 	}

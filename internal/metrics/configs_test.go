@@ -315,7 +315,7 @@ var (
 	// Labels of this package's series, and the job and instance labels
 	// Prometheus adds.
 	knownLabels = map[string]bool{
-		taskLabel: true, resultLabel: true, componentLabel: true, dbLabel: true,
+		TaskLabel: true, ResultLabel: true, componentLabel: true, dbLabel: true,
 		statusLabel: true, actionLabel: true, "job": true, "instance": true,
 	}
 	// Series the configs query that are not mbackup_*: up is made by

@@ -85,9 +85,14 @@ const (
 	MirrorBytes            = "mbackup_mirror_bytes"
 )
 
+// Labels of the per-task series.
+const (
+	TaskLabel   = "task"   // backup, mirror, prune, verify
+	ResultLabel = "result" // one of Results
+)
+
 const (
 	namePrefix               = "mbackup_"
-	taskLabel, resultLabel   = "task", "result"
 	componentLabel, dbLabel  = "component", "database"
 	statusLabel, actionLabel = "status", "action"
 	textfileTempPattern      = ".%s.tmp*"
@@ -149,19 +154,19 @@ func New(tasks ...string) *Metrics {
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: LastSuccessTimestamp,
 			Help: "End of the last successful run of the task, in Unix seconds.",
-		}, []string{taskLabel}),
+		}, []string{TaskLabel}),
 		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: LastRunTimestamp,
 			Help: "End of the last run of the task, in Unix seconds; labelled with that run's result (one series per task).",
-		}, []string{taskLabel, resultLabel}),
+		}, []string{TaskLabel, ResultLabel}),
 		runDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: RunDuration,
 			Help: "Duration of the last run of the task, in seconds.",
-		}, []string{taskLabel}),
+		}, []string{TaskLabel}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: RunsTotal,
 			Help: "Finished runs of the task by result (success, partial, failure).",
-		}, []string{taskLabel, resultLabel}),
+		}, []string{TaskLabel, ResultLabel}),
 		artifactBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: ArtifactBytes,
 			Help: "Stored bytes of each artifact of the last snapshot taken.",

@@ -1,4 +1,4 @@
-package main
+package task
 
 import (
 	"context"
@@ -41,16 +41,16 @@ func TestNotifyNeverFailsTheRun(t *testing.T) {
 	m := &snapshot.Manifest{ID: "20261123T120000Z-abcdef", Status: snapshot.StatusPartial,
 		Artifacts: []snapshot.Artifact{{Component: "postgres", Name: "mastodon_production", Sums: stream.Sums{StoredBytes: 1 << 20}}},
 		Failed:    []snapshot.Failure{{Component: "redis", Name: "main", Reason: "NOAUTH for redis://:hunter2-secret@10.0.0.5:6379"}}}
-	r := outcome{job: "backup", started: time.Now(), manifest: m, err: errors.New("backup: partial"), newestGood: time.Now().Add(-time.Hour)}
+	r := Outcome{Task: Backup, Started: time.Now(), Manifest: m, Err: errors.New("backup: partial"), NewestGood: time.Now().Add(-time.Hour)}
 	for _, path := range []string{"/ok", "/500", "/hang"} {
 		var log strings.Builder
 		s, err := notify.NewSlack(notify.Config{WebhookURL: srv.URL + path, Timeout: 300 * time.Millisecond, Secrets: []string{"hunter2-secret"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := &observer{log: slog.New(slog.NewTextHandler(&log, nil)), slack: s, host: "social.example", metrics: metrics.New("backup")}
+		o := &Observer{log: slog.New(slog.NewTextHandler(&log, nil)), slack: s, host: "social.example", metrics: metrics.New("backup")}
 		begin := time.Now()
-		o.jobDone(context.Background(), r)
+		o.Done(context.Background(), r)
 		took := time.Since(begin)
 		failed := strings.Contains(log.String(), "notification failed")
 		if failed != (path != "/ok") || took > 5*time.Second {
