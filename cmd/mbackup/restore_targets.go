@@ -5,8 +5,11 @@ import (
 	"os"
 	"strings"
 
+	"mbackup/internal/artifact"
+	"mbackup/internal/engine"
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
+	"mbackup/internal/redisdump"
 	"mbackup/internal/restore"
 )
 
@@ -14,21 +17,19 @@ import (
 // asking for each value in guided mode with the flag as its default.
 func (r *restorer) askTargets(only []string) error {
 	var err error
-	pgWanted, myWanted := r.wants(only, "postgres"), r.wants(only, "mysql")
-	if pgWanted {
-		if r.targets.Postgres, err = r.postgresTarget(); err != nil {
+	pgWanted, myWanted := restore.Wants(r.m, only, artifact.Postgres), restore.Wants(r.m, only, artifact.MySQL)
+	for _, c := range []struct {
+		wanted bool
+		ask    func() (engine.Target, error)
+	}{{pgWanted, r.postgresTarget}, {myWanted, r.mysqlTarget}, {restore.Wants(r.m, only, artifact.Redis), r.redisTarget}} {
+		if !c.wanted {
+			continue
+		}
+		t, err := c.ask()
+		if err != nil {
 			return err
 		}
-	}
-	if myWanted {
-		if r.targets.MySQL, err = r.mysqlTarget(); err != nil {
-			return err
-		}
-	}
-	if r.wants(only, "redis") {
-		if r.targets.Redis, err = r.redisTarget(); err != nil {
-			return err
-		}
+		r.targets = append(r.targets, t)
 	}
 	if r.p != nil && (pgWanted || myWanted) && !r.f.clean {
 		r.f.clean, err = r.p.yesNo("Databases that exist and are not empty are refused. Restore over them instead "+
@@ -37,7 +38,7 @@ func (r *restorer) askTargets(only []string) error {
 	return err
 }
 
-func (r *restorer) postgresTarget() (*pgdump.Config, error) {
+func (r *restorer) postgresTarget() (engine.Target, error) {
 	f := r.f
 	c := &pgdump.Config{Host: f.pgHost, Port: f.pgPort, User: f.pgUser, SSLMode: f.pgSSLMode}
 	t := conn{c.Host, c.Port, c.User, ""}
@@ -47,7 +48,7 @@ func (r *restorer) postgresTarget() (*pgdump.Config, error) {
 	return c, err
 }
 
-func (r *restorer) mysqlTarget() (*mysqldump.Config, error) {
+func (r *restorer) mysqlTarget() (engine.Target, error) {
 	f := r.f
 	t := conn{f.myHost, f.myPort, f.myUser, ""}
 	err := r.askConn(&t, "MySQL/MariaDB to restore into (an empty host means the local socket)",
@@ -91,8 +92,8 @@ func (r *restorer) askConn(c *conn, title, pwQuestion, passFile, envVar string) 
 	return err
 }
 
-func (r *restorer) redisTarget() (*restore.Redis, error) {
-	t := &restore.Redis{Dir: r.f.redisDir, File: r.f.redisFile}
+func (r *restorer) redisTarget() (engine.Target, error) {
+	t := &redisdump.Target{Dir: r.f.redisDir, File: r.f.redisFile}
 	if r.p == nil {
 		return t, nil
 	}
