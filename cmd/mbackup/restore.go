@@ -146,11 +146,16 @@ func (r *restorer) run(ctx context.Context, id string) error {
 // a usage error.
 func findSnapshot(ctx context.Context, s storage.Store, id string) (*snapshot.Manifest, error) {
 	m, err := restore.Find(ctx, s, id)
+	return m, badIDUsage(err)
+}
+
+// badIDUsage makes an argument that is no snapshot id a usage error.
+func badIDUsage(err error) error {
 	var bad *restore.BadIDError
 	if errors.As(err, &bad) {
-		return nil, usagef("%v", err)
+		return usagef("%v", err)
 	}
-	return m, err
+	return err
 }
 
 func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {

@@ -83,7 +83,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", id)
 	}
 	if err != nil {
-		return err
+		return badIDUsage(err)
 	}
 	signer, err := f.trust.pinned(cfg)
 	if err != nil {
