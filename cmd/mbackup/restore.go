@@ -12,6 +12,9 @@ import (
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 
+	"mbackup/internal/artifact"
+	"mbackup/internal/engine"
+	"mbackup/internal/engines"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -20,16 +23,14 @@ import (
 // restoreFlags are restore's options; in guided mode they are the defaults
 // of the prompts.
 type restoreFlags struct {
-	yes, clean                            bool
-	identities                            []string
-	only, staging                         string
-	jobs                                  int
-	pgHost, pgUser, pgSSLMode, pgPassFile string
-	pgPort                                int
-	redisDir, redisFile                   string
-	myHost, myUser, myPassFile            string
-	myPort                                int
-	trust                                 trustFlags
+	yes, clean    bool
+	identities    []string
+	only, staging string
+	jobs          int
+	// targets build each engine's target from its flags (see
+	// engine.Restorable).
+	targets map[artifact.Component]func(engine.Asker) (engine.Target, error)
+	trust   trustFlags
 }
 
 func (f *restoreFlags) register(fs *flag.FlagSet) {
@@ -42,17 +43,12 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.clean, "clean", false, "restore into databases that exist and are not empty: DROPS and recreates the dump's objects (MySQL: the whole database)")
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where each artifact is staged, decrypted, while it is restored")
 	fs.IntVar(&f.jobs, "jobs", 2, "parallel pg_restore jobs (-j)")
-	fs.StringVar(&f.pgHost, "pg-host", "", "PostgreSQL host or socket directory (default: libpq's, usually /var/run/postgresql)")
-	fs.IntVar(&f.pgPort, "pg-port", 5432, "PostgreSQL port")
-	fs.StringVar(&f.pgUser, "pg-user", "postgres", "PostgreSQL superuser to restore as")
-	fs.StringVar(&f.pgSSLMode, "pg-sslmode", "prefer", "PostgreSQL sslmode")
-	fs.StringVar(&f.pgPassFile, "pg-password-file", "", "`file` holding the PostgreSQL password (default: $PGPASSWORD, else ~/.pgpass)")
-	fs.StringVar(&f.redisDir, "redis-dir", "/var/lib/redis", "Redis data `directory` (its \"dir\"); the server there must be stopped")
-	fs.StringVar(&f.redisFile, "redis-file", "dump.rdb", "Redis RDB file name (its \"dbfilename\")")
-	fs.StringVar(&f.myHost, "mysql-host", "", "MySQL/MariaDB host, or socket path (default: the client's socket)")
-	fs.IntVar(&f.myPort, "mysql-port", 3306, "MySQL/MariaDB port")
-	fs.StringVar(&f.myUser, "mysql-user", "root", "MySQL/MariaDB user to restore as")
-	fs.StringVar(&f.myPassFile, "mysql-password-file", "", "`file` holding the MySQL password (default: $MYSQL_PWD)")
+	f.targets = map[artifact.Component]func(engine.Asker) (engine.Target, error){}
+	for _, e := range engines.All {
+		if r, ok := e.(engine.Restorable); ok {
+			f.targets[e.Component()] = r.TargetFlags(fs)
+		}
+	}
 	f.trust.register(fs)
 }
 

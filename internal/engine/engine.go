@@ -61,8 +61,9 @@ type Target interface {
 	Apply(ctx context.Context, s Staged, opt Options) (Outcome, error)
 }
 
-// Scratch is a Target whose databases can be dropped again: a drill
-// restores into it.
+// Scratch is a Target of databases, which it can drop again: a drill
+// restores into it, and restoring over databases that are not empty
+// (clean) concerns it.
 type Scratch interface {
 	Target
 	Drop(ctx context.Context, database string) error

@@ -4,23 +4,25 @@
 //   - All holds one engine per component, in the order a snapshot's jobs
 //     are taken (and listed, and offered by a guided restore); a restore
 //     runs them in the order of their RestoreOrder instead.
-//   - Nothing outside an engine's own package names its component, kinds
-//     or targets: the rest of the program reaches an engine through All.
+//   - Outside the engines' own packages, code reaches an engine through
+//     All or Find, never by a switch on the name of its component.
 //
 // Adding an engine: write a package with a type that implements
 // engine.Engine (its component, a title for messages, the backup jobs of
-// what the configuration sets for it, the scanner of its SQL artifacts if a
-// client runs them, and its place in a restore), and a type that
-// implements engine.Target (Plan: the sentence of what a step does; Check:
-// the refusal before anything is written; Apply: the restore of one staged
-// artifact and its check), optionally engine.Scratch (Drop) and
-// engine.Drillable (ScratchTarget, a target given by URL) for verify's
-// drill. The component and kinds may be declared in that package
-// (artifact.Component and artifact.Kind are open string types). Then add
-// one line to All.
+// what the configuration sets for it, the meta-command scanner of its
+// artifacts if a client runs them, and its place in a restore) and a type
+// that implements engine.Target (Plan: the sentence of what a step does;
+// Check: the refusal before anything is written; Apply: the restore of one
+// staged artifact and its check). For the restore command the engine also
+// implements engine.Restorable (the flags and questions of its target);
+// for verify's drill, engine.Drillable (a scratch target given by URL,
+// an engine.Scratch that can drop what it restored). Its component and
+// kinds may be declared in that package: artifact.Component and
+// artifact.Kind are open string types. Then add one line to All.
 package engines
 
 import (
+	"cmp"
 	"context"
 	"slices"
 
@@ -68,4 +70,11 @@ func Jobs(ctx context.Context, cfg *config.Config, only []string) []snapshot.Job
 		}
 	}
 	return js
+}
+
+// InRestoreOrder is All ordered by RestoreOrder.
+func InRestoreOrder() []engine.Engine {
+	out := slices.Clone(All)
+	slices.SortStableFunc(out, func(a, b engine.Engine) int { return cmp.Compare(a.RestoreOrder(), b.RestoreOrder()) })
+	return out
 }

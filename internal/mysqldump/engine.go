@@ -2,6 +2,7 @@ package mysqldump
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -118,4 +119,19 @@ func (c *Config) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 // Drop drops a scratch database.
 func (c *Config) Drop(ctx context.Context, database string) error {
 	return DropDatabase(ctx, *c, database)
+}
+
+// TargetFlags registers restore's --mysql-* flags: the server to restore
+// into.
+func (Engine) TargetFlags(fs *flag.FlagSet) func(engine.Asker) (engine.Target, error) {
+	c := engine.Conn{PassEnv: "MYSQL_PWD"}
+	fs.StringVar(&c.Host, "mysql-host", "", "MySQL/MariaDB host, or socket path (default: the client's socket)")
+	fs.IntVar(&c.Port, "mysql-port", 3306, "MySQL/MariaDB port")
+	fs.StringVar(&c.User, "mysql-user", "root", "MySQL/MariaDB user to restore as")
+	fs.StringVar(&c.PassFile, "mysql-password-file", "", "`file` holding the MySQL password (default: $MYSQL_PWD)")
+	return func(ask engine.Asker) (engine.Target, error) {
+		t := c
+		err := t.Ask(ask, "MySQL/MariaDB to restore into (an empty host means the local socket)", "  password (empty: none)")
+		return &Config{Host: t.Host, Port: t.Port, User: t.User, Password: t.Password}, err
+	}
 }

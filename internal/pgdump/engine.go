@@ -2,6 +2,7 @@ package pgdump
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -191,4 +192,22 @@ func orZero(n, d int) int {
 		return d
 	}
 	return n
+}
+
+// TargetFlags registers restore's --pg-* flags: the server to restore
+// into, as a superuser.
+func (Engine) TargetFlags(fs *flag.FlagSet) func(engine.Asker) (engine.Target, error) {
+	c := engine.Conn{PassEnv: "PGPASSWORD"}
+	var sslMode string
+	fs.StringVar(&c.Host, "pg-host", "", "PostgreSQL host or socket directory (default: libpq's, usually /var/run/postgresql)")
+	fs.IntVar(&c.Port, "pg-port", 5432, "PostgreSQL port")
+	fs.StringVar(&c.User, "pg-user", "postgres", "PostgreSQL superuser to restore as")
+	fs.StringVar(&sslMode, "pg-sslmode", "prefer", "PostgreSQL sslmode")
+	fs.StringVar(&c.PassFile, "pg-password-file", "", "`file` holding the PostgreSQL password (default: $PGPASSWORD, else ~/.pgpass)")
+	return func(ask engine.Asker) (engine.Target, error) {
+		t := c
+		err := t.Ask(ask, "PostgreSQL to restore into (a superuser; an empty host means the local socket)",
+			"  password (empty: none, or ~/.pgpass)")
+		return &Config{Host: t.Host, Port: t.Port, User: t.User, Password: t.Password, SSLMode: sslMode}, err
+	}
 }

@@ -2,6 +2,7 @@ package redisdump
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -81,4 +82,25 @@ func (t *Target) Apply(_ context.Context, s engine.Staged, _ engine.Options) (en
 	out.Restored = true
 	out.Notes = []string{fmt.Sprintf("redis/%s: start the Redis server now (systemctl start redis-server) to load it", s.Artifact.Name)}
 	return out, nil
+}
+
+// TargetFlags registers restore's --redis-* flags: the data directory of a
+// stopped server and its RDB file's name.
+func (Engine) TargetFlags(fs *flag.FlagSet) func(engine.Asker) (engine.Target, error) {
+	var flags Target
+	fs.StringVar(&flags.Dir, "redis-dir", "/var/lib/redis", "Redis data `directory` (its \"dir\"); the server there must be stopped")
+	fs.StringVar(&flags.File, "redis-file", "dump.rdb", "Redis RDB file name (its \"dbfilename\")")
+	return func(ask engine.Asker) (engine.Target, error) {
+		t := flags
+		if ask == nil {
+			return &t, nil
+		}
+		ask.Say("\nRedis: the RDB file is written into the data directory of a stopped server, which loads it when it starts.")
+		var err error
+		if t.Dir, err = ask.Line("  data directory (\"dir\" in redis.conf)", t.Dir); err != nil {
+			return nil, err
+		}
+		t.File, err = ask.Line("  file name (\"dbfilename\")", t.File)
+		return &t, err
+	}
 }
