@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -48,7 +47,7 @@ func runList(ctx context.Context, e *env, args []string) error {
 	}
 	var out []listEntry
 	for _, en := range entries {
-		out = append(out, listEntry{ID: en.ID, Status: en.Status, Bytes: en.Bytes, Components: componentsOf(en.Manifest),
+		out = append(out, listEntry{ID: en.ID, Status: en.Status, Bytes: en.Bytes, Components: en.Manifest.Components(),
 			Manifest: en.Manifest, Reason: en.Reason, Future: en.Future})
 	}
 	if *asJSON {
@@ -76,29 +75,4 @@ func runList(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, when.Format("2006-01-02 15:04"), status, humanBytes(l.Bytes), comps)
 	}
 	return tw.Flush()
-}
-
-// componentsOf names what a manifest holds: "postgres(3)", "redis(1)".
-func componentsOf(m *snapshot.Manifest) []string {
-	if m == nil {
-		return nil
-	}
-	count := map[string]int{}
-	var order []string
-	for _, a := range m.Artifacts {
-		if count[a.Component] == 0 {
-			order = append(order, a.Component)
-		}
-		count[a.Component]++
-	}
-	var out []string
-	for _, c := range order {
-		out = append(out, fmt.Sprintf("%s(%d)", c, count[c]))
-	}
-	for _, f := range m.Failed {
-		if s := f.Component + "(failed)"; !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }

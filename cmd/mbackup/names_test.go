@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"mbackup/internal/artifact"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/testenv"
 )
@@ -112,7 +113,7 @@ func TestHostileDatabaseNames(t *testing.T) {
 		keys[a.Key] = what
 		// An encoded name holds no dot: the first one starts the extension.
 		encoded, _, _ := strings.Cut(path.Base(a.Key), ".")
-		if name, err := snapshot.DecodeName(encoded); err != nil || name != a.Name {
+		if name, err := artifact.DecodeName(encoded); err != nil || name != a.Name {
 			t.Errorf("key %s decodes to %q, %v; want %q", a.Key, name, err, a.Name)
 		}
 		switch what {

@@ -6,15 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 
+	"mbackup/internal/artifact"
+	"mbackup/internal/engine"
+	"mbackup/internal/engines"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -23,16 +23,14 @@ import (
 // restoreFlags are restore's options; in guided mode they are the defaults
 // of the prompts.
 type restoreFlags struct {
-	yes, clean                            bool
-	identities                            []string
-	only, staging                         string
-	jobs                                  int
-	pgHost, pgUser, pgSSLMode, pgPassFile string
-	pgPort                                int
-	redisDir, redisFile                   string
-	myHost, myUser, myPassFile            string
-	myPort                                int
-	trust                                 trustFlags
+	yes, clean    bool
+	identities    []string
+	only, staging string
+	jobs          int
+	// targets build each engine's target from its flags (see
+	// engine.Restorable).
+	targets map[artifact.Component]func(engine.Asker) (engine.Target, error)
+	trust   trustFlags
 }
 
 func (f *restoreFlags) register(fs *flag.FlagSet) {
@@ -45,17 +43,12 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.clean, "clean", false, "restore into databases that exist and are not empty: DROPS and recreates the dump's objects (MySQL: the whole database)")
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where each artifact is staged, decrypted, while it is restored")
 	fs.IntVar(&f.jobs, "jobs", 2, "parallel pg_restore jobs (-j)")
-	fs.StringVar(&f.pgHost, "pg-host", "", "PostgreSQL host or socket directory (default: libpq's, usually /var/run/postgresql)")
-	fs.IntVar(&f.pgPort, "pg-port", 5432, "PostgreSQL port")
-	fs.StringVar(&f.pgUser, "pg-user", "postgres", "PostgreSQL superuser to restore as")
-	fs.StringVar(&f.pgSSLMode, "pg-sslmode", "prefer", "PostgreSQL sslmode")
-	fs.StringVar(&f.pgPassFile, "pg-password-file", "", "`file` holding the PostgreSQL password (default: $PGPASSWORD, else ~/.pgpass)")
-	fs.StringVar(&f.redisDir, "redis-dir", "/var/lib/redis", "Redis data `directory` (its \"dir\"); the server there must be stopped")
-	fs.StringVar(&f.redisFile, "redis-file", "dump.rdb", "Redis RDB file name (its \"dbfilename\")")
-	fs.StringVar(&f.myHost, "mysql-host", "", "MySQL/MariaDB host, or socket path (default: the client's socket)")
-	fs.IntVar(&f.myPort, "mysql-port", 3306, "MySQL/MariaDB port")
-	fs.StringVar(&f.myUser, "mysql-user", "root", "MySQL/MariaDB user to restore as")
-	fs.StringVar(&f.myPassFile, "mysql-password-file", "", "`file` holding the MySQL password (default: $MYSQL_PWD)")
+	f.targets = map[artifact.Component]func(engine.Asker) (engine.Target, error){}
+	for _, e := range engines.All {
+		if r, ok := e.(engine.Restorable); ok {
+			f.targets[e.Component()] = r.TargetFlags(fs)
+		}
+	}
 	f.trust.register(fs)
 }
 
@@ -145,27 +138,20 @@ func (r *restorer) run(ctx context.Context, id string) error {
 	return err
 }
 
-// findSnapshot loads snapshot id, or the newest good one (complete, not
-// dated in the future: snapshot.NewestGood) when id is "".
+// findSnapshot is restore.Find, with an argument that is no snapshot id
+// a usage error.
 func findSnapshot(ctx context.Context, s storage.Store, id string) (*snapshot.Manifest, error) {
-	if id != "" {
-		if _, err := snapshot.ParseID(id); err != nil {
-			return nil, usagef("%v", err)
-		}
-		m, err := snapshot.Load(ctx, s, id)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no snapshot %s in the store (mbackup list shows the snapshots there)", id)
-		}
-		return m, err
+	m, err := restore.Find(ctx, s, id)
+	return m, badIDUsage(err)
+}
+
+// badIDUsage makes an argument that is no snapshot id a usage error.
+func badIDUsage(err error) error {
+	var bad *restore.BadIDError
+	if errors.As(err, &bad) {
+		return usagef("%v", err)
 	}
-	entries, err := snapshot.List(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
-		return g.Manifest, nil
-	}
-	return nil, errors.New("the store holds no complete snapshot that is not dated in the future (mbackup list shows what it holds; give another one by its id)")
+	return err
 }
 
 func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {
@@ -211,7 +197,7 @@ func (r *restorer) identities() error {
 		paths = []string{p}
 	}
 	for _, p := range paths {
-		ids, err := readIdentities(p)
+		ids, err := restore.ReadIdentities(p)
 		if err != nil {
 			return err
 		}
@@ -220,43 +206,19 @@ func (r *restorer) identities() error {
 	return nil
 }
 
-// readIdentities parses an age identity file.
-func readIdentities(path string) ([]age.Identity, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("identity file: %w", err)
-	}
-	defer f.Close()
-	ids, err := age.ParseIdentities(f)
-	if err != nil {
-		return nil, fmt.Errorf("identity file %s: not an age identity file: %v", path, err)
-	}
-	return ids, nil
-}
-
 // components returns the selectors to restore: --only, or the answers.
 func (r *restorer) components() ([]string, error) {
 	if r.f.only != "" || r.p == nil {
 		return splitList(r.f.only), nil
 	}
 	var only []string
-	for _, c := range components {
-		var names []string
-		var size int64
-		for _, a := range r.m.Artifacts {
-			if a.Component == c {
-				names, size = append(names, a.Name), size+a.PlainBytes
-			}
-		}
-		if len(names) == 0 {
-			continue
-		}
-		ok, err := r.p.yesNo(fmt.Sprintf("Restore %s: %s (%s)?", c, strings.Join(names, ", "), humanBytes(size)), true)
+	for _, g := range restore.Groups(r.m) {
+		ok, err := r.p.yesNo(fmt.Sprintf("Restore %s: %s (%s)?", g.Component, strings.Join(g.Names, ", "), humanBytes(g.Bytes)), true)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			only = append(only, c)
+			only = append(only, g.Component)
 		}
 	}
 	if len(only) == 0 {
@@ -273,24 +235,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// wants reports whether the selection holds some artifact of component c.
-func (r *restorer) wants(only []string, c string) bool {
-	for _, a := range r.m.Artifacts {
-		if a.Component != c {
-			continue
-		}
-		if len(only) == 0 {
-			return true
-		}
-		for _, sel := range only {
-			if sel == c || sel == c+"/"+a.Name {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // preflightText says what is checked before the first write.
@@ -344,15 +288,8 @@ func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err erro
 	}
 	tw.Flush()
 	for _, s := range rep.Steps {
-		if g := s.Globals; g != nil {
-			fmt.Fprintf(w, "roles created: %s; existing, given the dump's attributes: %s; left as they are: %s\n",
-				listOrNone(g.Created), listOrNone(without(g.Existing, g.Self)), listOrNone([]string{g.Self}))
-			for _, n := range g.Notes {
-				fmt.Fprintf(w, "postgres/globals: %s\n", n)
-			}
-		}
-		if s.Artifact.Component == "redis" && s.Err == nil {
-			fmt.Fprintf(w, "redis/%s: start the Redis server now (systemctl start redis-server) to load it\n", s.Artifact.Name)
+		for _, n := range s.Notes {
+			fmt.Fprintln(w, n)
 		}
 	}
 	verb := "restored"
@@ -363,34 +300,10 @@ func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err erro
 		verb, roundDuration(rep.Total), roundDuration(rep.Preflight))
 }
 
-func listOrNone(s []string) string {
-	var out []string
-	for _, v := range s {
-		if v != "" {
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		return "none"
-	}
-	return strings.Join(out, ", ")
-}
-
 // first returns the first of args, or "".
 func first(args []string) string {
 	if len(args) == 0 {
 		return ""
 	}
 	return args[0]
-}
-
-// without returns s without v.
-func without(s []string, v string) []string {
-	var out []string
-	for _, x := range s {
-		if x != v {
-			out = append(out, x)
-		}
-	}
-	return out
 }

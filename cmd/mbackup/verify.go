@@ -2,21 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 
-	"mbackup/internal/mysqldump"
-	"mbackup/internal/pgdump"
-	"mbackup/internal/redact"
+	"mbackup/internal/engine"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -56,13 +50,13 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	case len(f.into) > 0 && len(f.identities) == 0:
 		return usagef("verify: --restore-into needs -i IDENTITY to decrypt the dumps")
 	}
-	pg, my, err := scratchTargets(f.into)
+	scratch, err := restore.ScratchTargets(f.into)
 	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
 	var ids []age.Identity
 	for _, p := range f.identities {
-		more, err := readIdentities(p)
+		more, err := restore.ReadIdentities(p)
 		if err != nil {
 			return err
 		}
@@ -84,15 +78,18 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if c, ok := store.(io.Closer); ok {
 		defer c.Close()
 	}
-	ms, err := verifyTargets(ctx, e, store, first(pos), f.all)
+	ms, incomplete, err := restore.ToVerify(ctx, store, first(pos), f.all)
+	for _, id := range incomplete {
+		fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", id)
+	}
 	if err != nil {
-		return err
+		return badIDUsage(err)
 	}
 	signer, err := f.trust.pinned(cfg)
 	if err != nil {
 		return err
 	}
-	v := verifier{e: e, store: store, ids: ids, pg: pg, my: my, staging: f.staging, signer: signer}
+	v := verifier{e: e, store: store, ids: ids, scratch: scratch, staging: f.staging, signer: signer}
 	failed := 0
 	for _, en := range ms {
 		if en.Manifest == nil {
@@ -113,56 +110,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// verifyTargets returns the snapshots to verify: id's, every one with a
-// manifest with all (reporting incomplete runs), or the newest good one
-// (snapshot.NewestGood). An unreadable or newer-format snapshot is
-// returned, to fail, when it is named or with all; never as the newest.
-func verifyTargets(ctx context.Context, e *env, s storage.Store, id string, all bool) ([]snapshot.Entry, error) {
-	if id != "" {
-		m, err := findSnapshot(ctx, s, id)
-		switch {
-		case errors.Is(err, snapshot.ErrNewerFormat):
-			return []snapshot.Entry{{ID: id, Status: snapshot.StatusNewerFormat, Reason: err.Error()}}, nil
-		case errors.Is(err, snapshot.ErrUnreadable):
-			return []snapshot.Entry{{ID: id, Status: snapshot.StatusUnreadable, Reason: err.Error()}}, nil
-		case err != nil:
-			return nil, err
-		}
-		en := snapshot.Entry{ID: id, Status: m.Status, Manifest: m}
-		en.Future = en.FutureAt(time.Now())
-		return []snapshot.Entry{en}, nil
-	}
-	entries, err := snapshot.List(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	if !all {
-		if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
-			return []snapshot.Entry{g}, nil
-		}
-		return nil, errors.New("verify: the store holds no complete snapshot that is not dated in the future (mbackup list shows what it holds; give another one by its id)")
-	}
-	var out []snapshot.Entry
-	for _, en := range entries {
-		if en.Status == snapshot.StatusIncomplete {
-			fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", en.ID)
-			continue
-		}
-		out = append(out, en)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("verify: the store holds no snapshot")
-	}
-	return out, nil
-}
-
 // verifier checks snapshots and prints one verdict per snapshot.
 type verifier struct {
 	e       *env
 	store   storage.Store
 	ids     []age.Identity
-	pg      *pgdump.Config
-	my      *mysqldump.Config
+	scratch []engine.Scratch // --restore-into
 	staging string
 	signer  ssh.PublicKey // nil with --insecure-skip-signature
 }
@@ -187,10 +140,10 @@ func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
 		return false
 	}
 	fmt.Fprintf(v.e.stdout, "%s: %s: %d artifacts, %s: ok\n", m.ID, m.Status, len(m.Artifacts), what)
-	if v.pg == nil && v.my == nil {
+	if len(v.scratch) == 0 {
 		return true
 	}
-	rep, err := restore.Drill(ctx, m, v.pg, v.my, restore.Options{Store: v.store, Identities: v.ids, StagingDir: v.staging})
+	rep, err := restore.Drill(ctx, m, v.scratch, restore.Options{Store: v.store, Identities: v.ids, StagingDir: v.staging})
 	tables := 0
 	for _, s := range rep.Steps {
 		tables += s.Tables
@@ -202,47 +155,4 @@ func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
 	fmt.Fprintf(v.e.stdout, "%s: restore drill: %d artifacts restored into scratch databases in %s, "+
 		"row counts of %d tables equal to the backup's: ok\n", m.ID, len(rep.Steps), roundDuration(rep.Total), tables)
 	return true
-}
-
-// scratchTargets parses the --restore-into URLs.
-func scratchTargets(urls []string) (*pgdump.Config, *mysqldump.Config, error) {
-	var pg *pgdump.Config
-	var my *mysqldump.Config
-	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return nil, nil, usagef("verify: --restore-into: %q is not a URL such as postgres://postgres@127.0.0.1:5432/ or mysql://root@127.0.0.1:3306", redactURL(raw))
-		}
-		port := 0
-		if p := u.Port(); p != "" {
-			if port, err = strconv.Atoi(p); err != nil {
-				return nil, nil, usagef("verify: --restore-into %s: bad port %q", redactURL(raw), p)
-			}
-		}
-		pw, hasPw := u.User.Password()
-		switch u.Scheme {
-		case "postgres", "postgresql":
-			if !hasPw {
-				pw = os.Getenv("PGPASSWORD")
-			}
-			pg = &pgdump.Config{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: pw, SSLMode: u.Query().Get("sslmode")}
-		case "mysql", "mariadb":
-			if !hasPw {
-				pw = os.Getenv("MYSQL_PWD")
-			}
-			my = &mysqldump.Config{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: pw}
-		default:
-			return nil, nil, usagef("verify: --restore-into %s: scheme %q is not postgres or mysql", redactURL(raw), u.Scheme)
-		}
-	}
-	return pg, my, nil
-}
-
-// redactURL hides a URL's password. An unparsable URL is not shown at all:
-// where its password ends is not known.
-func redactURL(raw string) string {
-	if _, err := url.Parse(raw); err != nil {
-		return "[unparsable URL]"
-	}
-	return redact.String(raw, redact.Mark)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"mbackup/internal/engine"
 	"mbackup/internal/testenv"
 )
 
@@ -55,7 +56,7 @@ func TestOddNamesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", name, err)
 		}
-		if diffs := CompareCounts(info.Tables, got); len(diffs) > 0 {
+		if diffs := engine.CompareCounts(info.Tables, got); len(diffs) > 0 {
 			t.Errorf("%q: %v", name, diffs)
 		}
 		if err := CheckTarget(ctx, tcfg, name, false); err == nil || !strings.Contains(err.Error(), "not empty") {

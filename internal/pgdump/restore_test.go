@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/engine"
 	"mbackup/internal/testenv"
 )
 
@@ -150,7 +151,7 @@ func checkRestored(t *testing.T, target *testenv.Postgres, db string, info dump.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diffs := CompareCounts(info.Tables, got); len(diffs) > 0 || len(got) == 0 {
+	if diffs := engine.CompareCounts(info.Tables, got); len(diffs) > 0 || len(got) == 0 {
 		t.Errorf("%s: restored counts differ from the dump's: %q", db, diffs)
 	}
 	for _, tc := range info.Tables {

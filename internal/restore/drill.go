@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"mbackup/internal/mysqldump"
-	"mbackup/internal/pgdump"
+	"mbackup/internal/artifact"
+	"mbackup/internal/engine"
 	"mbackup/internal/snapshot"
 )
 
@@ -17,33 +18,27 @@ const DrillPrefix = "mbackup_drill_"
 // maxNameLen is PostgreSQL's identifier limit (MySQL allows 64).
 const maxNameLen = 63
 
-// Drill restores the PostgreSQL and MySQL artifacts of m into scratch
-// servers, each database under the name DrillPrefix+name, checks every
-// table's row count against the manifest (as Run does), and drops the
-// scratch databases again, whether the restore worked or not. The globals
-// are restored too (the databases' owners must exist) and their roles stay
-// on the scratch server. A scratch database that exists and is not empty
-// is refused and left alone. Redis is not
-// drilled: its artifact is checked by decrypting it. Either target may be
-// nil to leave that component out.
-func Drill(ctx context.Context, m *snapshot.Manifest, pg *pgdump.Config, my *mysqldump.Config, opt Options) (Report, error) {
-	var only []string
-	if pg != nil {
-		only = append(only, "postgres")
-	}
-	if my != nil {
-		only = append(only, "mysql")
-	}
+// Drill restores the artifacts of m that the scratch targets take
+// (PostgreSQL and MySQL servers; see engine.Drillable) into them, each
+// database under the name DrillPrefix+name, checks every table's row count
+// against the manifest (as Run does), and drops the scratch databases
+// again, whether the restore worked or not. The globals are restored too
+// (the databases' owners must exist) and their roles stay on the scratch
+// server. A scratch database that exists and is not empty is refused and
+// left alone. Redis is not drilled: its artifact is checked by decrypting
+// it. A component without a scratch target is left out.
+func Drill(ctx context.Context, m *snapshot.Manifest, scratch []engine.Scratch, opt Options) (Report, error) {
+	var t Targets
 	var have []string
-	for _, sel := range only {
-		if hasComponent(m, sel) {
-			have = append(have, sel)
+	for _, s := range scratch {
+		t = append(t, s)
+		if c := string(s.Component()); hasComponent(m, c) && !slices.Contains(have, c) {
+			have = append(have, c)
 		}
 	}
 	if len(have) == 0 {
 		return Report{}, fmt.Errorf("restore: drill: snapshot %s holds nothing to restore into the servers given", m.ID)
 	}
-	t := Targets{Postgres: pg, MySQL: my}
 	opt.Clean = false
 	steps, err := Plan(m, have, t, false)
 	if err != nil {
@@ -82,14 +77,11 @@ func dropScratch(ctx context.Context, rep Report, t Targets) error {
 		if r.Database == "" || !r.Restored {
 			continue
 		}
-		var err error
-		switch r.Artifact.Component {
-		case "postgres":
-			err = pgdump.DropDatabase(ctx, *t.Postgres, r.Database)
-		case "mysql":
-			err = mysqldump.DropDatabase(ctx, *t.MySQL, r.Database)
+		s, ok := t.of(artifact.Component(r.Artifact.Component)).(engine.Scratch)
+		if !ok {
+			continue
 		}
-		if err != nil {
+		if err := s.Drop(ctx, r.Database); err != nil {
 			errs = append(errs, fmt.Errorf("restore: drill: drop scratch database %s: %w", r.Database, err))
 		}
 	}

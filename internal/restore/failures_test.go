@@ -39,7 +39,7 @@ func TestInterruptedRestoreLeavesNothing(t *testing.T) {
 	src.pg.Exec(t, "mastodon_production", "INSERT INTO statuses (text) SELECT repeat('x', 200) FROM generate_series(1, 400000)")
 	store, _, id, m := localSnapshot(t, src)
 	pg := testenv.StartPostgres(t)
-	targets := Targets{Postgres: pgConfig(pg)}
+	targets := Targets{pgConfig(pg)}
 	steps, err := Plan(m, []string{"postgres"}, targets, false)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestB2DownloadFailures(t *testing.T) {
 	id, _ := age.GenerateX25519Identity()
 	m := take(t, store, id, src)
 	pg := testenv.StartPostgres(t)
-	targets := Targets{Postgres: pgConfig(pg)}
+	targets := Targets{pgConfig(pg)}
 	steps, err := Plan(m, []string{"postgres"}, targets, false)
 	if err != nil {
 		t.Fatal(err)

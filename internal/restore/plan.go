@@ -1,6 +1,7 @@
 // Package restore brings the artifacts of a snapshot back onto servers:
 // PostgreSQL globals and databases, MySQL/MariaDB databases and Redis RDB
-// files.
+// files. It reaches each through its engine (package engines) and the
+// engine's Target, by the artifact's component, never by its name.
 //
 // Invariants:
 //   - Nothing is written to any target before every selected artifact was
@@ -36,26 +37,30 @@
 package restore
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
 
-	"mbackup/internal/mysqldump"
-	"mbackup/internal/pgdump"
+	"mbackup/internal/artifact"
+	"mbackup/internal/engine"
+	"mbackup/internal/engines"
 	"mbackup/internal/snapshot"
 )
 
-// Targets are where the components go; a nil target is not restored.
-type Targets struct {
-	Postgres *pgdump.Config
-	MySQL    *mysqldump.Config
-	Redis    *Redis
-}
+// Targets are where the components go, one per component (the last one
+// given counts); a component without a target is not restored.
+type Targets []engine.Target
 
-// Redis is a Redis data directory and the RDB file name its server loads.
-type Redis struct {
-	Dir  string // e.g. /var/lib/redis
-	File string // "" means dump.rdb
+// of returns the target of component c, nil when none was given.
+func (t Targets) of(c artifact.Component) engine.Target {
+	var found engine.Target
+	for _, x := range t {
+		if x != nil && x.Component() == c {
+			found = x
+		}
+	}
+	return found
 }
 
 // Step is one artifact to restore and what restoring it does.
@@ -71,15 +76,13 @@ type Step struct {
 // Name is component/name, as selectors spell it.
 func (s Step) Name() string { return s.Artifact.Component + "/" + s.Artifact.Name }
 
-// order is the order steps run in: roles before the databases they own.
-var order = map[string]int{"postgres": 0, "mysql": 1, "redis": 2}
-
 // Plan selects the artifacts of m named by only ("postgres", "mysql",
 // "redis", or "component/name" such as "postgres/mastodon_production";
-// empty means all) and returns the steps restoring them into t, globals
-// first, then PostgreSQL databases, MySQL databases and Redis. A selector
-// that matches nothing, or a selected component without a target, is an
-// error that lists what the snapshot has.
+// empty means all) and returns the steps restoring them into t, ordered by
+// their engines' RestoreOrder: globals first, then PostgreSQL databases,
+// MySQL databases and Redis. A selector that matches nothing, or a
+// selected component without a target, is an error that lists what the
+// snapshot has.
 func Plan(m *snapshot.Manifest, only []string, t Targets, clean bool) ([]Step, error) {
 	for _, sel := range only {
 		if !slices.ContainsFunc(m.Artifacts, func(a snapshot.Artifact) bool { return selects(sel, a) }) {
@@ -101,9 +104,14 @@ func Plan(m *snapshot.Manifest, only []string, t Targets, clean bool) ([]Step, e
 		return nil, fmt.Errorf("restore: snapshot %s holds no artifact to restore", m.ID)
 	}
 	slices.SortStableFunc(steps, func(a, b Step) int {
-		return order[a.Artifact.Component] - order[b.Artifact.Component]
+		return cmp.Compare(restoreOrder(a.Artifact), restoreOrder(b.Artifact))
 	})
 	return steps, nil
+}
+
+func restoreOrder(a snapshot.Artifact) int {
+	e, _ := engines.Find(artifact.Component(a.Component))
+	return e.RestoreOrder()
 }
 
 func selects(sel string, a snapshot.Artifact) bool {
@@ -119,74 +127,16 @@ func names(m *snapshot.Manifest) []string {
 	return ns
 }
 
-// isGlobals tells the PostgreSQL globals artifact from a database's.
-func isGlobals(a snapshot.Artifact) bool {
-	return a.Component == "postgres" && a.Name == "globals" && strings.HasSuffix(a.Key, ".sql.zst.age")
-}
-
 func step(a snapshot.Artifact, t Targets, clean bool) (Step, error) {
 	s := Step{Artifact: a}
-	missing := func(flag string) error {
-		return fmt.Errorf("restore: %s: no %s target given", s.Name(), flag)
-	}
-	switch {
-	case a.Component == "postgres" && t.Postgres == nil:
-		return s, missing("PostgreSQL")
-	case a.Component == "mysql" && t.MySQL == nil:
-		return s, missing("MySQL")
-	case a.Component == "redis" && t.Redis == nil:
-		return s, missing("Redis")
-	}
-	switch {
-	case isGlobals(a):
-		s.Does = fmt.Sprintf("create the dump's roles on %s; roles that exist get the dump's attributes, passwords "+
-			"and memberships (except %s, the role restoring)", pgWhere(t.Postgres), t.Postgres.User)
-	case a.Component == "postgres":
-		s.Database = a.Name
-		s.Does = fmt.Sprintf("create database %s on %s (owned as in the dump) and pg_restore into it; "+
-			"refused if it exists and is not empty", s.Database, pgWhere(t.Postgres))
-		if clean {
-			s.Does = fmt.Sprintf("pg_restore --clean into database %s on %s (created if missing): "+
-				"DROPS and recreates every object of the dump in it", s.Database, pgWhere(t.Postgres))
-		}
-	case a.Component == "mysql":
-		s.Database = a.Name
-		s.Does = fmt.Sprintf("create database %s on %s and load the dump; refused if it exists and is not empty",
-			s.Database, mysqlWhere(t.MySQL))
-		if clean {
-			s.Does = fmt.Sprintf("DROP DATABASE %s on %s if it exists, create it again and load the dump",
-				s.Database, mysqlWhere(t.MySQL))
-		}
-	case a.Component == "redis":
-		s.Does = fmt.Sprintf("replace %s; refused while a Redis server runs in %s", rdbPath(t.Redis), t.Redis.Dir)
-	default:
+	e, known := engines.Find(artifact.Component(a.Component))
+	if !known {
 		return s, fmt.Errorf("restore: %s: unknown component %q (made by a newer mbackup?)", s.Name(), a.Component)
 	}
+	target := t.of(e.Component())
+	if target == nil {
+		return s, fmt.Errorf("restore: %s: no %s target given", s.Name(), e.Title())
+	}
+	s.Database, s.Does = target.Plan(a.Ref(), clean)
 	return s, nil
-}
-
-func pgWhere(c *pgdump.Config) string {
-	return fmt.Sprintf("PostgreSQL %s:%d as %s", orDefault(c.Host, "localhost"), orZero(c.Port, 5432), c.User)
-}
-
-func mysqlWhere(c *mysqldump.Config) string {
-	return fmt.Sprintf("MySQL %s:%d as %s", orDefault(c.Host, "localhost"), orZero(c.Port, 3306), c.User)
-}
-
-func rdbPath(r *Redis) string {
-	return strings.TrimSuffix(r.Dir, "/") + "/" + orDefault(r.File, "dump.rdb")
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
-
-func orZero(n, d int) int {
-	if n == 0 {
-		return d
-	}
-	return n
 }

@@ -11,6 +11,8 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/engine"
+	"mbackup/internal/redisdump"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/stream"
 	"mbackup/internal/testenv"
@@ -106,7 +108,7 @@ func TestRefusedBeforeTheFirstStep(t *testing.T) {
 	store, dir, id, m := localSnapshot(t, src)
 	pg, my := testenv.StartPostgres(t), testenv.StartMariaDB(t)
 	redisDir := t.TempDir()
-	targets := Targets{Postgres: pgConfig(pg), MySQL: mysqlConfig(my), Redis: &Redis{Dir: redisDir}}
+	targets := Targets{pgConfig(pg), mysqlConfig(my), &redisdump.Target{Dir: redisDir}}
 	steps, err := Plan(m, nil, targets, false)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,7 @@ func TestRefusedBeforeTheFirstStep(t *testing.T) {
 	// The drill (verify --restore-into) goes through the same preflight.
 	t.Run("drill", func(t *testing.T) {
 		defer forge(t, dir, m, id, "mysql/writefreely", insertBefore(t, "\n-- Dump completed", `\! touch `+marker))()
-		_, err := Drill(context.Background(), m, pgConfig(pg), mysqlConfig(my), opt)
+		_, err := Drill(context.Background(), m, []engine.Scratch{pgConfig(pg), mysqlConfig(my)}, opt)
 		for _, want := range []string{"mysql/writefreely.sql.zst.age: the SQL holds line ", "nothing was restored"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("Drill: %v; want %q", err, want)

@@ -14,6 +14,7 @@ import (
 
 	"mbackup/internal/b2test"
 	"mbackup/internal/dump"
+	"mbackup/internal/engine"
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
@@ -141,7 +142,7 @@ func TestRoundTripB2(t *testing.T) {
 
 	pg, rd, my := testenv.StartPostgres(t), testenv.StartRedis(t), testenv.StartMariaDB(t)
 	rd.Stop(t)
-	targets := Targets{Postgres: pgConfig(pg), MySQL: mysqlConfig(my), Redis: &Redis{Dir: rd.Dir}}
+	targets := Targets{pgConfig(pg), mysqlConfig(my), &redisdump.Target{Dir: rd.Dir}}
 	steps, err := Plan(m, nil, targets, false)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func TestRoundTripB2(t *testing.T) {
 	if got := strings.Join(order, " "); got != "postgres/globals postgres/mastodon_production postgres/side mysql/writefreely redis/main" {
 		t.Errorf("steps ran in the order %s", got)
 	}
-	if g := rep.Steps[0].Globals; g == nil || strings.Join(g.Created, ",") != "mastodon,readers" || g.Self != "postgres" {
+	if g, _ := rep.Steps[0].Detail.(*pgdump.GlobalsReport); g == nil || strings.Join(g.Created, ",") != "mastodon,readers" || g.Self != "postgres" {
 		t.Errorf("globals report %+v", g)
 	}
 	if rep.Steps[1].Tables != 2 {
@@ -222,7 +223,7 @@ func localSnapshot(t *testing.T, src sources) (storage.Store, string, *age.X2551
 	return s, dir, id, take(t, s, id, src)
 }
 
-func artifact(t *testing.T, m *snapshot.Manifest, name string) snapshot.Artifact {
+func artifactNamed(t *testing.T, m *snapshot.Manifest, name string) snapshot.Artifact {
 	for _, a := range m.Artifacts {
 		if a.Component+"/"+a.Name == name {
 			return a
@@ -239,12 +240,12 @@ func TestDamagedArtifactsChangeNothing(t *testing.T) {
 	src := seed(t)
 	store, dir, id, m := localSnapshot(t, src)
 	pg := testenv.StartPostgres(t)
-	targets := Targets{Postgres: pgConfig(pg), MySQL: mysqlConfig(src.maria), Redis: &Redis{Dir: t.TempDir()}}
+	targets := Targets{pgConfig(pg), mysqlConfig(src.maria), &redisdump.Target{Dir: t.TempDir()}}
 	steps, err := Plan(m, []string{"postgres/mastodon_production", "mysql"}, targets, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := filepath.Join(dir, artifact(t, m, "postgres/mastodon_production").Key)
+	key := filepath.Join(dir, artifactNamed(t, m, "postgres/mastodon_production").Key)
 	good, _ := os.ReadFile(key)
 	wrong, _ := age.GenerateX25519Identity()
 	for _, tc := range []struct {
@@ -306,7 +307,7 @@ func TestPlan(t *testing.T) {
 		{Key: "snapshots/x/postgres/globals.sql.zst.age", Component: "postgres", Name: "globals"},
 		{Key: "snapshots/x/postgres/a.dump.zst.age", Component: "postgres", Name: "a"},
 	}}
-	all := Targets{Postgres: &pgdump.Config{User: "postgres"}, Redis: &Redis{Dir: "/var/lib/redis"}}
+	all := Targets{&pgdump.Config{User: "postgres"}, &redisdump.Target{Dir: "/var/lib/redis"}}
 	steps, err := Plan(m, nil, all, true)
 	if err != nil || len(steps) != 3 || steps[0].Name() != "postgres/globals" || steps[2].Name() != "redis/main" {
 		t.Fatalf("Plan: %v %v", steps, err)
@@ -321,7 +322,7 @@ func TestPlan(t *testing.T) {
 	}{
 		{[]string{"postgres/b"}, all, `nothing named "postgres/b" (it has redis/main, postgres/globals, postgres/a)`},
 		{[]string{"mysql"}, all, `nothing named "mysql"`},
-		{nil, Targets{Postgres: all.Postgres}, "redis/main: no Redis target given"},
+		{nil, Targets{all[0]}, "redis/main: no Redis target given"},
 	} {
 		if _, err := Plan(m, tc.only, tc.t, false); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Plan(%v): %v; want %q", tc.only, err, tc.want)
@@ -336,7 +337,7 @@ func TestDrill(t *testing.T) {
 	store, _, id, m := localSnapshot(t, src)
 	scratch, scratchMy := testenv.StartPostgres(t), testenv.StartMariaDB(t)
 	opt := Options{Store: store, Identities: []age.Identity{id}, StagingDir: t.TempDir()}
-	rep, err := Drill(context.Background(), m, pgConfig(scratch), mysqlConfig(scratchMy), opt)
+	rep, err := Drill(context.Background(), m, []engine.Scratch{pgConfig(scratch), mysqlConfig(scratchMy)}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +359,7 @@ func TestDrill(t *testing.T) {
 			m.Artifacts[i].Tables[0].Rows++
 		}
 	}
-	_, err = Drill(context.Background(), m, pgConfig(scratch), nil, opt)
+	_, err = Drill(context.Background(), m, []engine.Scratch{pgConfig(scratch)}, opt)
 	if err == nil || !strings.Contains(err.Error(), "row counts differ") || !strings.Contains(err.Error(), "public.accounts: 2 rows, dumped with 3") {
 		t.Fatalf("drill with a wrong count: %v", err)
 	}

@@ -2,20 +2,16 @@ package restore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"filippo.io/age"
 
-	"mbackup/internal/dump"
+	"mbackup/internal/artifact"
+	"mbackup/internal/engine"
 	"mbackup/internal/humanize"
-	"mbackup/internal/mysqldump"
-	"mbackup/internal/pgdump"
-	"mbackup/internal/redisdump"
 	"mbackup/internal/storage"
 )
 
@@ -44,8 +40,12 @@ type StepResult struct {
 	// Restored is true once the restore proper succeeded, even when the
 	// row-count check after it failed.
 	Restored bool
-	Globals  *pgdump.GlobalsReport
-	Err      error
+	// Notes are the engine's lines for the report (the roles the globals
+	// created, how to load a Redis file); Detail its own account of the
+	// step (*pgdump.GlobalsReport for the globals).
+	Notes  []string
+	Detail any
+	Err    error
 }
 
 // Report is the outcome of a restore: the steps that ran, in order.
@@ -110,65 +110,15 @@ func runStep(ctx context.Context, s Step, t Targets, opt Options, dir string) St
 	return r
 }
 
-// apply restores one staged file, then checks the row counts.
+// apply restores one staged file through its target, which then checks
+// what it can (the row counts).
 func apply(ctx context.Context, r *StepResult, t Targets, opt Options, file string) error {
 	a := r.Artifact
-	switch {
-	case isGlobals(a):
-		f, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		g, err := pgdump.RestoreGlobals(ctx, *t.Postgres, f)
-		r.Globals, r.Restored = &g, err == nil
-		return err
-	case a.Component == "postgres":
-		err := pgdump.RestoreDatabase(ctx, *t.Postgres, r.Database, file, pgdump.RestoreOptions{Jobs: opt.Jobs, Clean: opt.Clean})
-		if err != nil {
-			return err
-		}
-		r.Restored = true
-		got, err := pgdump.CountRows(ctx, *t.Postgres, r.Database)
-		return checkCounts(r, got, err)
-	case a.Component == "mysql":
-		f, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := mysqldump.Restore(ctx, *t.MySQL, r.Database, f, mysqldump.RestoreOptions{Clean: opt.Clean}); err != nil {
-			return err
-		}
-		r.Restored = true
-		got, err := mysqldump.CountRows(ctx, *t.MySQL, r.Database)
-		for i := range got {
-			got[i].Schema = a.Name // the dump counted under its own name
-		}
-		return checkCounts(r, got, err)
-	case a.Component == "redis":
-		f, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		err = redisdump.RestoreRDBFile(f, t.Redis.Dir, t.Redis.File)
-		r.Restored = err == nil
-		return err
-	}
-	return fmt.Errorf("unknown component %q", a.Component)
-}
-
-// checkCounts compares the restored row counts with the manifest's.
-func checkCounts(r *StepResult, got []dump.TableCount, err error) error {
-	if err != nil {
-		return fmt.Errorf("restored, but counting its rows failed: %w", err)
-	}
-	r.Tables = len(got)
-	if diffs := pgdump.CompareCounts(r.Artifact.Tables, got); len(diffs) > 0 {
-		return errors.New("restored, but row counts differ from the backup's: " + strings.Join(diffs, "; "))
-	}
-	return nil
+	out, err := t.of(artifact.Component(a.Component)).Apply(ctx,
+		engine.Staged{Artifact: a.Ref(), Database: r.Database, File: file, Tables: a.Tables},
+		engine.Options{Jobs: opt.Jobs, Clean: opt.Clean})
+	r.Restored, r.Tables, r.Notes, r.Detail = out.Restored, out.Tables, out.Notes, out.Detail
+	return err
 }
 
 func progress(opt Options, format string, a ...any) {

@@ -12,10 +12,9 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/artifact"
 	"mbackup/internal/dump/metacmd"
-	"mbackup/internal/mysqldump"
-	"mbackup/internal/pgdump"
-	"mbackup/internal/redisdump"
+	"mbackup/internal/engines"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/stream"
@@ -74,33 +73,24 @@ func sqlErr(err error) error {
 }
 
 // Scanner returns the meta-command scanner for a's SQL, nil when a is not
-// SQL fed to a client (for snapshot.ReadBack too).
+// SQL fed to a client (for snapshot.ReadBack too): its engine's.
 func Scanner(a snapshot.Artifact) io.WriteCloser {
-	switch {
-	case isGlobals(a):
-		return &metacmd.PSQL{}
-	case a.Component == "mysql":
-		return &metacmd.MySQL{}
+	e, ok := engines.Find(artifact.Component(a.Component))
+	if !ok {
+		return nil
 	}
-	return nil
+	return e.Scanner(a.Ref())
 }
 
 // checkTarget refuses, before anything is written, a step whose target
 // would refuse it at its turn: a database that exists and is not empty
 // (without clean), a Redis directory in use or holding appendonly files.
 func checkTarget(ctx context.Context, st Step, t Targets, clean bool) error {
-	a := st.Artifact
-	switch {
-	case isGlobals(a):
-		return nil
-	case a.Component == "postgres":
-		return pgdump.CheckTarget(ctx, *t.Postgres, st.Database, clean)
-	case a.Component == "mysql":
-		return mysqldump.CheckTarget(ctx, *t.MySQL, st.Database, clean)
-	case a.Component == "redis":
-		return redisdump.CheckDataDir(t.Redis.Dir)
+	target := t.of(artifact.Component(st.Artifact.Component))
+	if target == nil {
+		return errors.New("no target given")
 	}
-	return nil
+	return target.Check(ctx, st.Artifact.Ref(), st.Database, clean)
 }
 
 // wrongKey explains age's "no identity matched any of the recipients".
@@ -132,7 +122,7 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 		return "", wrongKey(err)
 	}
 	defer r.Close()
-	path = filepath.Join(dir, strings.ReplaceAll(a.Component+"-"+a.Name, "/", "_")+plainExt(a.Key))
+	path = filepath.Join(dir, strings.ReplaceAll(a.Component+"-"+a.Name, "/", "_")+artifact.KindOf(a.Key).Ext())
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", err
@@ -150,12 +140,6 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 		return "", err
 	}
 	return path, snapshot.CompareSums(r.Sums(), a.Sums)
-}
-
-// plainExt is the extension of the dump inside a key: ".dump" of
-// "x.dump.zst.age".
-func plainExt(key string) string {
-	return filepath.Ext(strings.TrimSuffix(key, ".zst.age"))
 }
 
 // checkFree fails when dir's file system has less than need bytes free.

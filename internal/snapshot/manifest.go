@@ -14,8 +14,8 @@
 //   - A producer that writes nothing for Taker.StallTimeout while none of
 //     its writes is held back by the store is killed, and fails its job.
 //   - IDs sort by time: "20261122T120000Z-" and 6 random hex digits.
-//   - An artifact's key is snapshots/<id>/<component>/ followed by its
-//     name encoded by EncodeName: no name can leave the snapshot's
+//   - An artifact's key is snapshots/<id>/ followed by its artifact.Ref's
+//     Path (its component, then its name encoded): no name can leave the snapshot's
 //     directory or meet another artifact's key. Take commits no manifest
 //     whose keys are not distinct and inside that directory, and Load
 //     (and so List) reads none: such a manifest is "unreadable". Readers
@@ -37,9 +37,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"mbackup/internal/artifact"
 	"mbackup/internal/dump"
 	"mbackup/internal/storage"
 	"mbackup/internal/stream"
@@ -123,12 +125,46 @@ const Root = "snapshots/"
 // ManifestKey is the key of the manifest of snapshot id.
 func ManifestKey(id string) string { return Root + id + "/manifest.json" }
 
-// ArtifactKey is the key of one artifact:
-// snapshots/<id>/<component>/<EncodeName(name)><ext>.zst.age. The name is
-// encoded, never joined as a path, so no name can reach another key.
+// ArtifactKey is the key of one artifact: snapshots/<id>/ followed by
+// artifact.Ref.Path, snapshots/<id>/<component>/<encoded name><ext>.zst.age.
 // Readers use the key a manifest holds and never compute it again.
 func ArtifactKey(id, component, name, ext string) string {
-	return Root + id + "/" + component + "/" + EncodeName(name) + ext + ".zst.age"
+	return Key(id, artifact.Ref{Component: artifact.Component(component), Name: name, Kind: artifact.Kind(strings.TrimPrefix(ext, "."))})
+}
+
+// Key is the key of artifact r of snapshot id.
+func Key(id string, r artifact.Ref) string { return Root + id + "/" + r.Path() }
+
+// Ref is the typed name of a: its component, name and kind (read from its
+// key).
+func (a Artifact) Ref() artifact.Ref {
+	return artifact.Ref{Component: artifact.Component(a.Component), Name: a.Name, Kind: artifact.KindOf(a.Key)}
+}
+
+// Components names what m holds, in its order: "postgres(3)", "redis(1)",
+// then "mysql(failed)" once for each component with a failed job.
+func (m *Manifest) Components() []string {
+	if m == nil {
+		return nil
+	}
+	count := map[string]int{}
+	var order []string
+	for _, a := range m.Artifacts {
+		if count[a.Component] == 0 {
+			order = append(order, a.Component)
+		}
+		count[a.Component]++
+	}
+	var out []string
+	for _, c := range order {
+		out = append(out, fmt.Sprintf("%s(%d)", c, count[c]))
+	}
+	for _, f := range m.Failed {
+		if s := f.Component + "(failed)"; !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // CheckKeys returns an error naming the first artifact of m whose key is

@@ -24,7 +24,7 @@ import (
 type Job struct {
 	Component string
 	Name      string
-	Ext       string // ".dump", ".sql", ".rdb"
+	Ext       string // artifact.Kind.Ext: ".dump", ".sql", ".rdb"
 	Produce   func(ctx context.Context, w io.Writer) (dump.Info, error)
 	// Err, when set, is why the job could not even be prepared (its server
 	// is unreachable, say): it is recorded as failed and nothing runs.

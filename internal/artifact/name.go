@@ -1,4 +1,4 @@
-package snapshot
+package artifact
 
 import (
 	"fmt"
@@ -39,17 +39,17 @@ func DecodeName(s string) (string, error) {
 		}
 		switch {
 		case c != '%':
-			return "", fmt.Errorf("snapshot: decode name %q: byte %q at %d is neither [A-Za-z0-9_-] nor %%XX", s, c, i)
+			return "", fmt.Errorf("artifact: decode name %q: byte %q at %d is neither [A-Za-z0-9_-] nor %%XX", s, c, i)
 		case i+2 >= len(s):
-			return "", fmt.Errorf("snapshot: decode name %q: truncated %%XX at %d", s, i)
+			return "", fmt.Errorf("artifact: decode name %q: truncated %%XX at %d", s, i)
 		}
 		hi, lo := unhex(s[i+1]), unhex(s[i+2])
 		if hi < 0 || lo < 0 {
-			return "", fmt.Errorf("snapshot: decode name %q: %q at %d is not %%XX in upper-case hex", s, s[i:i+3], i)
+			return "", fmt.Errorf("artifact: decode name %q: %q at %d is not %%XX in upper-case hex", s, s[i:i+3], i)
 		}
 		d := byte(hi<<4 | lo)
 		if safeByte(d) {
-			return "", fmt.Errorf("snapshot: decode name %q: %q at %d encodes a byte that is written as itself", s, s[i:i+3], i)
+			return "", fmt.Errorf("artifact: decode name %q: %q at %d encodes a byte that is written as itself", s, s[i:i+3], i)
 		}
 		b.WriteByte(d)
 		i += 2

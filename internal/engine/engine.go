@@ -1,0 +1,128 @@
+// Package engine is the contract between the program and each engine
+// that backs a component up and restores it (PostgreSQL, MySQL, Redis):
+// the engine's backup jobs on one side, on the other the step that puts
+// one of its artifacts back onto a target.
+//
+// Invariants:
+//   - An engine owns exactly one artifact.Component: every job it makes and
+//     every artifact its Target takes is of that component.
+//   - Jobs never fails: a server that cannot be reached becomes one failed
+//     job named "server" (see Failed), so the other engines' jobs still run.
+//   - A Target writes nothing in Plan or Check; Apply is the only method
+//     that changes its server, and Outcome.Restored says whether the
+//     restore proper succeeded, even when the check after it failed.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"mbackup/internal/artifact"
+	"mbackup/internal/config"
+	"mbackup/internal/dump"
+	"mbackup/internal/snapshot"
+)
+
+// Engine backs up one component and knows its artifacts.
+type Engine interface {
+	// Component is the component the engine's artifacts belong to.
+	Component() artifact.Component
+	// Title names the engine's servers in messages: "PostgreSQL".
+	Title() string
+	// Jobs returns the backup jobs of what cfg configures for the engine,
+	// none when it configures nothing.
+	Jobs(ctx context.Context, cfg *config.Config) []snapshot.Job
+	// Scanner returns the meta-command scanner for the plaintext of a when
+	// a is SQL fed to a client, nil otherwise (see snapshot.ReadBack).
+	Scanner(a artifact.Ref) io.WriteCloser
+	// RestoreOrder places the engine's steps in a restore: lower first.
+	RestoreOrder() int
+}
+
+// Target is a place where one engine restores its artifacts: a server, a
+// data directory.
+type Target interface {
+	// Component is the component the target takes.
+	Component() artifact.Component
+	// Plan returns the database a is restored as ("" when the target has
+	// no databases, and for the globals) and what restoring it changes, in
+	// a sentence.
+	Plan(a artifact.Ref, clean bool) (database, does string)
+	// Check refuses, before anything is written anywhere, a step that the
+	// target would refuse at its turn.
+	Check(ctx context.Context, a artifact.Ref, database string, clean bool) error
+	// Apply restores file, the checked plaintext of a, as database, then
+	// checks what it can (the row counts of every table against tables,
+	// those recorded at backup).
+	Apply(ctx context.Context, s Staged, opt Options) (Outcome, error)
+}
+
+// Scratch is a Target of databases, which it can drop again: a drill
+// restores into it, and restoring over databases that are not empty
+// (clean) concerns it.
+type Scratch interface {
+	Target
+	Drop(ctx context.Context, database string) error
+}
+
+// Drillable is an Engine whose scratch servers are given by URL.
+type Drillable interface {
+	Engine
+	// ScratchTarget returns the Scratch target that u (with port, 0 when
+	// u has none) names, or false when u's scheme is not the engine's.
+	ScratchTarget(u *url.URL, port int) (Scratch, bool)
+}
+
+// Staged is one artifact ready to be applied.
+type Staged struct {
+	Artifact artifact.Ref
+	Database string
+	File     string            // the plaintext, checked against the manifest
+	Tables   []dump.TableCount // row counts recorded at backup
+}
+
+// Options say how to apply a step.
+type Options struct {
+	Jobs  int  // parallel connections where the engine uses several; 0 means its default
+	Clean bool // restore into databases that are not empty
+}
+
+// Outcome is what Apply did.
+type Outcome struct {
+	// Restored is true once the restore proper succeeded.
+	Restored bool
+	// Tables is the number of tables whose row counts were checked.
+	Tables int
+	// Notes are lines for the report after the restore.
+	Notes []string
+	// Detail is the engine's own account of the step, if any.
+	Detail any
+}
+
+// Job is the backup job of artifact r made by produce.
+func Job(r artifact.Ref, produce func(ctx context.Context, w io.Writer) (dump.Info, error)) snapshot.Job {
+	return snapshot.Job{Component: string(r.Component), Name: r.Name, Ext: r.Kind.Ext(), Produce: produce}
+}
+
+// Failed is the one failed job of a server of component c that cannot be
+// reached.
+func Failed(c artifact.Component, err error) []snapshot.Job {
+	return []snapshot.Job{{Component: string(c), Name: "server", Err: err}}
+}
+
+// CheckRows compares got, the row counts after a restore (err when
+// counting failed), with want, those recorded at backup, and returns the
+// number of tables counted.
+func CheckRows(want, got []dump.TableCount, err error) (int, error) {
+	if err != nil {
+		return 0, fmt.Errorf("restored, but counting its rows failed: %w", err)
+	}
+	if diffs := CompareCounts(want, got); len(diffs) > 0 {
+		return len(got), errors.New("restored, but row counts differ from the backup's: " + strings.Join(diffs, "; "))
+	}
+	return len(got), nil
+}
