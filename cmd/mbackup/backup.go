@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"mbackup/internal/config"
-	"mbackup/internal/humanize"
+	"mbackup/internal/human"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/task"
@@ -95,15 +95,7 @@ func wrapPartial(err error) error {
 }
 
 // humanBytes formats a byte count for the commands' output.
-func humanBytes(n int64) string { return humanize.Bytes(n) }
+func humanBytes(n int64) string { return human.Bytes(n) }
 
 // roundDuration keeps two or three significant digits.
-func roundDuration(d time.Duration) time.Duration {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond)
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(time.Second)
-}
+func roundDuration(d time.Duration) time.Duration { return human.Duration(d) }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"mbackup/internal/humanize"
+	"mbackup/internal/human"
 )
 
 // Slack Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -87,7 +87,7 @@ func infoLines(e Event) string {
 		fmt.Fprintf(&b, "\n*Duration* %s (started %s)", d, utc(e.Started))
 	}
 	if len(e.Artifacts) > 0 {
-		fmt.Fprintf(&b, "\n*Stored* %s in %d artifacts", humanize.Bytes(total(e.Artifacts)), len(e.Artifacts))
+		fmt.Fprintf(&b, "\n*Stored* %s in %d artifacts", human.Bytes(total(e.Artifacts)), len(e.Artifacts))
 	}
 	return b.String()
 }
@@ -104,7 +104,7 @@ func artifactsText(arts []Artifact) string {
 	lines := make([]string, len(arts))
 	for i, a := range arts {
 		pad := width - utf8.RuneCountInString(names[i])
-		lines[i] = fmt.Sprintf("%s%s  %10s", names[i], strings.Repeat(" ", pad), humanize.Bytes(a.Bytes))
+		lines[i] = fmt.Sprintf("%s%s  %10s", names[i], strings.Repeat(" ", pad), human.Bytes(a.Bytes))
 	}
 	return limitLines("*Artifacts*\n```", lines, "```")
 }
@@ -177,7 +177,7 @@ func fallback(e Event, head string) string {
 		b.WriteString(", took " + d)
 	}
 	if len(e.Artifacts) > 0 {
-		fmt.Fprintf(&b, ", %s stored in %d artifacts", humanize.Bytes(total(e.Artifacts)), len(e.Artifacts))
+		fmt.Fprintf(&b, ", %s stored in %d artifacts", human.Bytes(total(e.Artifacts)), len(e.Artifacts))
 	}
 	for i, f := range e.Failures {
 		if i == 5 {

@@ -11,7 +11,7 @@ import (
 
 	"mbackup/internal/artifact"
 	"mbackup/internal/engine"
-	"mbackup/internal/humanize"
+	"mbackup/internal/human"
 	"mbackup/internal/storage"
 )
 
@@ -88,7 +88,7 @@ func Run(ctx context.Context, steps []Step, t Targets, opt Options) (Report, err
 
 func runStep(ctx context.Context, s Step, t Targets, opt Options, dir string) StepResult {
 	r := StepResult{Step: s}
-	progress(opt, "%s: fetching %s", s.Name(), human(s.Artifact.StoredBytes))
+	progress(opt, "%s: fetching %s", s.Name(), human.Bytes(s.Artifact.StoredBytes))
 	begin := time.Now()
 	file, err := stage(ctx, opt.Store, s.Artifact, opt.Identities, dir)
 	r.Fetch = time.Since(begin)
@@ -98,7 +98,7 @@ func runStep(ctx context.Context, s Step, t Targets, opt Options, dir string) St
 		return r
 	}
 	defer os.Remove(file)
-	progress(opt, "%s: checked %s in %s; restoring", s.Name(), human(s.Artifact.PlainBytes), r.Fetch.Round(time.Millisecond))
+	progress(opt, "%s: checked %s in %s; restoring", s.Name(), human.Bytes(s.Artifact.PlainBytes), r.Fetch.Round(time.Millisecond))
 	begin = time.Now()
 	r.Err = apply(ctx, &r, t, opt, file)
 	r.Apply = time.Since(begin)
@@ -126,6 +126,3 @@ func progress(opt Options, format string, a ...any) {
 		fmt.Fprintf(opt.Progress, format+"\n", a...)
 	}
 }
-
-// human formats a byte count.
-func human(n int64) string { return humanize.Bytes(n) }

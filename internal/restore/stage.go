@@ -15,6 +15,7 @@ import (
 	"mbackup/internal/artifact"
 	"mbackup/internal/dump/metacmd"
 	"mbackup/internal/engines"
+	"mbackup/internal/human"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/stream"
@@ -26,7 +27,7 @@ import (
 func preflight(ctx context.Context, steps []Step, t Targets, opt Options) error {
 	var errs []error
 	for _, st := range steps {
-		progress(opt, "%s: checking %s", st.Name(), human(st.Artifact.StoredBytes))
+		progress(opt, "%s: checking %s", st.Name(), human.Bytes(st.Artifact.StoredBytes))
 		if err := verify(ctx, opt.Store, st.Artifact, opt.Identities); err != nil {
 			errs = append(errs, fmt.Errorf("restore: %s: %w", st.Artifact.Key, err))
 		}
