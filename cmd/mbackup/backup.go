@@ -65,8 +65,6 @@ func reportRun(ctx context.Context, e *env, cfg *config.Config, s storage.Store,
 	return nil
 }
 
-// configSecrets are the secrets of cfg, never to appear in a message.
-func configSecrets(cfg *config.Config) []string { return task.Secrets(cfg) }
 
 // printSummary prints one line per artifact and failure.
 func printSummary(e *env, m *snapshot.Manifest) {

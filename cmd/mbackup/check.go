@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"mbackup/internal/preflight"
+	"mbackup/internal/task"
 )
 
 // marks begin a check's line: ✅, ⚠️ (works, but see the hint) or ❌
@@ -42,7 +43,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	c := &checker{w: e.stdout}
 	c.print([]preflight.Result{{What: "config", Level: preflight.OK, Message: e.configPath + " loads"}})
-	preflight.Run(ctx, cfg, preflight.Options{ConfigPath: e.configPath, Notify: *notifyToo, Secrets: configSecrets(cfg)}, c.print)
+	preflight.Run(ctx, cfg, preflight.Options{ConfigPath: e.configPath, Notify: *notifyToo, Secrets: task.Secrets(cfg)}, c.print)
 	if c.failed > 0 {
 		return fmt.Errorf("check: %d of the checks above failed", c.failed)
 	}

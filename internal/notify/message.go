@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"mbackup/internal/human"
+	"mbackup/internal/metrics"
 )
 
 // Slack Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -67,9 +68,9 @@ func header(e Event) string {
 
 func icon(result string) string {
 	switch result {
-	case "success":
+	case metrics.Success:
 		return "✅"
-	case "partial":
+	case metrics.Partial:
 		return "⚠️"
 	default:
 		return "❌"

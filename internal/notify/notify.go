@@ -24,13 +24,14 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"mbackup/internal/metrics"
 	"mbackup/internal/redact"
 )
 
 // Event is the outcome of one job run.
 type Event struct {
 	Job        string // "backup", "mirror", "prune", "verify"
-	Result     string // "success", "partial", "failure"
+	Result     string // metrics.Success, metrics.Partial or metrics.Failure
 	Host       string
 	SnapshotID string // "" when none was committed
 	Started    time.Time
@@ -155,7 +156,7 @@ func NewSlack(c Config) (*Slack, error) {
 // timeout, or sooner if ctx ends. Its errors read
 // "notify: slack: post: CAUSE"; the caller logs them and goes on.
 func (s *Slack) Notify(ctx context.Context, e Event) error {
-	if s.failureOnly && e.Result == "success" {
+	if s.failureOnly && e.Result == metrics.Success {
 		return nil
 	}
 	text, blocks := Message(redactEvent(e, s.secrets))
