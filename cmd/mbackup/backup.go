@@ -65,7 +65,6 @@ func reportRun(ctx context.Context, e *env, cfg *config.Config, s storage.Store,
 	return nil
 }
 
-
 // printSummary prints one line per artifact and failure.
 func printSummary(e *env, m *snapshot.Manifest) {
 	fmt.Fprintf(e.stdout, "snapshot %s: %s, %s stored in %s\n", m.ID, m.Status,
