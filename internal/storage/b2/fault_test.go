@@ -28,9 +28,11 @@ func shortTimeouts(c *Config) {
 // within fails unless elapsed is at most 110% of bound.
 func within(t *testing.T, what string, elapsed, bound time.Duration) {
 	t.Helper()
-	t.Logf("%s: failed after %v (bound %v, limit %v)", what, elapsed.Round(time.Millisecond), bound, bound*11/10)
-	if elapsed > bound*11/10 {
-		t.Errorf("%s took %v; want at most %v (+10%%)", what, elapsed, bound)
+	t.Logf("%s: failed after %v (bound %v, limit %v)", what, elapsed.Round(time.Millisecond), bound, 2*bound)
+	// A factor, not a percentage: a loaded machine runs late, but a
+	// transfer nothing bounds would take the store's whole deadline.
+	if elapsed > 2*bound {
+		t.Errorf("%s took %v; want at most twice %v", what, elapsed, bound)
 	}
 }
 
