@@ -5,7 +5,6 @@ import (
 
 	"mbackup/internal/config"
 	"mbackup/internal/engines"
-	"mbackup/internal/mysqldump"
 	"mbackup/internal/snapshot"
 )
 
@@ -17,5 +16,3 @@ var components = engines.Names()
 func jobs(ctx context.Context, cfg *config.Config, only []string) []snapshot.Job {
 	return engines.Jobs(ctx, cfg, only)
 }
-
-func mysqlConfig(c *config.MySQL) mysqldump.Config { return mysqldump.FromConfig(c) }

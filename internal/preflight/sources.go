@@ -21,8 +21,7 @@ import (
 // the globals are backed up, whether the role passwords can be read.
 func postgres(ctx context.Context, p *config.Postgres) []Result {
 	r := &results{what: fmt.Sprintf("postgres %s:%d as %s", orLocal(p.Host), p.Port, p.User)}
-	d, err := pgdump.Open(ctx, pgdump.Config{Host: p.Host, Port: p.Port, User: p.User, Password: p.Password.Reveal(),
-		SSLMode: p.SSLMode, Databases: p.Databases})
+	d, err := pgdump.Open(ctx, pgdump.FromConfig(p))
 	if err != nil {
 		r.fail(err.Error(), "")
 		return r.rs
@@ -66,7 +65,7 @@ func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); retur
 // mysql lists the databases and counts the rows of the first.
 func mysql(ctx context.Context, m *config.MySQL) []Result {
 	r := &results{what: fmt.Sprintf("mysql %s:%d as %s", orLocal(m.Host), m.Port, m.User)}
-	c := mysqldump.Config{Host: m.Host, Port: m.Port, User: m.User, Password: m.Password.Reveal(), Databases: m.Databases}
+	c := mysqldump.FromConfig(m)
 	dbs, err := mysqldump.Databases(ctx, c)
 	if err != nil {
 		r.fail(err.Error(), "")
