@@ -66,22 +66,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if f.yes && len(f.identities) == 0 {
 		return usagef("restore: --yes needs -i IDENTITY: the identity file whose recipient the snapshot was encrypted to")
 	}
-	cfg, err := e.loadConfig()
+	cfg, store, done, err := e.readStore(ctx, "mbackup restore") // prune waits until done
 	if err != nil {
 		return err
 	}
-	rl, err := readLockStore(ctx, e, cfg.Storage, "mbackup restore") // prune waits until this ends
-	if err != nil {
-		return err
-	}
-	defer rl.Release()
-	store, err := openStore(ctx, cfg.Storage)
-	if err != nil {
-		return err
-	}
-	if c, ok := store.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer done()
 	signer, err := f.trust.pinned(cfg)
 	if err != nil {
 		return err

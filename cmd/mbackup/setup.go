@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 
@@ -90,6 +91,29 @@ func lockStore(c config.Storage, what string) (*lock.Lock, error) { return confi
 // it waits, saying so on stderr, until the prune ends or ctx does.
 func readLockStore(ctx context.Context, e *env, c config.Storage, what string) (*lock.Lock, error) {
 	return configured.ReadLock(ctx, c, what, func(msg string) { fmt.Fprintln(e.stderr, msg) })
+}
+
+// readStore loads the configuration, takes the store's readers' lock for
+// what (a prune waits until done is called) and opens the store. done
+// closes the store, then releases the lock.
+func (e *env) readStore(ctx context.Context, what string) (cfg *config.Config, s storage.Store, done func(), err error) {
+	if cfg, err = e.loadConfig(); err != nil {
+		return nil, nil, nil, err
+	}
+	rl, err := readLockStore(ctx, e, cfg.Storage, what)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if s, err = openStore(ctx, cfg.Storage); err != nil {
+		rl.Release()
+		return nil, nil, nil, err
+	}
+	return cfg, s, func() {
+		if c, ok := s.(io.Closer); ok {
+			c.Close()
+		}
+		rl.Release()
+	}, nil
 }
 
 // pruneLockStore takes the store's readers' lock exclusively for a prune

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -62,22 +61,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		ids = append(ids, more...)
 	}
-	cfg, err := e.loadConfig()
+	cfg, store, done, err := e.readStore(ctx, "mbackup verify") // prune waits until done
 	if err != nil {
 		return err
 	}
-	rl, err := readLockStore(ctx, e, cfg.Storage, "mbackup verify") // prune waits until this ends
-	if err != nil {
-		return err
-	}
-	defer rl.Release()
-	store, err := openStore(ctx, cfg.Storage)
-	if err != nil {
-		return err
-	}
-	if c, ok := store.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer done()
 	ms, incomplete, err := restore.ToVerify(ctx, store, first(pos), f.all)
 	for _, id := range incomplete {
 		fmt.Fprintf(e.stdout, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", id)
