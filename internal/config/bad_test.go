@@ -54,6 +54,10 @@ var badConfigs = []struct {
 	yaml: "storage:\n  type: local\n  pth: /backups\n",
 	want: "mbackup.yaml:3: storage.pth: unknown key",
 }, {
+	name: "unknown key that is a URL with a password",
+	yaml: base + "url:redis://:hunter2@cache:6379/0: 1\n",
+	want: "mbackup.yaml:6: url:redis://:[redacted]@cache:6379/0: unknown key",
+}, {
 	name: "unknown top-level key",
 	yaml: base + "retension:\n  keep_last: 3\n",
 	want: "mbackup.yaml:6: retension: unknown key",

@@ -53,6 +53,9 @@ var fuzzSeeds = []string{
 		"metrics:\n  listen: \"[::1]:9100\"\n",
 	"host: a b\n" + base + "retention: {keep_last: 1}\n---\nx: 1\n",
 	"storage: [1, 2]\npassword: " + fuzzSecret + "\n",
+	// A URL where a key was expected (no space after "url:"): the key,
+	// with its password, was echoed in "unknown key".
+	base + "url:redis://:" + fuzzSecret + "@#0000: 1\n",
 }
 
 // fuzzSecretLine is a line that sets a secret to fuzzSecret, directly, with

@@ -16,6 +16,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"mbackup/internal/redact"
 )
 
 // Problem is one thing wrong with a configuration. Its Error is
@@ -60,10 +62,13 @@ func formatPos(file string, line int, path, msg string) string {
 	default:
 		b.WriteString(file)
 	}
+	// A path or message may echo what the admin wrote where a key was
+	// expected, such as "url:redis://:pass@host" without its space: no URL
+	// password survives into the error.
 	if path != "" {
-		b.WriteString(": " + path)
+		b.WriteString(": " + redact.Patterns(path, redacted))
 	}
-	return b.String() + ": " + msg
+	return b.String() + ": " + redact.Patterns(msg, redacted)
 }
 
 // Load reads the configuration file at path, expands ${NAME} references
