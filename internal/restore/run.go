@@ -29,6 +29,9 @@ type Options struct {
 	Clean bool
 	// Progress, when set, gets one line as each step starts and ends.
 	Progress io.Writer
+	// DryRun stops Run after the preflight: every artifact and target is
+	// checked and nothing is staged or written.
+	DryRun bool
 }
 
 // StepResult is what one step did and how long it took.
@@ -68,6 +71,10 @@ func Run(ctx context.Context, steps []Step, t Targets, opt Options) (Report, err
 		return rep, err
 	}
 	rep.Preflight = time.Since(start)
+	if opt.DryRun {
+		rep.Total = rep.Preflight
+		return rep, nil
+	}
 	progress(opt, "checked %d artifacts and their targets in %s; restoring", len(steps), rep.Preflight.Round(time.Millisecond))
 	dir, err := os.MkdirTemp(opt.StagingDir, "mbackup-restore-")
 	if err != nil {
