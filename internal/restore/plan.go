@@ -38,9 +38,11 @@ package restore
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"mbackup/internal/artifact"
 	"mbackup/internal/engine"
@@ -67,7 +69,7 @@ func (t Targets) of(c artifact.Component) engine.Target {
 type Step struct {
 	Artifact snapshot.Artifact
 	// Database is the name the artifact is restored as (its own name,
-	// unless a drill renames it); empty for globals and Redis.
+	// unless a drill or As renames it); empty for globals and Redis.
 	Database string
 	// Does says what the step changes on its target, in a sentence.
 	Does string
@@ -139,4 +141,72 @@ func step(a snapshot.Artifact, t Targets, clean bool) (Step, error) {
 	}
 	s.Database, s.Does = target.Plan(a.Ref(), clean)
 	return s, nil
+}
+
+// As renames the one database step of steps: it is restored as name, and
+// its sentence says so. It refuses, changing nothing, a plan that is not
+// exactly one step of a database (the globals and Redis have no name to
+// change) and a name the step's engine cannot hold.
+func As(steps []Step, name string, t Targets, clean bool) ([]Step, error) {
+	if len(steps) != 1 || steps[0].Database == "" {
+		return nil, fmt.Errorf("restore: --as %s restores one PostgreSQL or MySQL database under another name, "+
+			"but the selection holds %s: select exactly one database (--only postgres/DB or --only mysql/DB)", name, stepNames(steps))
+	}
+	s := steps[0]
+	if err := validName(artifact.Component(s.Artifact.Component), name); err != nil {
+		return nil, fmt.Errorf("restore: --as %q: %w", name, err)
+	}
+	target := t.of(artifact.Component(s.Artifact.Component))
+	if target == nil {
+		return nil, fmt.Errorf("restore: %s: no target given", s.Name())
+	}
+	ref := s.Artifact.Ref()
+	ref.Name = name
+	s.Database, s.Does = target.Plan(ref, clean)
+	s.Does += fmt.Sprintf(" (%s under another name)", s.Name())
+	return []Step{s}, nil
+}
+
+// stepNames lists steps as selectors spell them.
+func stepNames(steps []Step) string {
+	var ns []string
+	for _, s := range steps {
+		if s.Database == "" {
+			ns = append(ns, s.Name()+" (not a database)")
+		} else {
+			ns = append(ns, s.Name())
+		}
+	}
+	return strings.Join(ns, ", ")
+}
+
+// validName refuses a database name that the engine of c cannot hold:
+// PostgreSQL takes up to 63 bytes, MySQL up to 64 characters of the Basic
+// Multilingual Plane, not ending in a space; neither takes a NUL byte.
+func validName(c artifact.Component, name string) error {
+	switch {
+	case name == "":
+		return errors.New("a database name cannot be empty")
+	case !utf8.ValidString(name):
+		return errors.New("not valid UTF-8")
+	case strings.ContainsRune(name, 0):
+		return errors.New("a database name cannot hold a NUL byte")
+	}
+	switch c {
+	case artifact.MySQL:
+		if n := utf8.RuneCountInString(name); n > 64 {
+			return fmt.Errorf("%d characters, MySQL takes at most 64", n)
+		}
+		if strings.HasSuffix(name, " ") {
+			return errors.New("MySQL refuses a database name that ends with a space")
+		}
+		if strings.ContainsFunc(name, func(r rune) bool { return r > 0xFFFF }) {
+			return errors.New("MySQL refuses characters outside the Basic Multilingual Plane in names")
+		}
+	default:
+		if len(name) > maxNameLen {
+			return fmt.Errorf("%d bytes, PostgreSQL takes at most %d (it would cut the name short)", len(name), maxNameLen)
+		}
+	}
+	return nil
 }
