@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
@@ -24,6 +23,8 @@ import (
 // of the prompts.
 type restoreFlags struct {
 	yes, clean    bool
+	dryRun, json  bool
+	as            string
 	identities    []string
 	only, staging string
 	jobs          int
@@ -43,6 +44,9 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.clean, "clean", false, "restore into databases that exist and are not empty: DROPS and recreates the dump's objects (MySQL: the whole database)")
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where each artifact is staged, decrypted, while it is restored")
 	fs.IntVar(&f.jobs, "jobs", 2, "parallel pg_restore jobs (-j)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan, read and check every artifact and target, write nothing; exit 0 if the restore would start, 1 if not")
+	fs.BoolVar(&f.json, "json", false, "with --dry-run: print the plan and the check's result as JSON on standard output (the rest goes to standard error)")
+	fs.StringVar(&f.as, "as", "", "restore the one database selected with --only (postgres/DB or mysql/DB) under the name `NAME`, e.g. next to the original for a check")
 	f.targets = map[artifact.Component]func(engine.Asker) (engine.Target, error){}
 	for _, e := range engines.All {
 		if r, ok := e.(engine.Restorable); ok {
@@ -63,8 +67,8 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 1 {
 		return usagef("restore: one snapshot id at most, got %q", pos)
 	}
-	if f.yes && len(f.identities) == 0 {
-		return usagef("restore: --yes needs -i IDENTITY: the identity file whose recipient the snapshot was encrypted to")
+	if err := f.validate(); err != nil {
+		return err
 	}
 	cfg, store, done, err := e.readStore(ctx, "mbackup restore") // prune waits until done
 	if err != nil {
@@ -75,11 +79,27 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &restorer{e: e, f: f, store: store, signer: signer}
+	r := &restorer{e: e, f: f, store: store, signer: signer, out: e.stdout}
+	if f.json {
+		r.out = e.stderr // standard output holds the JSON alone
+	}
 	if !f.yes {
-		r.p = newPrompter(e.stdin, e.stdout)
+		r.p = newPrompter(e.stdin, r.out)
 	}
 	return r.run(ctx, first(pos))
+}
+
+// validate refuses flags that do not go together.
+func (f *restoreFlags) validate() error {
+	switch {
+	case f.yes && len(f.identities) == 0:
+		return usagef("restore: --yes needs -i IDENTITY: the identity file whose recipient the snapshot was encrypted to")
+	case f.json && !f.dryRun:
+		return usagef("restore: --json prints the plan of a dry run: give --dry-run too")
+	case f.as != "" && f.only == "":
+		return usagef("restore: --as %s needs --only naming the one database to restore under that name (--only postgres/DB or --only mysql/DB)", f.as)
+	}
+	return nil
 }
 
 // restorer holds one restore's state while it asks and runs.
@@ -92,6 +112,9 @@ type restorer struct {
 	ids     []age.Identity
 	targets restore.Targets
 	signer  ssh.PublicKey // nil with --insecure-skip-signature
+	// out gets what is printed for the operator: standard output, or
+	// standard error with --json.
+	out io.Writer
 }
 
 func (r *restorer) run(ctx context.Context, id string) error {
@@ -113,18 +136,36 @@ func (r *restorer) run(ctx context.Context, id string) error {
 	if err := r.askTargets(only); err != nil {
 		return err
 	}
-	steps, err := restore.Plan(r.m, only, r.targets, r.f.clean)
+	steps, err := r.plan(only)
 	if err != nil {
 		return err
 	}
-	if err := r.confirm(steps); err != nil {
+	r.printPlan(steps)
+	if r.f.dryRun {
+		return r.dryRun(ctx, steps)
+	}
+	if err := r.confirm(); err != nil {
 		return err
 	}
-	rep, err := restore.Run(ctx, steps, r.targets, restore.Options{
-		Store: r.store, Identities: r.ids, StagingDir: r.f.staging, Jobs: r.f.jobs, Clean: r.f.clean, Progress: r.e.stdout,
-	})
-	printReport(r.e.stdout, r.m, rep, err)
-	return err
+	rep, err := restore.Run(ctx, steps, r.targets, r.options(false))
+	printReport(r.out, r.m, rep, err)
+	return suggestAs(err)
+}
+
+// plan is restore.Plan, the one database renamed with --as.
+func (r *restorer) plan(only []string) ([]restore.Step, error) {
+	steps, err := restore.Plan(r.m, only, r.targets, r.f.clean)
+	if err != nil || r.f.as == "" {
+		return steps, err
+	}
+	return restore.As(steps, r.f.as, r.targets, r.f.clean)
+}
+
+func (r *restorer) options(dryRun bool) restore.Options {
+	return restore.Options{
+		Store: r.store, Identities: r.ids, StagingDir: r.f.staging, Jobs: r.f.jobs, Clean: r.f.clean,
+		Progress: r.out, DryRun: dryRun,
+	}
 }
 
 // findSnapshot is restore.Find, with an argument that is no snapshot id
@@ -148,7 +189,7 @@ func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	printSnapshot(r.e.stdout, m)
+	printSnapshot(r.out, m)
 	if r.p != nil && id == "" {
 		other, err := r.p.line("Restore this snapshot? Enter to go on, or another snapshot id", m.ID)
 		if err != nil {
@@ -158,7 +199,7 @@ func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {
 			if m, err = findSnapshot(ctx, r.store, other); err != nil {
 				return err
 			}
-			printSnapshot(r.e.stdout, m)
+			printSnapshot(r.out, m)
 		}
 	}
 	r.m = m
@@ -202,7 +243,11 @@ func (r *restorer) components() ([]string, error) {
 	}
 	var only []string
 	for _, g := range restore.Groups(r.m) {
-		ok, err := r.p.yesNo(fmt.Sprintf("Restore %s: %s (%s)?", g.Component, strings.Join(g.Names, ", "), humanBytes(g.Bytes)), true)
+		q, def := fmt.Sprintf("Restore %s: %s (%s)?", g.Component, strings.Join(g.Names, ", "), humanBytes(g.Bytes)), true
+		if g.Component == string(artifact.Redis) {
+			q, def = q+redisWarning, false
+		}
+		ok, err := r.p.yesNo(q, def)
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +260,10 @@ func (r *restorer) components() ([]string, error) {
 	}
 	return only, nil
 }
+
+// redisWarning is why a guided restore leaves Redis out unless told.
+const redisWarning = " Its RDB holds Sidekiq's queues as they were at backup time: restoring it can run old jobs " +
+	"again (posts, deliveries, emails sent twice). Mastodon rebuilds the rest (tootctl feeds build)."
 
 func splitList(s string) []string {
 	var out []string
@@ -235,14 +284,22 @@ const preflightText = `Before anything is written, every artifact above is downl
     no Redis server running in the data directory, no appendonly files there.
 `
 
-// confirm prints the plan and, when guided, asks to go on.
-func (r *restorer) confirm(steps []restore.Step) error {
-	fmt.Fprintf(r.e.stdout, "\nPlan, in this order (if a step fails, the ones before it stay done):\n")
+// printPlan prints the steps and what is checked before the first.
+func (r *restorer) printPlan(steps []restore.Step) {
+	fmt.Fprintf(r.out, "\nPlan, in this order (if a step fails, the ones before it stay done):\n")
 	for i, s := range steps {
-		fmt.Fprintf(r.e.stdout, "  %d. %s: %s\n", i+1, s.Name(), s.Does)
+		fmt.Fprintf(r.out, "  %d. %s: %s\n", i+1, s.Name(), s.Does)
 	}
-	fmt.Fprint(r.e.stdout, preflightText)
-	fmt.Fprintf(r.e.stdout, "Then each step downloads its artifact again, staged, decrypted, in %s, and checks it against the manifest again before applying it.\n", r.f.staging)
+	fmt.Fprint(r.out, preflightText)
+	if r.f.dryRun {
+		fmt.Fprintln(r.out, "This is a dry run: it stops after these checks and writes nothing.")
+		return
+	}
+	fmt.Fprintf(r.out, "Then each step downloads its artifact again, staged, decrypted, in %s, and checks it against the manifest again before applying it.\n", r.f.staging)
+}
+
+// confirm asks to go on, when guided.
+func (r *restorer) confirm() error {
 	if r.p == nil {
 		return nil
 	}
@@ -254,39 +311,6 @@ func (r *restorer) confirm(steps []restore.Step) error {
 		return errors.New("restore: not confirmed, nothing done")
 	}
 	return nil
-}
-
-// printReport prints the time of every step and the total: the recovery
-// time of what was restored.
-func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err error) {
-	if len(rep.Steps) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\nsnapshot %s:\n", m.ID)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tfetch+check\trestore+count\tresult\t")
-	for _, s := range rep.Steps {
-		result := "ok"
-		switch {
-		case s.Err != nil:
-			result = "FAILED"
-		case s.Tables > 0:
-			result = fmt.Sprintf("%d tables' rows as at backup", s.Tables)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", s.Name(), roundDuration(s.Fetch), roundDuration(s.Apply), result)
-	}
-	tw.Flush()
-	for _, s := range rep.Steps {
-		for _, n := range s.Notes {
-			fmt.Fprintln(w, n)
-		}
-	}
-	verb := "restored"
-	if err != nil {
-		verb = "stopped after a failure"
-	}
-	fmt.Fprintf(w, "%s in %s in total, of which %s reading and checking every artifact and target first\n",
-		verb, roundDuration(rep.Total), roundDuration(rep.Preflight))
 }
 
 // first returns the first of args, or "".
