@@ -111,7 +111,7 @@ func hasComponent(m *snapshot.Manifest, c artifact.Component) bool {
 // mastodonAfterSteps are the steps of Mastodon's own migration guide that
 // come after the data is back, for database db.
 func mastodonAfterSteps(db string, redisDone, redisInSnapshot bool) string {
-	feeds := "rebuilds every home timeline (they live in Redis)"
+	feeds := "rebuilds the home timelines, which live in Redis"
 	switch {
 	case redisDone:
 		feeds = "optional: Redis was restored with the timelines as at backup"
