@@ -263,7 +263,8 @@ func (r *restorer) components() ([]string, error) {
 
 // redisWarning is why a guided restore leaves Redis out unless told.
 const redisWarning = " Its RDB holds Sidekiq's queues as they were at backup time: restoring it can run old jobs " +
-	"again (posts, deliveries, emails sent twice). Mastodon rebuilds the rest (tootctl feeds build)."
+	"again (deliveries, emails sent twice). Without it, tootctl feeds build rebuilds the home timelines. " +
+	"Answer yes on a planned move, the old server stopped before its last backup."
 
 func splitList(s string) []string {
 	var out []string
