@@ -180,9 +180,18 @@ func stepNames(steps []Step) string {
 	return strings.Join(ns, ", ")
 }
 
+// systemNames are the databases of a server that a restore under another
+// name must not fill: PostgreSQL's templates are copied into every new
+// database, MySQL's schemas hold its accounts and state.
+var systemNames = map[artifact.Component][]string{
+	artifact.Postgres: {"template0", "template1"},
+	artifact.MySQL:    {"mysql", "information_schema", "performance_schema", "sys"},
+}
+
 // validName refuses a database name that the engine of c cannot hold:
 // PostgreSQL takes up to 63 bytes, MySQL up to 64 characters of the Basic
-// Multilingual Plane, not ending in a space; neither takes a NUL byte.
+// Multilingual Plane, not ending in a space; neither takes a NUL byte,
+// nor one of its system databases (systemNames).
 func validName(c artifact.Component, name string) error {
 	switch {
 	case name == "":
@@ -191,6 +200,9 @@ func validName(c artifact.Component, name string) error {
 		return errors.New("not valid UTF-8")
 	case strings.ContainsRune(name, 0):
 		return errors.New("a database name cannot hold a NUL byte")
+	}
+	if slices.Contains(systemNames[c], strings.ToLower(name)) {
+		return fmt.Errorf("%s is a system database of the server, not one to restore into", name)
 	}
 	switch c {
 	case artifact.MySQL:

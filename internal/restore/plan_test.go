@@ -57,6 +57,9 @@ func TestAs(t *testing.T) {
 		{[]string{"mysql/writefreely"}, strings.Repeat("x", 65), "65 characters, MySQL takes at most 64"},
 		{[]string{"mysql/writefreely"}, "trailing ", "ends with a space"},
 		{[]string{"mysql/writefreely"}, "emoji😀", "Basic Multilingual Plane"},
+		{[]string{"postgres/side"}, "template1", "template1 is a system database of the server"},
+		{[]string{"mysql/writefreely"}, "MySQL", "MySQL is a system database of the server"},
+		{[]string{"mysql/writefreely"}, "performance_schema", "system database"},
 	} {
 		steps := plan(tc.only...)
 		if got, err := As(steps, tc.name, all, false); err == nil || !strings.Contains(err.Error(), tc.want) {
