@@ -141,4 +141,3 @@ func minimalConfig(t *testing.T, cfg string) string {
 	}
 	return path
 }
-
