@@ -14,7 +14,9 @@
 #
 # and prints the median wall time of each, the ratio A/B (the median of the
 # per-round ratios, so a drift of the machine's speed cancels out) and the
-# peak RSS of A (GNU time's "maximum resident set size").
+# peak RSS of A (GNU time's "maximum resident set size"). A runs as an admin
+# would, its progress on: off a terminal that is its log lines, one per
+# phase, kept in a file and printed for the last run.
 #
 # It never touches the machine's own PostgreSQL: the server is initdb'd into
 # a temporary directory, listens on no TCP address (only on a Unix socket in

@@ -149,7 +149,7 @@ func (r *restorer) run(ctx context.Context, id string) error {
 	}
 	rep, err := restore.Run(ctx, steps, r.targets, r.options(false))
 	printReport(r.out, r.m, rep, err)
-	return suggestAs(err)
+	return suggestAs(err, steps)
 }
 
 // plan is restore.Plan, the one database renamed with --as.

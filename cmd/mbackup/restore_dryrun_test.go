@@ -85,7 +85,7 @@ func TestRestoreDryRun(t *testing.T) {
 	f.pg.Exec(t, "postgres", "CREATE DATABASE rst_app")
 	f.pg.Exec(t, "rst_app", "CREATE TABLE here_before (id int)")
 	code, out, errOut = mbackup(t, args...)
-	if code != exitError || !strings.Contains(errOut, "not empty") || !strings.Contains(errOut, "--as NEWNAME") ||
+	if code != exitError || !strings.Contains(errOut, "not empty") || !strings.Contains(errOut, "--only postgres/rst_app --as rst_app_check") ||
 		!strings.Contains(out, "the restore would be refused") {
 		t.Fatalf("dry run onto a refused target exited %d:\n%s\n%s", code, out, errOut)
 	}

@@ -134,11 +134,35 @@ func mastodonAfterSteps(db string, redisDone, redisInSnapshot bool) string {
 }
 
 // suggestAs adds to a refusal of a database that exists and is not empty
-// the two ways past it: another name, or --clean.
-func suggestAs(err error) error {
-	if err == nil || !strings.Contains(err.Error(), "exists and is not empty") {
+// the two ways past it: another name (--as, for the first such step of
+// steps), or --clean.
+func suggestAs(err error, steps []restore.Step) error {
+	if err == nil || !strings.Contains(err.Error(), notEmpty) {
 		return err
 	}
-	return fmt.Errorf("%w\nto restore a database next to the one there, give it another name: --only postgres/DB --as NEWNAME "+
-		"(or mysql/DB); to restore over it: --clean", err)
+	only, name := "postgres/DB", "NEWNAME"
+	if s, ok := refusedStep(err, steps); ok {
+		only, name = s.Name(), s.Database+"_check"
+	}
+	return fmt.Errorf("%w\nto restore a database next to the one there, give it another name: --only %s --as %s; "+
+		"to restore over it: --clean", err, only, name)
+}
+
+// notEmpty is in the engines' refusal of a database that holds something.
+const notEmpty = "exists and is not empty"
+
+// refusedStep is the first database step whose line of err says its
+// database is not empty.
+func refusedStep(err error, steps []restore.Step) (restore.Step, bool) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if !strings.Contains(line, notEmpty) {
+			continue
+		}
+		for _, s := range steps {
+			if s.Database != "" && strings.Contains(line, s.Name()+": ") {
+				return s, true
+			}
+		}
+	}
+	return restore.Step{}, false
 }
