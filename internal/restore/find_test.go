@@ -48,10 +48,10 @@ func TestScratchTargets(t *testing.T) {
 // refused by name, target or not.
 func TestPlanUnknownComponent(t *testing.T) {
 	m := &snapshot.Manifest{ID: "20261122T120000Z-abcdef", Artifacts: []snapshot.Artifact{
-		{Key: "snapshots/x/files/media.tar.zst.age", Component: "files", Name: "media"},
+		{Key: "snapshots/x/ldap/directory.ldif.zst.age", Component: "ldap", Name: "directory"},
 	}}
 	_, err := Plan(m, nil, Targets{&pgdump.Config{}}, false)
-	if err == nil || !strings.Contains(err.Error(), `files/media: unknown component "files" (made by a newer mbackup?)`) {
+	if err == nil || !strings.Contains(err.Error(), `ldap/directory: unknown component "ldap" (made by a newer mbackup?)`) {
 		t.Errorf("Plan = %v", err)
 	}
 	if Scanner(m.Artifacts[0]) != nil {
