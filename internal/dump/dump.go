@@ -31,6 +31,11 @@ type Info struct {
 	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
 	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
 	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
+	// Extensions are the extensions a PostgreSQL database dump creates
+	// (pg_extension at the dump's snapshot, plpgsql included, so a dump
+	// made since they are recorded never has none): nil in a manifest
+	// made before, where they were not recorded.
+	Extensions []string `json:"extensions,omitempty"`
 }
 
 // TableCount is the exact row count of one table at the dump's snapshot.

@@ -160,20 +160,8 @@ func (d *Dumper) prepareDatabase(ctx context.Context, db, owner string, clean bo
 // checks every target this way before its first step.
 func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
 	d := &Dumper{cfg: cfg}
-	conn, err := d.connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
-		return fmt.Errorf("pgdump: check database %s: %w", db, err)
-	}
-	if !exists || clean {
-		return nil
-	}
-	if err := d.checkEmpty(ctx, db); err != nil {
-		return fmt.Errorf("pgdump: check database %s: %w", db, err)
+	if err := d.checkTarget(ctx, db, clean); err != nil {
+		return restoreErr("check database "+db, err)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.plain)))
 			for b.Loop() {
-				if err := verify(context.Background(), s, a, []age.Identity{id}); err != nil {
+				if _, err := verify(context.Background(), s, a, []age.Identity{id}, false); err != nil {
 					b.Fatal(err)
 				}
 			}
