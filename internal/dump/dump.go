@@ -52,9 +52,23 @@ const TailBytes = 2048
 // status. cmd must come from exec.CommandContext(ctx, ...), so a cancelled
 // context kills it, and must not have Stdout or Stderr set.
 func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) error {
+	return RunWatch(ctx, cmd, w, nil, secrets...)
+}
+
+// RunWatch is Run, with every line of the process's stderr (without its
+// newline) given to watch first when watch is set: a line for which it
+// returns true (a progress line of a verbose program) is left out of the
+// tail that the error carries. watch is called from one goroutine at a
+// time.
+func RunWatch(ctx context.Context, cmd *exec.Cmd, w io.Writer, watch func(line string) bool, secrets ...string) error {
 	name := cmd.Args[0]
 	stderr := &tail{max: TailBytes}
 	cmd.Stderr = stderr
+	var lines *lineWriter
+	if watch != nil {
+		lines = &lineWriter{watch: watch, rest: stderr}
+		cmd.Stderr = lines
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -77,6 +91,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) err
 		killGroup(cmd) // it would block on a full pipe otherwise
 	}
 	waitErr := cmd.Wait()
+	lines.flush() // Wait returns once all of stderr was written
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", name, ctx.Err())
@@ -86,6 +101,46 @@ func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) err
 		return fmt.Errorf("%s: %w%s", name, waitErr, stderr.describe(secrets))
 	}
 	return nil
+}
+
+// lineWriter splits what is written to it into lines for watch, and
+// writes the lines watch does not take to rest. A line longer than
+// TailBytes goes to rest in pieces, unwatched.
+type lineWriter struct {
+	watch func(string) bool
+	rest  io.Writer
+	buf   []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if !l.watch(string(l.buf[:i])) {
+			l.rest.Write(l.buf[:i+1])
+		}
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > TailBytes {
+		l.rest.Write(l.buf)
+		l.buf = l.buf[:0]
+	}
+	l.buf = append(make([]byte, 0, len(l.buf)), l.buf...)
+	return len(p), nil
+}
+
+// flush passes on an unfinished last line; nil does nothing.
+func (l *lineWriter) flush() {
+	if l == nil || len(l.buf) == 0 {
+		return
+	}
+	if !l.watch(string(l.buf)) {
+		l.rest.Write(l.buf)
+	}
+	l.buf = nil
 }
 
 func killGroup(cmd *exec.Cmd) error {

@@ -132,7 +132,7 @@ func (c *Config) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 		out.Restored, out.Detail, out.Notes = err == nil, &g, g.lines()
 		return out, err
 	}
-	if err := RestoreDatabase(ctx, *c, s.Database, s.File, RestoreOptions{Jobs: opt.Jobs, Clean: opt.Clean}); err != nil {
+	if err := RestoreDatabase(ctx, *c, s.Database, s.File, RestoreOptions{Jobs: opt.Jobs, Clean: opt.Clean, Progress: opt.Progress}); err != nil {
 		return out, err
 	}
 	out.Restored = true
