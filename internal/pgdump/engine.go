@@ -153,6 +153,14 @@ func (g *GlobalsReport) lines() []string {
 	for _, n := range g.Notes {
 		out = append(out, "postgres/globals: "+n)
 	}
+	if len(g.NoPassword) > 0 {
+		out = append(out, fmt.Sprintf("postgres/globals: %d roles can log in but have no password (a managed PostgreSQL's dump "+
+			"holds none): fine for one that connects by peer or trust authentication (Mastodon's on the local socket, often); "+
+			"for one that connects with a password, set it before starting what uses it:", len(g.NoPassword)))
+		for _, r := range g.NoPassword {
+			out = append(out, "  "+SetPassword(r))
+		}
+	}
 	return out
 }
 

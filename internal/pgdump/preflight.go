@@ -108,7 +108,7 @@ func (d *Dumper) checkServerVersion(info dump.Info) error {
 	got, _, ok := majorOf(d.serverVersion)
 	if ok && got < want {
 		return fmt.Errorf("the server is PostgreSQL %s and the dump was made from %s: a dump of a newer server "+
-			"may use what an older one lacks; restore into a PostgreSQL %s or newer server (upgrade this one, or install %s beside it)",
+			"may use what an older one lacks; restore into a PostgreSQL %s or newer server (upgrade this one, or install PostgreSQL %s beside it)",
 			d.serverVersion, info.ServerVersion, wantText, wantText)
 	}
 	return nil
