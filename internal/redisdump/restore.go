@@ -78,8 +78,9 @@ func RestoreRDBFile(r io.Reader, dataDir string, fileName string) error {
 }
 
 // CheckDataDir fails when RestoreRDBFile into dataDir would be refused for
-// what the directory holds (a server running in it, appendonly files): a
-// restore checks this before its first step.
+// what the directory is or holds (missing, not writable, a server running
+// in it, appendonly files), and writes nothing: a restore checks this
+// before its first step.
 func CheckDataDir(dataDir string) error {
 	if _, err := checkDataDir(dataDir); err != nil {
 		return fmt.Errorf("redisdump: check %s: %w", dataDir, err)
