@@ -4,8 +4,9 @@
 // Invariants: a producer succeeds only if it exited 0 and every byte of its
 // stdout was accepted by the destination; a failed write kills the process
 // (it never blocks on a full pipe), a cancelled context kills it too, and
-// the error carries the tail of its stderr with every given secret and any
-// URL password replaced by [redacted]. Secrets never go into argv: callers
+// the error carries the tail of its stderr (less the progress lines a
+// caller's watch takes, see RunWatch) with every given secret and any URL
+// password replaced by [redacted]. Secrets never go into argv: callers
 // pass them through the environment or a 0600 file.
 package dump
 
@@ -110,6 +111,7 @@ type lineWriter struct {
 	watch func(string) bool
 	rest  io.Writer
 	buf   []byte
+	long  bool // the line in buf is the end of one too long to watch
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
@@ -119,17 +121,24 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		if !l.watch(string(l.buf[:i])) {
-			l.rest.Write(l.buf[:i+1])
-		}
+		l.line(l.buf[:i+1])
 		l.buf = l.buf[i+1:]
 	}
 	if len(l.buf) > TailBytes {
 		l.rest.Write(l.buf)
-		l.buf = l.buf[:0]
+		l.buf, l.long = l.buf[:0], true
 	}
-	l.buf = append(make([]byte, 0, len(l.buf)), l.buf...)
+	l.buf = append(make([]byte, 0, len(l.buf)), l.buf...) // let the consumed bytes go
 	return len(p), nil
+}
+
+// line passes one line, with its newline if it has one, to watch, or to
+// rest.
+func (l *lineWriter) line(b []byte) {
+	if l.long || !l.watch(strings.TrimSuffix(string(b), "\n")) {
+		l.rest.Write(b)
+	}
+	l.long = false
 }
 
 // flush passes on an unfinished last line; nil does nothing.
@@ -137,9 +146,7 @@ func (l *lineWriter) flush() {
 	if l == nil || len(l.buf) == 0 {
 		return
 	}
-	if !l.watch(string(l.buf)) {
-		l.rest.Write(l.buf)
-	}
+	l.line(l.buf)
 	l.buf = nil
 }
 
