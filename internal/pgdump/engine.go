@@ -128,7 +128,11 @@ func (c *Config) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 			return out, err
 		}
 		defer f.Close()
-		g, err := RestoreGlobals(ctx, *c, f)
+		fi, err := f.Stat()
+		if err != nil {
+			return out, err
+		}
+		g, err := RestoreGlobals(ctx, *c, engine.ProgressReader(f, fi.Size(), opt.Progress))
 		out.Restored, out.Detail, out.Notes = err == nil, &g, g.lines()
 		return out, err
 	}

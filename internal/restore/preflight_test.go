@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"filippo.io/age"
@@ -386,5 +387,96 @@ func TestPreflightNotes(t *testing.T) {
 	if got := pg.Query(t, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'mastodon'") +
 		pg.Query(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname IN ('mastodon_production', 'side')"); got != "00" {
 		t.Errorf("the dry run wrote: %s", got)
+	}
+}
+
+// TestProgress restores everything with OnProgress set: every step
+// reports its check, fetch and apply phases in that order, one report at
+// a time, throttled, each ending at its total (the stored bytes, the
+// entries of pg_restore's table of contents, the bytes fed or copied);
+// the report ends with what is left to do.
+func TestProgress(t *testing.T) {
+	src := seed(t)
+	store, _, id, m := localSnapshot(t, src)
+	pg, my, rd := testenv.StartPostgres(t), testenv.StartMariaDB(t), testenv.StartRedis(t)
+	rd.Stop(t)
+	targets := Targets{pgConfig(pg), mysqlConfig(my), &redisdump.Target{Dir: rd.Dir}}
+	steps, err := Plan(m, nil, targets, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []Progress
+	on := func(p Progress) {
+		if !mu.TryLock() {
+			t.Error("OnProgress called concurrently")
+			return
+		}
+		defer mu.Unlock()
+		got = append(got, p)
+	}
+	rep, err := Run(context.Background(), steps, targets, Options{Store: store, Identities: []age.Identity{id}, StagingDir: t.TempDir(), OnProgress: on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		step  string
+		phase Phase
+	}
+	last, count := map[key]Progress{}, map[key]int{}
+	var order []key
+	for _, p := range got {
+		k := key{p.Step, p.Phase}
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		if prev, ok := last[k]; ok && (p.Done < prev.Done || p.Elapsed < prev.Elapsed) {
+			t.Errorf("%v went back: %+v after %+v", k, p, prev)
+		}
+		last[k], count[k] = p, count[k]+1
+	}
+	for _, st := range steps {
+		a := st.Artifact
+		for _, phase := range []Phase{PhaseCheck, PhaseFetch, PhaseApply} {
+			k := key{st.Name(), phase}
+			p, ok := last[k]
+			switch {
+			case !ok:
+				t.Errorf("no %s progress of %s", phase, st.Name())
+				continue
+			case p.Done != p.Total || p.Total <= 0:
+				t.Errorf("%v ended at %+v", k, p)
+			case phase != PhaseApply && (p.Unit != engine.Bytes || p.Total != a.StoredBytes):
+				t.Errorf("%v ended at %+v; want %d bytes", k, p, a.StoredBytes)
+			case phase == PhaseApply && a.Component != "postgres" && (p.Unit != engine.Bytes || p.Total != a.PlainBytes):
+				t.Errorf("%v ended at %+v; want %d bytes", k, p, a.PlainBytes)
+			case phase == PhaseApply && a.Name != "globals" && a.Component == "postgres" && p.Unit != engine.Items:
+				t.Errorf("%v ended at %+v; want items", k, p)
+			}
+			if max := int(p.Elapsed/ProgressEvery) + 3; count[k] > max {
+				t.Errorf("%v: %d reports in %s: not throttled", k, count[k], p.Elapsed)
+			}
+		}
+	}
+	// Every check before the first fetch, then fetch and apply step by step.
+	var want []key
+	for _, phase := range []Phase{PhaseCheck, PhaseFetch} {
+		for _, st := range steps {
+			want = append(want, key{st.Name(), phase})
+			if phase == PhaseFetch {
+				want = append(want, key{st.Name(), PhaseApply})
+			}
+		}
+	}
+	if !slices.Equal(order, want) {
+		t.Errorf("phases in the order %v; want %v", order, want)
+	}
+	t.Logf("%d reports; postgres/mastodon_production apply: %+v", len(got), last[key{"postgres/mastodon_production", PhaseApply}])
+	notes := ""
+	for _, s := range rep.Steps {
+		notes += strings.Join(s.Notes, "\n") + "\n"
+	}
+	if !strings.Contains(notes, "redis/main: the RDB holds Sidekiq's queues") {
+		t.Errorf("notes:\n%s", notes)
 	}
 }
