@@ -201,7 +201,7 @@ func TestRefusedBeforeTheFirstStep(t *testing.T) {
 		os.WriteFile(filepath.Join(redisDir, "appendonly.aof"), nil, 0o600)
 		defer os.Remove(filepath.Join(redisDir, "appendonly.aof"))
 		err := run()
-		for _, want := range []string{"restore: mysql/writefreely: mysqldump: check database writefreely: the database exists and is not empty",
+		for _, want := range []string{"restore: mysql/writefreely: mysqldump: check database writefreely on MySQL ", ": the database exists and is not empty",
 			"restore: redis/main: redisdump: check " + redisDir + ": the directory holds appendonly files", "nothing was restored"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("Run: %v; want %q", err, want)
