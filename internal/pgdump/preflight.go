@@ -41,6 +41,14 @@ func (c *Config) Preflight(ctx context.Context, p engine.Pending) ([]string, err
 		return d.preflightGlobals(ctx, c.where(), p.SQL)
 	}
 	var notes []string
+	if _, _, ok := majorOf(p.Info.ServerVersion); !ok {
+		notes = append(notes, fmt.Sprintf("the manifest's server version of the dump, %q, is not one: "+
+			"whether this server is new enough was not checked", p.Info.ServerVersion))
+	}
+	if versionRE.FindStringSubmatch(p.Info.Version) == nil {
+		notes = append(notes, fmt.Sprintf("the manifest's pg_dump version, %q, is not one: "+
+			"whether the local pg_restore can read the dump was not checked", p.Info.Version))
+	}
 	errs := []error{d.checkServerVersion(p.Info), d.checkPgRestore(ctx, p.Info)}
 	if p.Info.Extensions == nil {
 		notes = append(notes, "this snapshot's manifest does not list the dump's extensions (it was made by an older mbackup): "+
@@ -103,7 +111,7 @@ func majorOf(v string) (int, string, bool) {
 func (d *Dumper) checkServerVersion(info dump.Info) error {
 	want, wantText, ok := majorOf(info.ServerVersion)
 	if !ok {
-		return nil // not recorded: pg_restore says what it cannot do
+		return nil // a note says it was not checked
 	}
 	got, _, ok := majorOf(d.serverVersion)
 	if ok && got < want {
@@ -128,7 +136,7 @@ func (d *Dumper) checkPgRestore(ctx context.Context, info dump.Info) error {
 	}
 	dumped := versionRE.FindStringSubmatch(info.Version)
 	if dumped == nil {
-		return nil // not recorded
+		return nil // a note says it was not checked
 	}
 	want, wantText, _ := majorOf(dumped[1] + dumped[2])
 	have := versionRE.FindStringSubmatch(out)

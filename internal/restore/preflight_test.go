@@ -366,6 +366,7 @@ func TestPreflightNotes(t *testing.T) {
 	pg.Exec(t, "postgres", "CREATE ROLE readers")
 	where := fmt.Sprintf("PostgreSQL %s:%d as %s", pg.Host, pg.Port, pg.User)
 	defer lie(m, "postgres/side", func(a *snapshot.Artifact) { a.Extensions = nil })()
+	defer lie(m, "postgres/mastodon_production", func(a *snapshot.Artifact) { a.ServerVersion, a.Version = "", "pg_dump\x1b[2J" })()
 	targets := Targets{pgConfig(pg)}
 	steps, err := Plan(m, []string{"postgres"}, targets, false)
 	if err != nil {
@@ -378,6 +379,8 @@ func TestPreflightNotes(t *testing.T) {
 	want := []string{
 		"postgres/globals: roles that exist on " + where + " already, which get the dump's attributes, passwords and memberships: readers; " +
 			"left as it is: postgres (the role restoring); created: mastodon",
+		`postgres/mastodon_production: the manifest's server version of the dump, "", is not one: whether this server is new enough was not checked`,
+		`postgres/mastodon_production: the manifest's pg_dump version, "pg_dump\x1b[2J", is not one: whether the local pg_restore can read the dump was not checked`,
 		"postgres/side: this snapshot's manifest does not list the dump's extensions (it was made by an older mbackup): " +
 			"whether the target server has them was not checked; a missing one fails the restore at its turn",
 	}
