@@ -37,6 +37,10 @@ type Info struct {
 	// made since they are recorded never has none): nil in a manifest
 	// made before, where they were not recorded.
 	Extensions []string `json:"extensions,omitempty"`
+	// Owner is the role that owned a dumped PostgreSQL database, which
+	// must exist where it is restored: "" in a manifest made before it
+	// was recorded.
+	Owner string `json:"owner,omitempty"`
 }
 
 // TableCount is the exact row count of one table at the dump's snapshot.

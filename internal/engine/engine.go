@@ -107,6 +107,9 @@ type Pending struct {
 	Artifact artifact.Ref
 	Database string
 	Clean    bool
+	// Before are the artifacts the restore applies before this one (the
+	// globals, which create the roles a database's owner may be).
+	Before []artifact.Ref
 	// Info is what the manifest recorded of the artifact at backup. It is
 	// what the manifest says, so it may lie: nothing in it is run.
 	Info dump.Info

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,7 +57,7 @@ func (c *Config) Preflight(ctx context.Context, p engine.Pending) ([]string, err
 	} else {
 		errs = append(errs, d.checkExtensions(ctx, p.Info.Extensions))
 	}
-	errs = append(errs, d.checkTarget(ctx, p.Database, p.Clean))
+	errs = append(errs, d.checkTarget(ctx, p.Database, p.Clean), d.checkOwner(ctx, p))
 	if err := errors.Join(errs...); err != nil {
 		return notes, restoreErr(fmt.Sprintf("check database %s on %s", p.Database, c.where()), err)
 	}
@@ -181,6 +182,32 @@ func (d *Dumper) checkExtensions(ctx context.Context, want []string) error {
 	return fmt.Errorf("the dump creates extensions this server does not have (pg_available_extensions): %s; "+
 		"install them on the server (their package, such as postgresql-%d-<name>, or postgresql-contrib) "+
 		"or restore onto a server that has them", strings.Join(missing, ", "), d.serverMajor)
+}
+
+// checkOwner refuses a database to create whose owner (as the manifest
+// records it) does not exist on the server when the globals, which would
+// create it, are not restored before it: RestoreDatabase would refuse it
+// at its turn, after the steps before it.
+func (d *Dumper) checkOwner(ctx context.Context, p engine.Pending) error {
+	if p.Info.Owner == "" || slices.Contains(p.Before, globals) {
+		return nil
+	}
+	existing, _, err := d.roles(ctx)
+	if err != nil || existing[p.Info.Owner] {
+		return err
+	}
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		return unprefixed{err}
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", p.Database).Scan(&exists)
+	if err != nil || exists { // restored into as it is: its owner stays
+		return err
+	}
+	return fmt.Errorf("role %q, which owned the dumped database, does not exist on this server and the globals are not "+
+		"restored before it: restore them too (select postgres/globals as well), or create the role first", p.Info.Owner)
 }
 
 // checkTarget fails when db exists and is not empty, without clean.

@@ -70,6 +70,10 @@ func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, e
 	if info.Extensions, err = extensions(ctx, tx); err != nil {
 		return info, fmt.Errorf("pgdump: dump %s: list extensions: %w", db, err)
 	}
+	err = tx.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()").Scan(&info.Owner)
+	if err != nil {
+		return info, fmt.Errorf("pgdump: dump %s: owner: %w", db, err)
+	}
 	lock := d.cfg.LockWaitTimeout
 	if lock == 0 {
 		lock = 5 * time.Minute

@@ -259,8 +259,8 @@ func TestPreflightRefusals(t *testing.T) {
 	src := seed(t)
 	src.pg.Exec(t, "mastodon_production", "CREATE EXTENSION pgcrypto")
 	store, _, id, m := localSnapshot(t, src)
-	if got := strings.Join(artifactNamed(t, m, "postgres/mastodon_production").Extensions, ","); got != "pgcrypto,plpgsql" {
-		t.Fatalf("the manifest records the extensions %q", got)
+	if a := artifactNamed(t, m, "postgres/mastodon_production"); strings.Join(a.Extensions, ",") != "pgcrypto,plpgsql" || a.Owner != "mastodon" {
+		t.Fatalf("the manifest records the extensions %q and the owner %q", a.Extensions, a.Owner)
 	}
 	pg, my, rd := testenv.StartPostgres(t), testenv.StartMariaDB(t), testenv.StartRedis(t)
 	redisDir, staging := t.TempDir(), t.TempDir()
@@ -273,43 +273,48 @@ func TestPreflightRefusals(t *testing.T) {
 		setup func(m *snapshot.Manifest) (undo func())
 		t     Targets
 		want  []string
+		only  []string
 	}{
+		{"owner missing and no globals", func(*snapshot.Manifest) func() { return func() {} }, nil,
+			[]string{"restore: postgres/mastodon_production: pgdump: check database mastodon_production on " + where +
+				`: role "mastodon", which owned the dumped database, does not exist on this server and the globals are not restored before it`},
+			[]string{"postgres/side", "postgres/mastodon_production"}},
 		{"database exists and is not empty", func(*snapshot.Manifest) func() {
 			pg.Exec(t, "postgres", "CREATE DATABASE side")
 			pg.Exec(t, "side", "CREATE TABLE t (n int)")
 			return func() { pg.Exec(t, "postgres", "DROP DATABASE side") }
 		}, nil, []string{"restore: postgres/side: pgdump: check database side on " + where +
-			": the database exists and is not empty (it holds relation public.t): restore into a new database, or drop this one, or restore with the clean option"}},
+			": the database exists and is not empty (it holds relation public.t): restore into a new database, or drop this one, or restore with the clean option"}, nil},
 		{"server older than the dump's", func(m *snapshot.Manifest) func() {
 			return lie(m, "postgres/mastodon_production", func(a *snapshot.Artifact) { a.ServerVersion = "99.0" })
 		}, nil, []string{"restore: postgres/mastodon_production: pgdump: check database mastodon_production on " + where +
-			": the server is PostgreSQL " + pgVersion + " and the dump was made from 99.0", "restore into a PostgreSQL 99 or newer server"}},
+			": the server is PostgreSQL " + pgVersion + " and the dump was made from 99.0", "restore into a PostgreSQL 99 or newer server"}, nil},
 		{"pg_restore older than the pg_dump", func(m *snapshot.Manifest) func() {
 			return lie(m, "postgres/side", func(a *snapshot.Artifact) { a.Version = "pg_dump (PostgreSQL) 99.1" })
 		}, nil, []string{"restore: postgres/side: pgdump: check database side on " + where + ": ",
-			"pg_restore is pg_restore (PostgreSQL) ", "and the dump was made by pg_dump (PostgreSQL) 99.1: an older pg_restore cannot read the archive; install postgresql-client-99"}},
+			"pg_restore is pg_restore (PostgreSQL) ", "and the dump was made by pg_dump (PostgreSQL) 99.1: an older pg_restore cannot read the archive; install postgresql-client-99"}, nil},
 		{"missing extension", func(m *snapshot.Manifest) func() {
 			return lie(m, "postgres/mastodon_production", func(a *snapshot.Artifact) { a.Extensions = append(a.Extensions, "no_such_ext") })
 		}, nil, []string{"restore: postgres/mastodon_production: pgdump: check database mastodon_production on " + where +
-			`: the dump creates extensions this server does not have (pg_available_extensions): "no_such_ext"; install them`}},
+			`: the dump creates extensions this server does not have (pg_available_extensions): "no_such_ext"; install them`}, nil},
 		{"PostgreSQL not reachable", func(*snapshot.Manifest) func() { return func() {} },
 			Targets{&pgdump.Config{Host: "127.0.0.1", Port: 1, User: "postgres", SSLMode: "disable"}, mysqlConfig(my), &redisdump.Target{Dir: redisDir}},
 			[]string{"restore: postgres/globals: pgdump: check PostgreSQL 127.0.0.1:1 as postgres: connect to postgres: ",
-				"check the server's address, port, user and password"}},
+				"check the server's address, port, user and password"}, nil},
 		{"MySQL not reachable", func(*snapshot.Manifest) func() { return func() {} },
 			Targets{pgConfig(pg), &mysqldump.Config{Host: "127.0.0.1", Port: 1, User: "root"}, &redisdump.Target{Dir: redisDir}},
 			[]string{"restore: mysql/writefreely: mysqldump: check database writefreely on MySQL 127.0.0.1:1 as root: ",
-				"check the server's address, port, user and password"}},
+				"check the server's address, port, user and password"}, nil},
 		{"Redis running on the directory", func(*snapshot.Manifest) func() { return func() {} },
 			Targets{pgConfig(pg), mysqlConfig(my), &redisdump.Target{Dir: rd.Dir}},
-			[]string{"restore: redis/main: redisdump: check " + rd.Dir + ": redis-server (pid ", "is running in this directory: stop it first"}},
+			[]string{"restore: redis/main: redisdump: check " + rd.Dir + ": redis-server (pid ", "is running in this directory: stop it first"}, nil},
 		{"Redis directory missing", func(*snapshot.Manifest) func() { return func() {} },
 			Targets{pgConfig(pg), mysqlConfig(my), &redisdump.Target{Dir: filepath.Join(redisDir, "nope")}},
-			[]string{"restore: redis/main: redisdump: check " + filepath.Join(redisDir, "nope") + ": ", "no such file or directory: give the data directory"}},
+			[]string{"restore: redis/main: redisdump: check " + filepath.Join(redisDir, "nope") + ": ", "no such file or directory: give the data directory"}, nil},
 		{"too little staging space", func(m *snapshot.Manifest) func() {
 			return lie(m, "postgres/side", func(a *snapshot.Artifact) { a.PlainBytes = 1 << 50 })
 		}, nil, []string{"restore: staging: the staging directory " + staging + " has ", " free; staging postgres/side needs 1.0 PiB (its plaintext, 1.0 PiB, and 64.0 MiB to spare): " +
-			"free space there, or give a directory on a larger file system with --staging"}},
+			"free space there, or give a directory on a larger file system with --staging"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			defer c.setup(m)()
@@ -318,11 +323,11 @@ func TestPreflightRefusals(t *testing.T) {
 				tg = targets
 			}
 			before := state(t, pg, my, redisDir, rd.Dir, staging)
-			steps, err := Plan(m, nil, tg, false)
+			steps, err := Plan(m, c.only, tg, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if steps[0].Name() != "postgres/globals" {
+			if steps[0].Name() != "postgres/globals" && c.only == nil {
 				t.Fatalf("the first step is %s", steps[0].Name())
 			}
 			rep, err := Run(context.Background(), steps, tg, Options{Store: store, Identities: []age.Identity{id}, StagingDir: staging})

@@ -47,7 +47,7 @@ func preflight(ctx context.Context, steps []Step, t Targets, opt Options) ([]str
 	}
 	var notes []string
 	for i, st := range steps {
-		n, err := checkTarget(ctx, st, t, opt.Clean, sql[i])
+		n, err := checkTarget(ctx, steps[:i], st, t, opt.Clean, sql[i])
 		for _, line := range n {
 			notes = append(notes, st.Name()+": "+line)
 		}
@@ -140,16 +140,20 @@ func Scanner(a snapshot.Artifact) io.WriteCloser {
 // would refuse it at its turn: a database that exists and is not empty
 // (without clean), a Redis directory in use or holding appendonly files,
 // and, for a target that checks more (engine.Preflighter), a server
-// older than the dump's, say. sql is the step's plaintext, if verify kept
-// it.
-func checkTarget(ctx context.Context, st Step, t Targets, clean bool, sql []byte) ([]string, error) {
+// older than the dump's, say. before are the steps that run before st;
+// sql is st's plaintext, if verify kept it.
+func checkTarget(ctx context.Context, before []Step, st Step, t Targets, clean bool, sql []byte) ([]string, error) {
 	target := t.of(artifact.Component(st.Artifact.Component))
 	if target == nil {
 		return nil, errors.New("no target given")
 	}
 	if p, ok := target.(engine.Preflighter); ok {
+		var refs []artifact.Ref
+		for _, b := range before {
+			refs = append(refs, b.Artifact.Ref())
+		}
 		return p.Preflight(ctx, engine.Pending{Artifact: st.Artifact.Ref(), Database: st.Database, Clean: clean,
-			Info: st.Artifact.Info, SQL: sql})
+			Before: refs, Info: st.Artifact.Info, SQL: sql})
 	}
 	return nil, target.Check(ctx, st.Artifact.Ref(), st.Database, clean)
 }
