@@ -167,7 +167,10 @@ const (
 
 // Progress is where one phase of one step stands.
 type Progress struct {
-	Step  string // component/name, as Step.Name spells it
+	// Step is component/name, as Step.Name spells it: the name is the
+	// manifest's, any character a database name may hold, so a terminal
+	// should get it escaped. What has no control character.
+	Step  string
 	Phase Phase
 	// Done of Total (0 when unknown) Unit, and What it is at (the table
 	// pg_restore loads), as the engine reports them.
