@@ -25,7 +25,7 @@ import (
 )
 
 // preflight checks, before anything is written anywhere, every artifact
-// of steps (see verify), the staging space (see checkFree) and every
+// of steps (see verify), the staging space (see checkStaging) and every
 // target (see checkTarget), and reports every problem it finds, not only
 // the first. It returns the targets' notes, each after its step's name.
 func preflight(ctx context.Context, steps []Step, t Targets, opt Options) ([]string, error) {
