@@ -14,6 +14,7 @@ type tocProgress struct {
 	seen   map[string]bool
 	report func(engine.Progress)
 	what   string
+	last   engine.Progress // the last reported: a line that changes nothing is not
 }
 
 // verbosePrefixes start the lines pg_restore --verbose writes as it goes:
@@ -42,7 +43,11 @@ func (p *tocProgress) line(line string) bool {
 		}
 		p.seen[item] = true
 	}
-	p.report(engine.Progress{Done: int64(len(p.seen)), Total: int64(len(p.toc)), Unit: engine.Items, What: printable(p.what)})
+	now := engine.Progress{Done: int64(len(p.seen)), Total: int64(len(p.toc)), Unit: engine.Items, What: printable(p.what)}
+	if now != p.last {
+		p.last = now
+		p.report(now)
+	}
 	return true
 }
 

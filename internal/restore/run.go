@@ -185,8 +185,8 @@ func (p Progress) Rate() float64 {
 
 // ProgressEvery is the least time between two calls of Options.OnProgress
 // for a phase, which keeps a progress bar from slowing the restore down.
-// The first report of a phase, its end (Done reaching Total) and its last
-// report are always passed on.
+// The first report of a phase, the first with Done reaching Total and its
+// last report are always passed on.
 const ProgressEvery = 250 * time.Millisecond
 
 // meter throttles one phase's reports to Options.OnProgress and calls it
@@ -198,6 +198,7 @@ type meter struct {
 	start   time.Time
 	last    time.Time
 	pending bool
+	ended   bool // a report with Done reaching Total was passed on
 }
 
 // meter returns the meter of phase of s, nil without OnProgress.
@@ -209,18 +210,19 @@ func (opt Options) meter(s Step, phase Phase) *meter {
 }
 
 // report records p and passes it on unless the last call was less than
-// ProgressEvery ago and p does not end the phase.
+// ProgressEvery ago and p is not the first to reach its Total.
 func (m *meter) report(p engine.Progress) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
 	m.p.Progress = p
 	m.p.Elapsed = now.Sub(m.start)
-	if !m.last.IsZero() && now.Sub(m.last) < ProgressEvery && (p.Total <= 0 || p.Done < p.Total) {
+	ends := p.Total > 0 && p.Done >= p.Total && !m.ended
+	if !m.last.IsZero() && now.Sub(m.last) < ProgressEvery && !ends {
 		m.pending = true
 		return
 	}
-	m.last, m.pending = now, false
+	m.last, m.pending, m.ended = now, false, m.ended || ends
 	m.on(m.p)
 }
 
