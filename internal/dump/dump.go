@@ -4,8 +4,9 @@
 // Invariants: a producer succeeds only if it exited 0 and every byte of its
 // stdout was accepted by the destination; a failed write kills the process
 // (it never blocks on a full pipe), a cancelled context kills it too, and
-// the error carries the tail of its stderr with every given secret and any
-// URL password replaced by [redacted]. Secrets never go into argv: callers
+// the error carries the tail of its stderr (less the progress lines a
+// caller's watch takes, see RunWatch) with every given secret and any URL
+// password replaced by [redacted]. Secrets never go into argv: callers
 // pass them through the environment or a 0600 file.
 package dump
 
@@ -31,6 +32,15 @@ type Info struct {
 	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
 	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
 	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
+	// Extensions are the extensions a PostgreSQL database dump creates
+	// (pg_extension at the dump's snapshot, plpgsql included, so a dump
+	// made since they are recorded never has none): nil in a manifest
+	// made before, where they were not recorded.
+	Extensions []string `json:"extensions,omitempty"`
+	// Owner is the role that owned a dumped PostgreSQL database, which
+	// must exist where it is restored: "" in a manifest made before it
+	// was recorded.
+	Owner string `json:"owner,omitempty"`
 }
 
 // TableCount is the exact row count of one table at the dump's snapshot.
@@ -47,9 +57,23 @@ const TailBytes = 2048
 // status. cmd must come from exec.CommandContext(ctx, ...), so a cancelled
 // context kills it, and must not have Stdout or Stderr set.
 func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) error {
+	return RunWatch(ctx, cmd, w, nil, secrets...)
+}
+
+// RunWatch is Run, with every line of the process's stderr (without its
+// newline) given to watch first when watch is set: a line for which it
+// returns true (a progress line of a verbose program) is left out of the
+// tail that the error carries. watch is called from one goroutine at a
+// time.
+func RunWatch(ctx context.Context, cmd *exec.Cmd, w io.Writer, watch func(line string) bool, secrets ...string) error {
 	name := cmd.Args[0]
 	stderr := &tail{max: TailBytes}
 	cmd.Stderr = stderr
+	var lines *lineWriter
+	if watch != nil {
+		lines = &lineWriter{watch: watch, rest: stderr}
+		cmd.Stderr = lines
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -72,6 +96,7 @@ func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) err
 		killGroup(cmd) // it would block on a full pipe otherwise
 	}
 	waitErr := cmd.Wait()
+	lines.flush() // Wait returns once all of stderr was written
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", name, ctx.Err())
@@ -81,6 +106,52 @@ func Run(ctx context.Context, cmd *exec.Cmd, w io.Writer, secrets ...string) err
 		return fmt.Errorf("%s: %w%s", name, waitErr, stderr.describe(secrets))
 	}
 	return nil
+}
+
+// lineWriter splits what is written to it into lines for watch, and
+// writes the lines watch does not take to rest. A line longer than
+// TailBytes goes to rest in pieces, unwatched.
+type lineWriter struct {
+	watch func(string) bool
+	rest  io.Writer
+	buf   []byte
+	long  bool // the line in buf is the end of one too long to watch
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(l.buf[:i+1])
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > TailBytes {
+		l.rest.Write(l.buf)
+		l.buf, l.long = l.buf[:0], true
+	}
+	l.buf = append(make([]byte, 0, len(l.buf)), l.buf...) // let the consumed bytes go
+	return len(p), nil
+}
+
+// line passes one line, with its newline if it has one, to watch, or to
+// rest.
+func (l *lineWriter) line(b []byte) {
+	if l.long || !l.watch(strings.TrimSuffix(string(b), "\n")) {
+		l.rest.Write(b)
+	}
+	l.long = false
+}
+
+// flush passes on an unfinished last line; nil does nothing.
+func (l *lineWriter) flush() {
+	if l == nil || len(l.buf) == 0 {
+		return
+	}
+	l.line(l.buf)
+	l.buf = nil
 }
 
 func killGroup(cmd *exec.Cmd) error {

@@ -8,9 +8,13 @@
 //     every artifact its Target takes is of that component.
 //   - Jobs never fails: a server that cannot be reached becomes one failed
 //     job named "server" (see Failed), so the other engines' jobs still run.
-//   - A Target writes nothing in Plan or Check; Apply is the only method
-//     that changes its server, and Outcome.Restored says whether the
-//     restore proper succeeded, even when the check after it failed.
+//   - A Target writes nothing in Plan, Check or Preflight; Apply is the
+//     only method that changes its server, and Outcome.Restored says
+//     whether the restore proper succeeded, even when the check after it
+//     failed.
+//   - Apply calls Options.Progress, when set, from one goroutine at a
+//     time; the What it reports names objects (a table), never their
+//     content.
 package engine
 
 import (
@@ -85,10 +89,67 @@ type Staged struct {
 	Tables   []dump.TableCount // row counts recorded at backup
 }
 
+// Preflighter is a Target whose check before the first write needs what
+// the manifest recorded of the artifact (the server version of a dump,
+// say). The restore calls Preflight instead of Check on such a target.
+type Preflighter interface {
+	Target
+	// Preflight refuses, as Check does, a step the target would refuse,
+	// and also one it cannot take (a server older than the dump's, a
+	// missing extension). Its notes are what the operator should know
+	// before the restore starts but does not stop it: what could not be
+	// checked, what will be changed rather than created.
+	Preflight(ctx context.Context, p Pending) (notes []string, err error)
+}
+
+// Pending is a step as the preflight sees it, before anything is staged.
+type Pending struct {
+	Artifact artifact.Ref
+	Database string
+	Clean    bool
+	// Before are the artifacts the restore applies before this one (the
+	// globals, which create the roles a database's owner may be).
+	Before []artifact.Ref
+	// Info is what the manifest recorded of the artifact at backup. It is
+	// what the manifest says, so it may lie: nothing in it is run.
+	Info dump.Info
+	// SQL is the plaintext of an SQL artifact, which the preflight read
+	// (checked against the manifest's sums) to scan it, when it is at most
+	// MaxPendingSQL bytes; nil otherwise.
+	SQL []byte
+}
+
+// MaxPendingSQL bounds Pending.SQL: the globals of a cluster take
+// kilobytes.
+const MaxPendingSQL = 8 << 20
+
 // Options say how to apply a step.
 type Options struct {
 	Jobs  int  // parallel connections where the engine uses several; 0 means its default
 	Clean bool // restore into databases that are not empty
+	// Progress, when set, is told how far Apply is, as often as the
+	// engine learns it (the caller throttles).
+	Progress func(Progress)
+}
+
+// Progress is how far an Apply is.
+type Progress struct {
+	Done, Total int64  // Total is 0 when unknown
+	Unit        string // Items or Bytes
+	What        string // what it is at ("table public.statuses"), or ""
+}
+
+// The units of Progress.
+const (
+	Items = "items" // the entries of a pg_restore archive's table of contents
+	Bytes = "bytes"
+)
+
+// Report calls p, when set, with pr.
+func Report(p func(Progress), pr Progress) {
+	if p != nil {
+		p(pr)
+	}
 }
 
 // Outcome is what Apply did.
@@ -125,4 +186,29 @@ func CheckRows(want, got []dump.TableCount, err error) (int, error) {
 		return len(got), errors.New("restored, but row counts differ from the backup's: " + strings.Join(diffs, "; "))
 	}
 	return len(got), nil
+}
+
+// ProgressReader returns r, reporting to p (when set) the bytes read
+// through it, of total.
+func ProgressReader(r io.Reader, total int64, p func(Progress)) io.Reader {
+	if p == nil {
+		return r
+	}
+	return &progressReader{r: r, total: total, p: p}
+}
+
+type progressReader struct {
+	r     io.Reader
+	n     int64
+	total int64
+	p     func(Progress)
+}
+
+func (c *progressReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if n > 0 {
+		c.n += int64(n)
+		c.p(Progress{Done: c.n, Total: c.total, Unit: Bytes})
+	}
+	return n, err
 }

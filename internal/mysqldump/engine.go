@@ -80,7 +80,7 @@ func (c *Config) Plan(a artifact.Ref, clean bool) (database, does string) {
 	return a.Name, fmt.Sprintf("create database %s on %s and load the dump; refused if it exists and is not empty", a.Name, c.where())
 }
 
-func (c *Config) where() string {
+func (c Config) where() string {
 	host, port := c.Host, c.Port
 	if host == "" {
 		host = "localhost"
@@ -96,7 +96,8 @@ func (c *Config) Check(ctx context.Context, _ artifact.Ref, database string, cle
 	return CheckTarget(ctx, *c, database, clean)
 }
 
-// Apply loads the dump and checks its row counts.
+// Apply loads the dump, telling opt.Progress the bytes fed to the client,
+// and checks its row counts.
 func (c *Config) Apply(ctx context.Context, s engine.Staged, opt engine.Options) (engine.Outcome, error) {
 	var out engine.Outcome
 	f, err := os.Open(s.File)
@@ -104,7 +105,12 @@ func (c *Config) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 		return out, err
 	}
 	defer f.Close()
-	if err := Restore(ctx, *c, s.Database, f, RestoreOptions{Clean: opt.Clean}); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
+		return out, err
+	}
+	r := engine.ProgressReader(f, fi.Size(), opt.Progress)
+	if err := Restore(ctx, *c, s.Database, r, RestoreOptions{Clean: opt.Clean}); err != nil {
 		return out, err
 	}
 	out.Restored = true

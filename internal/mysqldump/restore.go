@@ -275,8 +275,10 @@ func (c *client) state(ctx context.Context, db string) (dbState, error) {
 }
 
 // CheckTarget fails when Restore of db would be refused for what the
-// server holds: db exists and is not empty, without clean. A restore
-// checks every target this way before its first step.
+// server holds, or cannot run: the client program is missing, the server
+// does not answer, db exists and is not empty (without clean). A restore
+// checks every target this way before its first step. Errors name the
+// server.
 func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
 	c, err := open(cfg)
 	if err != nil {
@@ -285,9 +287,10 @@ func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
 	st, err := c.state(ctx, db)
 	switch {
 	case err != nil:
-		return fmt.Errorf("mysqldump: check database %s: %w", db, err)
+		return fmt.Errorf("mysqldump: check database %s on %s: %w: check the server's address, port, user and password",
+			db, cfg.where(), err)
 	case st.exists && !clean && !st.empty():
-		return fmt.Errorf("mysqldump: check database %s: %w", db, st.notEmpty())
+		return fmt.Errorf("mysqldump: check database %s on %s: %w", db, cfg.where(), st.notEmpty())
 	}
 	return nil
 }

@@ -128,11 +128,15 @@ func (c *Config) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 			return out, err
 		}
 		defer f.Close()
-		g, err := RestoreGlobals(ctx, *c, f)
+		fi, err := f.Stat()
+		if err != nil {
+			return out, err
+		}
+		g, err := RestoreGlobals(ctx, *c, engine.ProgressReader(f, fi.Size(), opt.Progress))
 		out.Restored, out.Detail, out.Notes = err == nil, &g, g.lines()
 		return out, err
 	}
-	if err := RestoreDatabase(ctx, *c, s.Database, s.File, RestoreOptions{Jobs: opt.Jobs, Clean: opt.Clean}); err != nil {
+	if err := RestoreDatabase(ctx, *c, s.Database, s.File, RestoreOptions{Jobs: opt.Jobs, Clean: opt.Clean, Progress: opt.Progress}); err != nil {
 		return out, err
 	}
 	out.Restored = true
@@ -152,6 +156,14 @@ func (g *GlobalsReport) lines() []string {
 		listOrNone(g.Created), listOrNone(without(g.Existing, g.Self)), listOrNone([]string{g.Self}))}
 	for _, n := range g.Notes {
 		out = append(out, "postgres/globals: "+n)
+	}
+	if len(g.NoPassword) > 0 {
+		out = append(out, fmt.Sprintf("postgres/globals: %d roles can log in but have no password (a managed PostgreSQL's dump "+
+			"holds none): fine for one that connects by peer or trust authentication (Mastodon's on the local socket, often); "+
+			"for one that connects with a password, set it before starting what uses it:", len(g.NoPassword)))
+		for _, r := range g.NoPassword {
+			out = append(out, "  "+SetPassword(r))
+		}
 	}
 	return out
 }

@@ -36,6 +36,17 @@
 //     dropped again when its restore fails, so a failure leaves nothing.
 //   - Errors name the database and carry pg_restore's or psql's stderr tail
 //     without passwords, password verifiers or table rows.
+//   - Config.Preflight writes nothing: it reads the server's version, its
+//     available extensions, its roles and the target database's objects,
+//     and runs pg_restore --version, against what the manifest recorded
+//     (dump.Info: the source server's version, pg_dump's, the extensions).
+//   - With RestoreOptions.Progress, pg_restore runs with --verbose: its
+//     progress lines count the entries of the dump's table of contents
+//     (pg_restore --list) and name the object at work, with control
+//     characters replaced; they stay out of the error's stderr tail.
+//   - After the globals, the report lists the roles that can log in and
+//     have no password (GlobalsReport.NoPassword), with the statement to
+//     set one.
 package pgdump
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/engine"
 )
 
 // RestoreOptions tune RestoreDatabase.
@@ -24,6 +25,11 @@ type RestoreOptions struct {
 	// --clean --if-exists drops each object of the dump before creating it
 	// again. Objects the dump does not hold are left in place.
 	Clean bool
+	// Progress, when set, is told the entries of the dump's table of
+	// contents done of its total, and the table being loaded or the
+	// object being created (pg_restore --verbose, whose progress lines
+	// stay out of the error's stderr tail).
+	Progress func(engine.Progress)
 }
 
 // dropTimeout bounds dropping a database whose restore failed, which
@@ -66,7 +72,7 @@ func RestoreDatabase(ctx context.Context, cfg Config, db, dumpFile string, opt R
 	if strings.HasPrefix(dumpFile, "-") {
 		dumpFile = "./" + dumpFile
 	}
-	owner, err := d.dumpOwner(ctx, pgRestore, dumpFile)
+	owner, toc, err := d.readTOC(ctx, pgRestore, dumpFile)
 	if err != nil {
 		return restoreErr(op, err)
 	}
@@ -82,9 +88,14 @@ func RestoreDatabase(ctx context.Context, cfg Config, db, dumpFile string, opt R
 	if opt.Clean {
 		args = append(args, "--clean", "--if-exists")
 	}
+	var watch func(string) bool
+	if opt.Progress != nil {
+		args = append(args, "--verbose")
+		watch = (&tocProgress{toc: toc, report: opt.Progress}).line
+	}
 	cmd := exec.CommandContext(ctx, pgRestore, append(args, dumpFile)...)
 	cmd.Env = d.env(db)
-	if err := dump.Run(ctx, cmd, io.Discard, d.cfg.Password); err != nil {
+	if err := dump.RunWatch(ctx, cmd, io.Discard, watch, d.cfg.Password); err != nil {
 		err = redactSQL(err)
 		if created {
 			if derr := d.dropDatabase(ctx, db); derr != nil {
@@ -95,34 +106,46 @@ func RestoreDatabase(ctx context.Context, cfg Config, db, dumpFile string, opt R
 		}
 		return restoreErr(op, err)
 	}
+	engine.Report(opt.Progress, engine.Progress{Done: int64(len(toc)), Total: int64(len(toc)), Unit: engine.Items})
 	return nil
 }
 
-// dumpOwner reads the dump's table of contents and returns the owner of
-// the dumped database, from its DATABASE entry, which pg_restore lists
-// with --create: "<id>; 1262 <oid> DATABASE - <dbname> <owner>".
-func (d *Dumper) dumpOwner(ctx context.Context, pgRestore, file string) (string, error) {
+// readTOC reads the dump's table of contents: the ids of its entries, and
+// the owner of the dumped database, from its DATABASE entry, which
+// pg_restore lists with --create: "<id>; 1262 <oid> DATABASE - <dbname>
+// <owner>".
+func (d *Dumper) readTOC(ctx context.Context, pgRestore, file string) (string, map[string]bool, error) {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, pgRestore, "--list", "--create", file)
 	if err := dump.Run(ctx, cmd, &out, d.cfg.Password); err != nil {
-		return "", fmt.Errorf("read the dump's table of contents: %w", err)
+		return "", nil, fmt.Errorf("read the dump's table of contents: %w", err)
 	}
-	var dbname string
+	var dbname, owner string
+	ids := map[string]bool{}
 	for line := range strings.Lines(out.String()) {
 		line = strings.TrimSuffix(line, "\n")
 		if v, ok := strings.CutPrefix(line, ";     dbname: "); ok {
 			dbname = v
 			continue
 		}
-		_, entry, ok := strings.Cut(line, " DATABASE - ")
-		if !ok || dbname == "" || strings.HasPrefix(line, ";") {
+		if strings.HasPrefix(line, ";") {
 			continue
 		}
-		if owner, ok := strings.CutPrefix(entry, dbname+" "); ok && owner != "" {
-			return owner, nil
+		if id, _, ok := strings.Cut(line, "; "); ok {
+			ids[id] = true
+		}
+		_, entry, ok := strings.Cut(line, " DATABASE - ")
+		if !ok || dbname == "" || owner != "" {
+			continue
+		}
+		if o, ok := strings.CutPrefix(entry, dbname+" "); ok && o != "" {
+			owner = o
 		}
 	}
-	return "", errors.New("the dump's table of contents has no DATABASE entry naming its owner: not a pg_dump -Fc archive of a whole database")
+	if owner == "" {
+		return "", nil, errors.New("the dump's table of contents has no DATABASE entry naming its owner: not a pg_dump -Fc archive of a whole database")
+	}
+	return owner, ids, nil
 }
 
 // prepareDatabase creates db owned by owner when it does not exist, and
@@ -160,20 +183,8 @@ func (d *Dumper) prepareDatabase(ctx context.Context, db, owner string, clean bo
 // checks every target this way before its first step.
 func CheckTarget(ctx context.Context, cfg Config, db string, clean bool) error {
 	d := &Dumper{cfg: cfg}
-	conn, err := d.connect(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
-		return fmt.Errorf("pgdump: check database %s: %w", db, err)
-	}
-	if !exists || clean {
-		return nil
-	}
-	if err := d.checkEmpty(ctx, db); err != nil {
-		return fmt.Errorf("pgdump: check database %s: %w", db, err)
+	if err := d.checkTarget(ctx, db, clean); err != nil {
+		return restoreErr("check database "+db, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,9 +36,20 @@ type GlobalsReport struct {
 	// attributes of the role it runs as, so it cannot lock the admin out or
 	// take away its own superuser.
 	Self string
+	// NoPassword are the dump's roles that can log in but have no
+	// password after the restore (a managed PostgreSQL's dump has none;
+	// see Dumper.Globals): each needs ALTER ROLE ... PASSWORD (see
+	// SetPassword) before its application can connect with one.
+	NoPassword []string
 	// Notes are what the restore could not do as usual: a psql without
 	// \restrict, say.
 	Notes []string
+}
+
+// SetPassword is the statement that gives role a password, with the
+// password left for the operator to fill in.
+func SetPassword(role string) string {
+	return "ALTER ROLE " + pgx.Identifier{role}.Sanitize() + " PASSWORD '...';"
 }
 
 // maxGlobals bounds the globals SQL, which is read whole before anything
@@ -86,7 +98,30 @@ func RestoreGlobals(ctx context.Context, cfg Config, r io.Reader) (GlobalsReport
 	if note != "" {
 		plan.report.Notes = append(plan.report.Notes, note)
 	}
+	roles := without(append(slices.Clone(plan.report.Created), plan.report.Existing...), self)
+	if plan.report.NoPassword, err = d.passwordless(ctx, roles); err != nil {
+		plan.report.Notes = append(plan.report.Notes, "which roles have no password was not checked: "+err.Error())
+	}
 	return plan.report, nil
+}
+
+// passwordless returns those of roles that can log in and have no
+// password, in roles' order.
+func (d *Dumper) passwordless(ctx context.Context, roles []string) ([]string, error) {
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	conn, err := d.connect(ctx, "postgres")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT r FROM unnest($1::text[]) WITH ORDINALITY AS u(r, i)
+		JOIN pg_authid a ON a.rolname = u.r WHERE a.rolcanlogin AND a.rolpassword IS NULL ORDER BY i`, roles)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // CheckGlobals scans globals SQL for psql meta-commands (see

@@ -67,6 +67,13 @@ func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, e
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snap); err != nil {
 		return info, fmt.Errorf("pgdump: dump %s: export snapshot: %w", db, err)
 	}
+	if info.Extensions, err = extensions(ctx, tx); err != nil {
+		return info, fmt.Errorf("pgdump: dump %s: list extensions: %w", db, err)
+	}
+	err = tx.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()").Scan(&info.Owner)
+	if err != nil {
+		return info, fmt.Errorf("pgdump: dump %s: owner: %w", db, err)
+	}
 	lock := d.cfg.LockWaitTimeout
 	if lock == 0 {
 		lock = 5 * time.Minute
@@ -93,6 +100,17 @@ func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, e
 		return info, fmt.Errorf("pgdump: dump %s: count rows: %w", db, countErr)
 	}
 	return info, nil
+}
+
+// extensions lists the extensions of the database, which a restore needs
+// on its target: plpgsql always, so a dump that records them never has
+// none.
+func extensions(ctx context.Context, tx pgx.Tx) ([]string, error) {
+	rows, err := tx.Query(ctx, "SELECT extname FROM pg_extension ORDER BY 1")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // countTable counts one table inside a savepoint: an error (a table this

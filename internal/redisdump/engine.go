@@ -68,20 +68,37 @@ func (t *Target) path() string {
 // Check refuses a data directory in use or holding appendonly files.
 func (t *Target) Check(context.Context, artifact.Ref, string, bool) error { return CheckDataDir(t.Dir) }
 
-// Apply writes the RDB file (see RestoreRDBFile).
-func (t *Target) Apply(_ context.Context, s engine.Staged, _ engine.Options) (engine.Outcome, error) {
+// Apply writes the RDB file (see RestoreRDBFile), telling opt.Progress
+// the bytes copied.
+func (t *Target) Apply(_ context.Context, s engine.Staged, opt engine.Options) (engine.Outcome, error) {
 	var out engine.Outcome
 	f, err := os.Open(s.File)
 	if err != nil {
 		return out, err
 	}
 	defer f.Close()
-	if err := RestoreRDBFile(f, t.Dir, t.File); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
+		return out, err
+	}
+	if err := RestoreRDBFile(engine.ProgressReader(f, fi.Size(), opt.Progress), t.Dir, t.File); err != nil {
 		return out, err
 	}
 	out.Restored = true
-	out.Notes = []string{fmt.Sprintf("redis/%s: start the Redis server now (systemctl start redis-server) to load it", s.Artifact.Name)}
+	out.Notes = AfterSteps(s.Artifact.Name)
 	return out, nil
+}
+
+// AfterSteps are what is left to do once the RDB of the Redis named name
+// is in place.
+func AfterSteps(name string) []string {
+	return []string{
+		fmt.Sprintf("redis/%s: start the Redis server now (systemctl start redis-server) to load it", name),
+		fmt.Sprintf("redis/%s: the RDB holds Sidekiq's queues (Mastodon's, if this is its Redis) as they were at backup time: "+
+			"when Sidekiq starts it runs those jobs again, some of which had run already (deliveries, mails, scheduled posts). "+
+			"To drop them, start Redis but not Sidekiq and clear them first (the Sidekiq web UI, or redis-cli DEL on the queue: keys "+
+			"and the schedule and retry sets)", name),
+	}
 }
 
 // TargetFlags registers restore's --redis-* flags: the data directory of a

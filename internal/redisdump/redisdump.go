@@ -31,10 +31,12 @@
 //
 // Restore is RestoreRDBFile only: the RDB is written, atomically and
 // checked whole, into the data directory of a stopped server, which loads
-// it when started. It refuses while a redis-server runs in that directory
-// (found through /proc/<pid>/cwd, since Redis chdirs into its dir) or
-// while appendonly files are there. Loading into a running server is not
-// supported.
+// it when started. It refuses a directory this process may not write in
+// (access(2): permissions, a read-only mount, an immutable directory),
+// and refuses while a redis-server runs in that directory (found through
+// /proc/<pid>/cwd, since Redis chdirs into its dir) or while appendonly
+// files are there; CheckDataDir checks the same without writing. Loading
+// into a running server is not supported.
 //
 // Config.URL is redis://[user@]host[:port][/db], rediss://... for TLS
 // (redis-cli --tls), or unix:///path/to/redis.sock. A rediss:// URL may carry

@@ -78,8 +78,9 @@ func RestoreRDBFile(r io.Reader, dataDir string, fileName string) error {
 }
 
 // CheckDataDir fails when RestoreRDBFile into dataDir would be refused for
-// what the directory holds (a server running in it, appendonly files): a
-// restore checks this before its first step.
+// what the directory is or holds (missing, not writable, a server running
+// in it, appendonly files), and writes nothing: a restore checks this
+// before its first step.
 func CheckDataDir(dataDir string) error {
 	if _, err := checkDataDir(dataDir); err != nil {
 		return fmt.Errorf("redisdump: check %s: %w", dataDir, err)
@@ -87,17 +88,24 @@ func CheckDataDir(dataDir string) error {
 	return nil
 }
 
-// checkDataDir resolves dataDir and checks that no server uses it and that
-// it holds no appendonly files.
+// checkDataDir resolves dataDir and checks that it is a directory this
+// process may write in, that no server uses it and that it holds no
+// appendonly files.
 func checkDataDir(dataDir string) (string, error) {
 	dir, err := filepath.EvalSymlinks(dataDir)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: give the data directory of the Redis server (\"dir\" in redis.conf), which must exist", err)
 	}
 	if fi, err := os.Stat(dir); err != nil {
 		return "", err
 	} else if !fi.IsDir() {
 		return "", errors.New("not a directory")
+	}
+	// access(2), not a test file: the check writes nothing. It sees
+	// permissions, a read-only mount and an immutable directory.
+	if err := syscall.Access(dir, writable); err != nil {
+		return "", fmt.Errorf("the directory is not writable (%w): restore as root or as its owner (redis), "+
+			"or make it writable (a read-only mount, chattr +i)", err)
 	}
 	if err := serverIn(dir); err != nil {
 		return "", err
@@ -111,6 +119,9 @@ func checkDataDir(dataDir string) (string, error) {
 	}
 	return dir, nil
 }
+
+// writable is access(2)'s W_OK.
+const writable = 0x2
 
 // serverIn fails when a Redis server process runs in dir, or may.
 func serverIn(dir string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,5 +127,47 @@ func checkOnlyFiles(t *testing.T, dir string, names ...string) {
 	}
 	if !slices.Equal(got, names) {
 		t.Errorf("%s holds %q; want %q", dir, got, names)
+	}
+}
+
+// TestCheckDataDirNotWritable: a directory this process may not write in
+// is refused by the check, which itself writes nothing. As root, only an
+// immutable directory (or a read-only mount) is not writable; otherwise
+// its permissions are enough.
+func TestCheckDataDirNotWritable(t *testing.T) {
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			if strings.Contains(string(out), "Operation not supported") || strings.Contains(string(out), "Inappropriate ioctl") {
+				t.Skipf("the file system of %s has no immutable flag: %s", dir, out)
+			}
+			t.Fatalf("chattr +i (apt-get install -y e2fsprogs): %v: %s", err, out)
+		}
+		defer exec.Command("chattr", "-i", dir).Run()
+	} else if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckDataDir(dir)
+	for _, want := range []string{"redisdump: check " + dir + ": the directory is not writable (", "restore as root or as its owner"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("CheckDataDir of a directory that is not writable: %v; want %q", err, want)
+		}
+	}
+	t.Log(err)
+	err = RestoreRDBFile(strings.NewReader("REDIS0011"), dir, "")
+	if err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Fatalf("RestoreRDBFile: %v", err)
+	}
+	checkOnlyFiles(t, dir)
+}
+
+// TestAfterSteps: the report says to start Redis and that old Sidekiq jobs
+// come back with the RDB.
+func TestAfterSteps(t *testing.T) {
+	got := strings.Join(AfterSteps("main"), "\n")
+	for _, want := range []string{"redis/main: start the Redis server", "redis/main: the RDB holds Sidekiq's queues", "runs those jobs again"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after-steps %q; want %q", got, want)
+		}
 	}
 }

@@ -16,13 +16,14 @@ import (
 	"mbackup/internal/testenv"
 )
 
-// childRunning reports whether a child of this process runs program.
-func childRunning(program string) bool {
+// childRunning reports whether a child of this process runs program with
+// arg among its arguments ("" for any).
+func childRunning(program, arg string) bool {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, _ := os.ReadFile(p)
 		var pid int
-		if strings.Contains(string(b), "/"+program+"\x00") {
+		if strings.Contains(string(b), "/"+program+"\x00") && strings.Contains(string(b), "\x00"+arg) {
 			if _, err := fmt.Sscanf(p, "/proc/%d/cmdline", &pid); err == nil && testenv.ParentPID(pid) == os.Getpid() {
 				return true
 			}
@@ -47,7 +48,8 @@ func TestInterruptedRestoreLeavesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		for ctx.Err() == nil && !childRunning("pg_restore") {
+		// The restore proper, not the preflight's pg_restore --version.
+		for ctx.Err() == nil && !childRunning("pg_restore", "--exit-on-error\x00") {
 			time.Sleep(time.Millisecond)
 		}
 		time.Sleep(50 * time.Millisecond) // mid-restore
@@ -69,7 +71,7 @@ func TestInterruptedRestoreLeavesNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(staging); len(entries) != 0 {
 		t.Errorf("%d entries left in the staging directory", len(entries))
 	}
-	if childRunning("pg_restore") {
+	if childRunning("pg_restore", "") {
 		t.Error("a pg_restore is still running")
 	}
 }

@@ -1,10 +1,12 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"mbackup/internal/artifact"
 	"mbackup/internal/dump/metacmd"
+	"mbackup/internal/engine"
 	"mbackup/internal/engines"
 	"mbackup/internal/human"
 	"mbackup/internal/snapshot"
@@ -22,46 +25,96 @@ import (
 )
 
 // preflight checks, before anything is written anywhere, every artifact
-// of steps (see verify) and every target (see checkTarget), and reports
-// every problem it finds, not only the first.
-func preflight(ctx context.Context, steps []Step, t Targets, opt Options) error {
+// of steps (see verify), the staging space (see checkStaging) and every
+// target (see checkTarget), and reports every problem it finds, not only
+// the first. It returns the targets' notes, each after its step's name.
+func preflight(ctx context.Context, steps []Step, t Targets, opt Options) ([]string, error) {
 	var errs []error
-	for _, st := range steps {
+	sql := make([][]byte, len(steps))
+	for i, st := range steps {
 		progress(opt, "%s: checking %s", st.Name(), human.Bytes(st.Artifact.StoredBytes))
-		if err := verify(ctx, opt.Store, st.Artifact, opt.Identities); err != nil {
+		_, wants := t.of(artifact.Component(st.Artifact.Component)).(engine.Preflighter)
+		m := opt.meter(st, PhaseCheck)
+		var err error
+		sql[i], err = verify(ctx, m.store(opt.Store, st.Artifact.StoredBytes), st.Artifact, opt.Identities, wants)
+		m.finish()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("restore: %s: %w", st.Artifact.Key, err))
 		}
 	}
-	for _, st := range steps {
-		if err := checkTarget(ctx, st, t, opt.Clean); err != nil {
+	if err := checkStaging(steps, opt.StagingDir); err != nil {
+		errs = append(errs, err)
+	}
+	var notes []string
+	for i, st := range steps {
+		n, err := checkTarget(ctx, steps[:i], st, t, opt.Clean, sql[i])
+		for _, line := range n {
+			notes = append(notes, st.Name()+": "+line)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("restore: %s: %w", st.Name(), err))
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w\nnothing was restored", errors.Join(errs...))
+		return notes, fmt.Errorf("%w\nnothing was restored", errors.Join(errs...))
 	}
-	return nil
+	return notes, nil
 }
 
 // verify reads a in full, streamed: it must be stored with the manifest's
 // size and sha256 and open with ids. An SQL artifact (the globals, a MySQL
 // dump) is decrypted and decompressed as well, its plaintext size and
 // sha256 checked and its text scanned for client meta-commands (see
-// metacmd), which a forged artifact could carry.
-func verify(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.Identity) error {
+// metacmd), which a forged artifact could carry. With keep, it returns
+// that plaintext when it checked out and is at most engine.MaxPendingSQL
+// bytes.
+func verify(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.Identity, keep bool) ([]byte, error) {
 	o, err := s.Stat(ctx, a.Key)
 	if errors.Is(err, os.ErrNotExist) {
-		return errors.New("missing from the store")
+		return nil, errors.New("missing from the store")
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	if o.Size != a.StoredBytes {
-		return fmt.Errorf("stored size %d, the manifest says %d: truncated or replaced", o.Size, a.StoredBytes)
+		return nil, fmt.Errorf("stored size %d, the manifest says %d: truncated or replaced", o.Size, a.StoredBytes)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops a download that read ahead
-	rb := snapshot.ReadBack{Identities: ids, Scan: Scanner}
-	return wrongKey(sqlErr(rb.Artifact(ctx, s, a)))
+	var kept *keeper
+	scan := func(a snapshot.Artifact) io.WriteCloser {
+		w := Scanner(a)
+		if w != nil && keep {
+			kept = &keeper{WriteCloser: w}
+			return kept
+		}
+		return w
+	}
+	rb := snapshot.ReadBack{Identities: ids, Scan: scan}
+	if err := wrongKey(sqlErr(rb.Artifact(ctx, s, a))); err != nil {
+		return nil, err
+	}
+	if kept == nil || kept.over {
+		return nil, nil
+	}
+	return kept.buf.Bytes(), nil
+}
+
+// keeper passes the plaintext on to a scanner and keeps the first
+// engine.MaxPendingSQL bytes of it.
+type keeper struct {
+	io.WriteCloser
+	buf  bytes.Buffer
+	over bool
+}
+
+func (k *keeper) Write(p []byte) (int, error) {
+	if !k.over && k.buf.Len()+len(p) <= engine.MaxPendingSQL {
+		k.buf.Write(p)
+	} else if !k.over {
+		k.over = true
+		k.buf = bytes.Buffer{}
+	}
+	return k.WriteCloser.Write(p)
 }
 
 // sqlErr says what a refusal of the scanner means.
@@ -85,13 +138,24 @@ func Scanner(a snapshot.Artifact) io.WriteCloser {
 
 // checkTarget refuses, before anything is written, a step whose target
 // would refuse it at its turn: a database that exists and is not empty
-// (without clean), a Redis directory in use or holding appendonly files.
-func checkTarget(ctx context.Context, st Step, t Targets, clean bool) error {
+// (without clean), a Redis directory in use or holding appendonly files,
+// and, for a target that checks more (engine.Preflighter), a server
+// older than the dump's, say. before are the steps that run before st;
+// sql is st's plaintext, if verify kept it.
+func checkTarget(ctx context.Context, before []Step, st Step, t Targets, clean bool, sql []byte) ([]string, error) {
 	target := t.of(artifact.Component(st.Artifact.Component))
 	if target == nil {
-		return errors.New("no target given")
+		return nil, errors.New("no target given")
 	}
-	return target.Check(ctx, st.Artifact.Ref(), st.Database, clean)
+	if p, ok := target.(engine.Preflighter); ok {
+		var refs []artifact.Ref
+		for _, b := range before {
+			refs = append(refs, b.Artifact.Ref())
+		}
+		return p.Preflight(ctx, engine.Pending{Artifact: st.Artifact.Ref(), Database: st.Database, Clean: clean,
+			Before: refs, Info: st.Artifact.Info, SQL: sql})
+	}
+	return nil, target.Check(ctx, st.Artifact.Ref(), st.Database, clean)
 }
 
 // wrongKey explains age's "no identity matched any of the recipients".
@@ -108,9 +172,10 @@ func wrongKey(err error) error {
 const stageMargin = 64 << 20
 
 // stage writes the plaintext of a into dir and checks its sums against the
-// manifest. On any error the file is removed.
-func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.Identity, dir string) (path string, err error) {
-	if err := checkFree(dir, a.PlainBytes+stageMargin); err != nil {
+// manifest; m is told the stored bytes read. On any error the file is
+// removed.
+func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.Identity, dir string, m *meter) (path string, err error) {
+	if err := checkFree(filepath.Dir(dir), a); err != nil {
 		return "", err
 	}
 	rc, err := s.Get(ctx, a.Key)
@@ -118,7 +183,7 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 		return "", err
 	}
 	defer rc.Close()
-	r, err := stream.Unseal(rc, ids...)
+	r, err := stream.Unseal(engine.ProgressReader(rc, a.StoredBytes, m.reporter()), ids...)
 	if err != nil {
 		return "", wrongKey(err)
 	}
@@ -133,7 +198,12 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 			os.Remove(path)
 		}
 	}()
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+	// Never more than the manifest says, so a lying one cannot fill the disk.
+	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, a.PlainBytes+1))
+	if err == nil && n > a.PlainBytes {
+		err = fmt.Errorf("the plaintext is longer than the %d bytes the manifest records: altered; staging stopped", a.PlainBytes)
+	}
+	if err != nil {
 		f.Close()
 		return "", err
 	}
@@ -143,15 +213,40 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 	return path, snapshot.CompareSums(r.Sums(), a.Sums)
 }
 
-// checkFree fails when dir's file system has less than need bytes free.
-func checkFree(dir string, need int64) error {
+// checkStaging fails when the staging directory (os.TempDir() for "")
+// cannot hold the plaintext of the largest artifact of steps, which are
+// staged one at a time, and a margin.
+func checkStaging(steps []Step, dir string) error {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	var largest snapshot.Artifact
+	for _, st := range steps {
+		if st.Artifact.PlainBytes >= largest.PlainBytes {
+			largest = st.Artifact
+		}
+	}
+	if err := checkFree(dir, largest); err != nil {
+		return fmt.Errorf("restore: staging: %w", err)
+	}
+	return nil
+}
+
+// checkFree fails when dir's file system cannot hold a's plaintext and
+// stageMargin.
+func checkFree(dir string, a snapshot.Artifact) error {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
-		return err
+		return fmt.Errorf("the staging directory: %w: give an existing directory with --staging", err)
 	}
-	if free := int64(st.Bavail) * st.Bsize; free < need {
-		return fmt.Errorf("the staging directory %s has %d MiB free, staging this artifact needs %d MiB: "+
-			"give another directory with --staging", filepath.Dir(dir), free>>20, need>>20)
+	need := a.PlainBytes + stageMargin
+	if a.PlainBytes < 0 || need < 0 {
+		return fmt.Errorf("%s: the manifest records a plaintext of %d bytes: not a size", a.Component+"/"+a.Name, a.PlainBytes)
+	}
+	if free := int64(min(st.Bavail, math.MaxInt64/uint64(max(st.Bsize, 1)))) * st.Bsize; free < need {
+		return fmt.Errorf("the staging directory %s has %s free; staging %s/%s needs %s (its plaintext, %s, and %s to spare): "+
+			"free space there, or give a directory on a larger file system with --staging",
+			dir, human.Bytes(free), a.Component, a.Name, human.Bytes(need), human.Bytes(a.PlainBytes), human.Bytes(stageMargin))
 	}
 	return nil
 }
