@@ -115,6 +115,9 @@ type restorer struct {
 	// out gets what is printed for the operator: standard output, or
 	// standard error with --json.
 	out io.Writer
+	// bar draws the long phases when out is a terminal; nil otherwise,
+	// where the restore prints one line per phase.
+	bar *restoreBar
 }
 
 func (r *restorer) run(ctx context.Context, id string) error {
@@ -148,6 +151,7 @@ func (r *restorer) run(ctx context.Context, id string) error {
 		return err
 	}
 	rep, err := restore.Run(ctx, steps, r.targets, r.options(false))
+	r.bar.close()
 	printReport(r.out, r.m, rep, err)
 	return suggestAs(err, steps)
 }
@@ -162,10 +166,18 @@ func (r *restorer) plan(only []string) ([]restore.Step, error) {
 }
 
 func (r *restorer) options(dryRun bool) restore.Options {
-	return restore.Options{
+	o := restore.Options{
 		Store: r.store, Identities: r.ids, StagingDir: r.f.staging, Jobs: r.f.jobs, Clean: r.f.clean,
 		Progress: r.out, DryRun: dryRun,
 	}
+	if isTerminal(r.out) {
+		r.bar = newRestoreBar(r.out)
+		o.Progress = r.bar
+		o.OnProgress = func(p restore.Progress) {
+			r.bar.show(p.Step, string(p.Phase), p.Done, p.Total, p.Unit, p.What, p.Elapsed)
+		}
+	}
+	return o
 }
 
 // findSnapshot is restore.Find, with an argument that is no snapshot id

@@ -18,6 +18,7 @@ import (
 // the restore's own: the command exits 1.
 func (r *restorer) dryRun(ctx context.Context, steps []restore.Step) error {
 	rep, err := restore.Run(ctx, steps, r.targets, r.options(true))
+	r.bar.close()
 	if ctx.Err() != nil && err != nil {
 		return err // interrupted: no verdict to print
 	}
@@ -28,6 +29,7 @@ func (r *restorer) dryRun(ctx context.Context, steps []restore.Step) error {
 		}
 		fmt.Fprintf(r.e.stdout, "%s\n", b)
 	}
+	printPreflightNotes(r.out, rep)
 	if err != nil {
 		fmt.Fprintf(r.out, "\ndry run: the restore would be refused (below); nothing was written\n")
 		return suggestAs(err, steps)
@@ -67,12 +69,13 @@ type preflightJSON struct {
 	OK       bool     `json:"ok"`
 	Seconds  float64  `json:"seconds"`
 	Problems []string `json:"problems"`
+	Notes    []string `json:"notes"` // what does not stop the restore
 }
 
 func (r *restorer) planJSON(steps []restore.Step, rep restore.Report, err error) dryRunJSON {
 	out := dryRunJSON{Snapshot: r.m.ID, Host: r.m.Host, Status: r.m.Status, Taken: r.m.Started.UTC(),
 		Clean: r.f.clean, Staging: r.f.staging, Steps: []stepJSON{},
-		Preflight: preflightJSON{OK: err == nil, Seconds: rep.Preflight.Seconds(), Problems: problems(err)}}
+		Preflight: preflightJSON{OK: err == nil, Seconds: rep.Preflight.Seconds(), Problems: problems(err), Notes: append([]string{}, rep.Notes...)}}
 	for _, s := range steps {
 		out.Steps = append(out.Steps, stepJSON{Name: s.Name(), Component: s.Artifact.Component, Artifact: s.Artifact.Name,
 			Key: s.Artifact.Key, Database: s.Database, Does: s.Does, PlainBytes: s.Artifact.PlainBytes, StoredBytes: s.Artifact.StoredBytes})

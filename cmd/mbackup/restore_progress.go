@@ -41,8 +41,12 @@ func (b *restoreBar) show(step, phase string, done, total int64, unit, what stri
 	b.drawn = true
 }
 
-// close clears the bar for what is printed after the restore.
+// close clears the bar for what is printed after the restore; a nil bar
+// (off a terminal) has nothing to clear.
 func (b *restoreBar) close() {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.clearLocked()

@@ -17,6 +17,7 @@ import (
 // time, RTO, of what was restored), then what is left to do: the engines'
 // notes and, after a Mastodon database, Mastodon's own after-steps.
 func printReport(w io.Writer, m *snapshot.Manifest, rep restore.Report, err error) {
+	printPreflightNotes(w, rep)
 	if len(rep.Steps) == 0 {
 		return
 	}
@@ -48,6 +49,19 @@ func stepResult(s restore.StepResult) string {
 		return fmt.Sprintf("%d tables' rows as at backup", s.Tables)
 	}
 	return "ok"
+}
+
+// printPreflightNotes prints what the checks before the first step found
+// that does not stop the restore: roles that exist already, extensions
+// that could not be checked.
+func printPreflightNotes(w io.Writer, rep restore.Report) {
+	if len(rep.Notes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nThe checks before the first step found:")
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "  "+n)
+	}
 }
 
 // printNotes prints the engines' notes: the roles created and those left
