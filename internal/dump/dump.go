@@ -31,6 +31,23 @@ type Info struct {
 	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
 	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
 	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
+	// The files component's tar (package filesdump): how many regular
+	// files it holds, their bytes, and each regular file and symlink.
+	FileCount int64     `json:"file_count,omitempty"`
+	FileBytes int64     `json:"file_bytes,omitempty"`
+	Files     []FileSum `json:"files,omitempty"`
+}
+
+// FileSum is one regular file (Size, SHA256) or symlink (Link) of a files
+// artifact. Path is the absolute path it was backed up from. Keys, for a
+// Mastodon .env.production, names the secrets keys it held (never their
+// values).
+type FileSum struct {
+	Path   string   `json:"path"`
+	Size   int64    `json:"size,omitempty"`
+	SHA256 string   `json:"sha256,omitempty"`
+	Link   string   `json:"link,omitempty"`
+	Keys   []string `json:"keys,omitempty"`
 }
 
 // TableCount is the exact row count of one table at the dump's snapshot.

@@ -29,6 +29,7 @@ import (
 	"mbackup/internal/artifact"
 	"mbackup/internal/config"
 	"mbackup/internal/engine"
+	"mbackup/internal/filesdump"
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
@@ -40,6 +41,7 @@ var All = []engine.Engine{
 	pgdump.Engine{},
 	redisdump.Engine{},
 	mysqldump.Engine{},
+	filesdump.Engine{},
 }
 
 // Find returns the engine of component c.
@@ -51,7 +53,8 @@ func Find(c artifact.Component) (engine.Engine, bool) {
 	return All[i], true
 }
 
-// Names are the components of All, in order: "postgres", "redis", "mysql".
+// Names are the components of All, in order: "postgres", "redis", "mysql",
+// "files".
 func Names() []string {
 	var out []string
 	for _, e := range All {
