@@ -13,7 +13,6 @@ import (
 // a backup records (names only).
 const EnvFile = ".env.production"
 
-
 // secretKeys and what is lost without each.
 var secretKeys = []struct{ key, loss string }{
 	{"SECRET_KEY_BASE", "sessions and signed cookies are invalid: every user is logged out"},
