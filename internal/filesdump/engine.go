@@ -70,3 +70,9 @@ func (Engine) Jobs(_ context.Context, cfg *config.Config) []snapshot.Job {
 
 // Scanner is nil: no client runs a tar; see ScanInfo.
 func (Engine) Scanner(artifact.Ref) io.WriteCloser { return nil }
+
+var (
+	_ engine.Restorable  = Engine{}
+	_ engine.InfoScanner = Engine{}
+	_ engine.Informed    = (*Target)(nil)
+)
