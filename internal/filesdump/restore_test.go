@@ -175,7 +175,10 @@ func TestRestoreNotInformed(t *testing.T) {
 	tg := &Target{Dir: t.TempDir()}
 	for _, err := range []error{
 		tg.Check(context.Background(), ref("/etc/x"), "", false),
-		func() error { _, err := tg.Apply(context.Background(), staged(t, "/etc/x", nil), engine.Options{}); return err }(),
+		func() error {
+			_, err := tg.Apply(context.Background(), staged(t, "/etc/x", nil), engine.Options{})
+			return err
+		}(),
 	} {
 		if err == nil || !strings.Contains(err.Error(), "list of its files was not given") {
 			t.Errorf("not informed: %v", err)
