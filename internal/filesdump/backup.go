@@ -245,8 +245,22 @@ func (d *dumper) unreadableErr(entry string) error {
 	if len(d.unreadable) == 0 {
 		return nil
 	}
-	return fmt.Errorf("cannot read %s as %s: %s", list(d.unreadable), whoami(), Fix(entry))
+	return &UnreadableError{Entry: entry, Paths: d.unreadable}
 }
+
+// UnreadableError is a tree with files or directories (ending in "/")
+// that the running user cannot read.
+type UnreadableError struct {
+	Entry string
+	Paths []string
+}
+
+// Message names the paths (at most 10, and a count) and the user.
+func (e *UnreadableError) Message() string {
+	return fmt.Sprintf("cannot read %s as %s", list(e.Paths), whoami())
+}
+
+func (e *UnreadableError) Error() string { return e.Message() + ": " + Fix(e.Entry) }
 
 // list names at most maxNames paths and counts the others.
 func list(paths []string) string {
