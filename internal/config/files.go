@@ -29,6 +29,11 @@ func validateFiles(v *validator, files []string) []string {
 			continue
 		}
 		out[i] = path.Clean(f)
+		if out[i] == "/" {
+			v.add(p, "/ is the whole file system: list the files and directories to back up")
+			out[i] = f
+			continue
+		}
 		for j := range i {
 			if !path.IsAbs(out[j]) {
 				continue

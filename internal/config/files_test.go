@@ -24,7 +24,8 @@ func TestFilesRefused(t *testing.T) {
 		"  - /etc/./letsencrypt/\n" + // 10
 		"  - \"\"\n" + // 11
 		"  - /home/mastodon/live/.env.production\n" + // 12
-		"  - /home\n" // 13
+		"  - /home\n" + // 13
+		"  - //\n" // 14
 	_, _, err := loadYAML(t, t.TempDir(), yaml)
 	var got []string
 	for _, p := range problemsOf(err) {
@@ -37,6 +38,7 @@ func TestFilesRefused(t *testing.T) {
 		"mbackup.yaml:10: files[3]: /etc/letsencrypt holds files[2] (/etc/letsencrypt/live) already: remove one",
 		"mbackup.yaml:11: files[4]: empty: give an absolute path, such as /home/mastodon/live/.env.production",
 		"mbackup.yaml:13: files[6]: /home holds files[5] (/home/mastodon/live/.env.production) already: remove one",
+		"mbackup.yaml:14: files[7]: / is the whole file system: list the files and directories to back up",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems:\n got: %q\nwant: %q", got, want)

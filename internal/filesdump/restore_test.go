@@ -397,3 +397,36 @@ func TestTargetFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreCheckDirInTheWay: a directory where a file goes is refused
+// even with --clean, before anything is written.
+func TestRestoreCheckDirInTheWay(t *testing.T) {
+	root := tree(t, t.TempDir())
+	info, _ := dumpTree(t, root)
+	review := t.TempDir()
+	mustMkdir(t, filepath.Join(review, root, "nginx.conf"), 0o755)
+	tg := &Target{Dir: review}
+	tg.Inform(ref(root), info)
+	err := tg.Check(context.Background(), ref(root), "", true)
+	if err == nil || !strings.Contains(err.Error(), "1 directories stand where files go: "+filepath.Join(review, root, "nginx.conf")) {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestScanInfoStopsEarly: the first problem fails the next Write, so a
+// reader stops there.
+func TestScanInfoStopsEarly(t *testing.T) {
+	h := newHostile()
+	h.file("../evil", "x", false, "")
+	for range 100 {
+		h.file("etc/app/pad", strings.Repeat("x", 1<<16), false, "")
+	}
+	w := Engine{}.ScanInfo(ref("/etc/app"), h.info)
+	_, err := io.Copy(w, bytes.NewReader(h.bytes()))
+	if err == nil || !strings.Contains(err.Error(), `filesdump: check the tar: tar entry "../evil"`) {
+		t.Errorf("copy into the scanner: %v", err)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("Close passed")
+	}
+}

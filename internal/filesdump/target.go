@@ -110,16 +110,22 @@ func (t *Target) Check(_ context.Context, a artifact.Ref, _ string, clean bool) 
 	if fi, err := os.Stat(t.dest()); err == nil && !fi.IsDir() {
 		return fmt.Errorf("filesdump: restore %s: %s is not a directory: give another --files-to", a.Name, t.dest())
 	}
-	if clean {
-		return nil
-	}
-	var exist []string
+	var exist, dirs []string
 	for _, f := range info.Files {
-		if _, err := os.Lstat(t.where(f.Path)); !errors.Is(err, fs.ErrNotExist) {
+		fi, err := os.Lstat(t.where(f.Path))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err == nil && fi.IsDir():
+			dirs = append(dirs, t.where(f.Path))
+		default:
 			exist = append(exist, t.where(f.Path))
 		}
 	}
-	if len(exist) > 0 {
+	if len(dirs) > 0 {
+		return fmt.Errorf("filesdump: restore %s: %d directories stand where files go: %s: move them away, or restore into another --files-to directory",
+			a.Name, len(dirs), list(dirs))
+	}
+	if len(exist) > 0 && !clean {
 		return fmt.Errorf("filesdump: restore %s: would overwrite %d existing: %s: move them away, restore into another --files-to directory, or give --clean to replace them",
 			a.Name, len(exist), list(exist))
 	}
