@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"mbackup/internal/dump"
 )
@@ -109,6 +110,13 @@ func (d *dumper) note(format string, a ...any) {
 
 // add writes one entry of the tree.
 func (d *dumper) add(p string, fi fs.FileInfo) error {
+	if !utf8.ValidString(p) {
+		d.note("%q: skipped, its name is not valid UTF-8, which the manifest cannot record: rename it", p)
+		if fi.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	}
 	switch m := fi.Mode(); {
 	case m.IsRegular():
 		return d.file(p, fi)
@@ -118,6 +126,10 @@ func (d *dumper) add(p string, fi fs.FileInfo) error {
 		target, err := os.Readlink(p)
 		if err != nil {
 			return err
+		}
+		if !utf8.ValidString(target) {
+			d.note("%s: skipped, a symlink whose target is not valid UTF-8, which the manifest cannot record", p)
+			return nil
 		}
 		d.info.Files = append(d.info.Files, dump.FileSum{Path: p, Link: target})
 		return d.header(p, fi, target)

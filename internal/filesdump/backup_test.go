@@ -106,6 +106,7 @@ func TestDumpTree(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(root, "live", "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	mustWrite(t, filepath.Join(root, "live", "bad\xff", "inside"), "x", 0o644)
 	info, data := dumpTree(t, root)
 	tr := tar.NewReader(bytes.NewReader(data))
 	var names []string
@@ -143,6 +144,9 @@ func TestDumpTree(t *testing.T) {
 		if f.Path == root+"/env-link" && f.Link != "live/.env.production" {
 			t.Errorf("symlink recorded as %+v", f)
 		}
+	}
+	if !slices.ContainsFunc(info.Notes, func(n string) bool { return strings.Contains(n, `bad\xff": skipped, its name is not valid UTF-8`) }) {
+		t.Errorf("no note of the name: %q", info.Notes)
 	}
 	if !slices.ContainsFunc(info.Notes, func(n string) bool { return strings.Contains(n, "fifo: skipped, a FIFO") }) {
 		t.Errorf("no note of the FIFO: %q", info.Notes)
