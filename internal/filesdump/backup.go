@@ -26,6 +26,11 @@ import (
 // counts the others.
 const maxNames = 10
 
+// maxFiles bounds the files and symlinks of one entry, so its list fits
+// in a manifest (snapshot reads at most 64 MiB of one) with room for the
+// others: a files entry holds configuration, not data.
+var maxFiles = 50_000
+
 // envMax is the largest .env.production whose keys are checked.
 const envMax = 1 << 20
 
@@ -110,6 +115,10 @@ func (d *dumper) note(format string, a ...any) {
 
 // add writes one entry of the tree.
 func (d *dumper) add(p string, fi fs.FileInfo) error {
+	if len(d.info.Files) >= maxFiles {
+		return fmt.Errorf("more than %d files: a files entry is for configuration, not data; "+
+			"list smaller directories (media belong in the media: section)", maxFiles)
+	}
 	if !utf8.ValidString(p) {
 		d.note("%q: skipped, its name is not valid UTF-8, which the manifest cannot record: rename it", p)
 		if fi.IsDir() {

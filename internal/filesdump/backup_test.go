@@ -309,3 +309,12 @@ func dumpAsUser(t *testing.T, dir, entry string) string {
 	line, _, _ = strings.Cut(line, "\n")
 	return line
 }
+
+func TestDumpTooMany(t *testing.T) {
+	defer func(n int) { maxFiles = n }(maxFiles)
+	maxFiles = 3
+	_, err := Dump(context.Background(), tree(t, t.TempDir()), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "more than 3 files: a files entry is for configuration, not data") {
+		t.Errorf("too many files: %v", err)
+	}
+}
