@@ -26,10 +26,11 @@ import (
 // counts the others.
 const maxNames = 10
 
-// maxFiles bounds the files and symlinks of one entry, so its list fits
-// in a manifest (snapshot reads at most 64 MiB of one) with room for the
-// others: a files entry holds configuration, not data.
-var maxFiles = 50_000
+// MaxFiles bounds the files and symlinks of one entry, so its list fits
+// in a manifest (snapshot reads at most 64 MiB of one, about 185 bytes a
+// file) with room for the others: a files entry holds configuration, not
+// data.
+const MaxFiles = 50_000
 
 // envMax is the largest .env.production whose keys are checked.
 const envMax = 1 << 20
@@ -42,7 +43,11 @@ const envMax = 1 << 20
 // file or directory in it could not be read, naming them and the fix.
 // Any error means the bytes written to w must be discarded.
 func Dump(ctx context.Context, entry string, w io.Writer) (dump.Info, error) {
-	d := &dumper{ctx: ctx, tw: tar.NewWriter(w)}
+	return dumpAtMost(ctx, entry, w, MaxFiles)
+}
+
+func dumpAtMost(ctx context.Context, entry string, w io.Writer, maxFiles int) (dump.Info, error) {
+	d := &dumper{ctx: ctx, tw: tar.NewWriter(w), maxFiles: maxFiles}
 	d.info.Command = "tar (PAX) of " + entry
 	d.info.Version = "mbackup filesdump 1"
 	err := d.walk(entry)
@@ -60,6 +65,7 @@ func Dump(ctx context.Context, entry string, w io.Writer) (dump.Info, error) {
 
 type dumper struct {
 	ctx        context.Context
+	maxFiles   int
 	tw         *tar.Writer
 	info       dump.Info
 	unreadable []string
@@ -115,9 +121,9 @@ func (d *dumper) note(format string, a ...any) {
 
 // add writes one entry of the tree.
 func (d *dumper) add(p string, fi fs.FileInfo) error {
-	if len(d.info.Files) >= maxFiles {
+	if len(d.info.Files) >= d.maxFiles {
 		return fmt.Errorf("more than %d files: a files entry is for configuration, not data; "+
-			"list smaller directories (media belong in the media: section)", maxFiles)
+			"list smaller directories (media belong in the media: section)", d.maxFiles)
 	}
 	if !utf8.ValidString(p) {
 		d.note("%q: skipped, its name is not valid UTF-8, which the manifest cannot record: rename it", p)

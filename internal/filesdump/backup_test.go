@@ -311,9 +311,7 @@ func dumpAsUser(t *testing.T, dir, entry string) string {
 }
 
 func TestDumpTooMany(t *testing.T) {
-	defer func(n int) { maxFiles = n }(maxFiles)
-	maxFiles = 3
-	_, err := Dump(context.Background(), tree(t, t.TempDir()), io.Discard)
+	_, err := dumpAtMost(context.Background(), tree(t, t.TempDir()), io.Discard, 3)
 	if err == nil || !strings.Contains(err.Error(), "more than 3 files: a files entry is for configuration, not data") {
 		t.Errorf("too many files: %v", err)
 	}

@@ -27,7 +27,7 @@
 //     path, hold no ".." and no absolute name; every regular file and
 //     symlink must be in the manifest's list with the same target, size
 //     and SHA-256 (a file is written to a temporary name in its directory,
-//     checked, then renamed; removed when it does not match), and no path
+//     checked, fsynced, then renamed; removed when it does not match), and no path
 //     is written through a symlink: components below the entry are checked
 //     with Lstat and symlinks are created after every file. A target path
 //     that exists is refused by Check without --clean. Owners are restored

@@ -176,6 +176,9 @@ func (x *extractor) file(h *tar.Header, r io.Reader) (err error) {
 	if err := x.attrs(f, h); err != nil {
 		return err
 	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}
