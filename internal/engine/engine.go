@@ -81,6 +81,23 @@ type InfoScanner interface {
 	ScanInfo(a artifact.Ref, info dump.Info) io.WriteCloser
 }
 
+// Inform gives t what the manifest recorded of artifact a when t is an
+// Informed target; it does nothing otherwise.
+func Inform(t Target, a artifact.Ref, info dump.Info) {
+	if in, ok := t.(Informed); ok {
+		in.Inform(a, info)
+	}
+}
+
+// ScannerOf is e's scanner of artifact a: ScanInfo when e is an
+// InfoScanner, Scanner otherwise (nil when e has none).
+func ScannerOf(e Engine, a artifact.Ref, info dump.Info) io.WriteCloser {
+	if s, ok := e.(InfoScanner); ok {
+		return s.ScanInfo(a, info)
+	}
+	return e.Scanner(a)
+}
+
 // Scratch is a Target of databases, which it can drop again: a drill
 // restores into it, and restoring over databases that are not empty
 // (clean) concerns it.

@@ -10,7 +10,10 @@ import (
 
 	"filippo.io/age"
 
+	"mbackup/internal/artifact"
 	"mbackup/internal/config"
+	"mbackup/internal/dump"
+	"mbackup/internal/engine"
 	"mbackup/internal/engines"
 	"mbackup/internal/filesdump"
 	"mbackup/internal/restore"
@@ -98,5 +101,27 @@ func write(t *testing.T, p, content string, mode os.FileMode) {
 	}
 	if err := os.Chmod(p, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEngineHooks: engine.Inform and engine.ScannerOf reach the files
+// engine's optional interfaces, and leave the others alone.
+func TestEngineHooks(t *testing.T) {
+	tg := &filesdump.Target{Dir: t.TempDir()}
+	a := artifact.Ref{Component: artifact.Files, Name: "/etc/app", Kind: artifact.Tar}
+	if err := tg.Check(context.Background(), a, "", false); err == nil {
+		t.Fatal("Check of an artifact it was not informed of passed")
+	}
+	engine.Inform(tg, a, dump.Info{})
+	if err := tg.Check(context.Background(), a, "", false); err != nil {
+		t.Errorf("Check after engine.Inform: %v", err)
+	}
+	e, _ := engines.Find(artifact.Files)
+	if w := engine.ScannerOf(e, a, dump.Info{}); w == nil || w.Close() != nil {
+		t.Errorf("files scanner of an empty tar: %v", w)
+	}
+	r, _ := engines.Find(artifact.Redis)
+	if w := engine.ScannerOf(r, artifact.Ref{Component: artifact.Redis, Name: "main", Kind: artifact.RDB}, dump.Info{}); w != nil {
+		t.Errorf("redis scanner: %v", w)
 	}
 }
