@@ -30,12 +30,14 @@ type Info struct {
 	Version       string       `json:"producer_version"`         // e.g. "pg_dump (PostgreSQL) 15.19"
 	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
 	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
-	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
+
 	// The files component's tar (package filesdump): how many regular
 	// files it holds, their bytes, and each regular file and symlink.
 	FileCount int64     `json:"file_count,omitempty"`
 	FileBytes int64     `json:"file_bytes,omitempty"`
 	Files     []FileSum `json:"files,omitempty"`
+
+	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
 }
 
 // FileSum is one regular file (Size, SHA256) or symlink (Link) of a files
