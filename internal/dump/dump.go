@@ -30,13 +30,9 @@ type Info struct {
 	Version       string       `json:"producer_version"`         // e.g. "pg_dump (PostgreSQL) 15.19"
 	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
 	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
-
-	// The files component's tar (package filesdump): how many regular
-	// files it holds, their bytes, and each regular file and symlink.
-	FileCount int64     `json:"file_count,omitempty"`
-	FileBytes int64     `json:"file_bytes,omitempty"`
-	Files     []FileSum `json:"files,omitempty"`
-
+	FileCount     int64        `json:"file_count,omitempty"`     // files: the regular files in the tar
+	FileBytes     int64        `json:"file_bytes,omitempty"`     // files: their bytes
+	Files         []FileSum    `json:"files,omitempty"`          // files: each regular file and symlink
 	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
 }
 
