@@ -112,7 +112,7 @@ func TestRestoreReview(t *testing.T) {
 		t.Errorf("review directory: %v, %v", fi.Mode(), err)
 	}
 	notes := strings.Join(out.Notes, "\n")
-	if !strings.Contains(notes, "files"+root+": 4 files (") || !strings.Contains(notes, "restored to "+filepath.Join(review, root)) {
+	if !strings.Contains(notes, "files/"+root+": 4 files (") || !strings.Contains(notes, "restored to "+filepath.Join(review, root)) {
 		t.Errorf("notes: %s", notes)
 	}
 	_, does := tg.Plan(ref(root), false)

@@ -174,18 +174,18 @@ func (t *Target) extract(ctx context.Context, file string, w *want, clean bool) 
 
 // notes say what went where, and what a restored .env.production lacks.
 func (t *Target) notes(a artifact.Ref, info dump.Info, done extracted) []string {
-	n := []string{fmt.Sprintf("files%s: %d files (%s), %d directories, %d symlinks restored to %s",
-		a.Name, done.files, human.Bytes(done.bytes), done.dirs, done.links, t.where(a.Name))}
+	n := []string{fmt.Sprintf("%s: %d files (%s), %d directories, %d symlinks restored to %s",
+		a, done.files, human.Bytes(done.bytes), done.dirs, done.links, t.where(a.Name))}
 	if os.Geteuid() != 0 {
-		n = append(n, fmt.Sprintf("files%s: owners not restored (not running as root): the files belong to uid %d", a.Name, os.Geteuid()))
+		n = append(n, fmt.Sprintf("%s: owners not restored (not running as root): the files belong to uid %d", a, os.Geteuid()))
 	}
 	if !t.InPlace {
-		n = append(n, fmt.Sprintf("files%s: review %s, then copy what you need to %s (cp -a keeps modes)", a.Name, t.where(a.Name), a.Name))
+		n = append(n, fmt.Sprintf("%s: review %s, then copy what you need to %s (cp -a keeps modes)", a, t.where(a.Name), a.Name))
 	}
 	for _, f := range info.Files {
 		if filepath.Base(f.Path) == EnvFile && f.Link == "" {
 			for _, m := range MissingKeys(f.Keys) {
-				n = append(n, "files"+a.Name+": warning: "+m.Describe(f.Path))
+				n = append(n, a.String()+": warning: "+m.Describe(f.Path))
 			}
 		}
 	}

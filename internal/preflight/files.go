@@ -34,6 +34,7 @@ func files(ctx context.Context, entry string) []Result {
 	}
 	r.ok(fmt.Sprintf("%d files, %s, read in %s", info.FileCount, human.Bytes(info.FileBytes), human.Duration(time.Since(start))))
 	for _, note := range info.Notes {
+		note = strings.TrimPrefix(note, entry+": ") // the result names the entry already
 		if strings.Contains(note, " is missing or empty: ") || strings.Contains(note, "not read as a dotenv file") {
 			r.warn(note, "")
 		} else {
