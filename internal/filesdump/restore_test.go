@@ -121,7 +121,7 @@ func TestRestoreReview(t *testing.T) {
 	}
 	// Again: every file exists now, which Check refuses, naming them.
 	err = tg.Check(context.Background(), ref(root), "", false)
-	if err == nil || !strings.Contains(err.Error(), "would overwrite 5 existing: "+filepath.Join(review, root)) ||
+	if err == nil || !strings.Contains(err.Error(), "would overwrite 5 existing files: "+filepath.Join(review, root)) ||
 		!strings.Contains(err.Error(), "give --clean to replace them") {
 		t.Errorf("second restore: %v", err)
 	}
@@ -157,7 +157,8 @@ func TestRestoreCheckWritesNothing(t *testing.T) {
 	tg := &Target{InPlace: true}
 	tg.Inform(ref(root), info)
 	err := tg.Check(context.Background(), ref(root), "", false)
-	if err == nil || !strings.Contains(err.Error(), "would overwrite 5 existing: "+root+"/env-link, ") {
+	if err == nil || !strings.Contains(err.Error(), "would overwrite 5 existing files: "+root+"/env-link, ") ||
+		!strings.Contains(err.Error(), "restore into a review directory (--files-to DIR, without --files-in-place)") {
 		t.Errorf("in place over the original: %v", err)
 	}
 	review := filepath.Join(t.TempDir(), "review")

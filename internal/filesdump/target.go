@@ -122,14 +122,22 @@ func (t *Target) Check(_ context.Context, a artifact.Ref, _ string, clean bool) 
 		}
 	}
 	if len(dirs) > 0 {
-		return fmt.Errorf("filesdump: restore %s: %d directories stand where files go: %s: move them away, or restore into another --files-to directory",
-			a.Name, len(dirs), list(dirs))
+		return fmt.Errorf("filesdump: restore %s: %d directories stand where files go: %s: move them away, or %s",
+			a.Name, len(dirs), list(dirs), t.elsewhere())
 	}
 	if len(exist) > 0 && !clean {
-		return fmt.Errorf("filesdump: restore %s: would overwrite %d existing: %s: move them away, restore into another --files-to directory, or give --clean to replace them",
-			a.Name, len(exist), list(exist))
+		return fmt.Errorf("filesdump: restore %s: would overwrite %d existing files: %s: move them away, %s, or give --clean to replace them",
+			a.Name, len(exist), list(exist), t.elsewhere())
 	}
 	return nil
+}
+
+// elsewhere says how to restore somewhere else instead.
+func (t *Target) elsewhere() string {
+	if t.InPlace {
+		return "restore into a review directory (--files-to DIR, without --files-in-place)"
+	}
+	return "restore into another --files-to directory"
 }
 
 // Apply extracts the staged tar of s, checking every entry and file
