@@ -57,6 +57,9 @@ func TestPipeline(t *testing.T) {
 	for _, a := range m.Artifacts { // what restore.Plan must do (engine.Informed)
 		tg.Inform(a.Ref(), a.Info)
 	}
+	if w := tg.Warnings(m.Artifacts[0].Ref()); len(w) != 5 || !strings.HasPrefix(w[0], env+": VAPID_PRIVATE_KEY is missing or empty") {
+		t.Errorf("warnings: %q", w)
+	}
 	steps, err := restore.Plan(m, nil, restore.Targets{tg}, false)
 	if err != nil {
 		t.Fatal(err)

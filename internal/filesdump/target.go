@@ -190,14 +190,33 @@ func (t *Target) notes(a artifact.Ref, info dump.Info, done extracted) []string 
 	if !t.InPlace {
 		n = append(n, fmt.Sprintf("%s: review %s, then copy what you need to %s (cp -a keeps modes)", a, t.where(a.Name), a.Name))
 	}
+	for _, w := range warnings(info) {
+		n = append(n, a.String()+": warning: "+w)
+	}
+	return n
+}
+
+// Warnings are what the operator should know before restoring a: each
+// Mastodon secrets key its .env.production files lack, with what is lost.
+// Nil when the target was not informed of a.
+func (t *Target) Warnings(a artifact.Ref) []string {
+	info, err := t.info(a)
+	if err != nil {
+		return nil
+	}
+	return warnings(info)
+}
+
+func warnings(info dump.Info) []string {
+	var w []string
 	for _, f := range info.Files {
 		if filepath.Base(f.Path) == EnvFile && f.Link == "" {
 			for _, m := range MissingKeys(f.Keys) {
-				n = append(n, a.String()+": warning: "+m.Describe(f.Path))
+				w = append(w, m.Describe(f.Path))
 			}
 		}
 	}
-	return n
+	return w
 }
 
 // TargetFlags registers restore's --files-to and --files-in-place.
