@@ -50,7 +50,13 @@ func dumpAtMost(ctx context.Context, entry string, w io.Writer, maxFiles int) (d
 	d := &dumper{ctx: ctx, tw: tar.NewWriter(w), maxFiles: maxFiles}
 	d.info.Command = "tar (PAX) of " + entry
 	d.info.Version = "mbackup filesdump 1"
-	err := d.walk(entry)
+	var err error
+	if !cleanAbs(entry) || entry == "/" {
+		err = errors.New("not a clean absolute path below /")
+	}
+	if err == nil {
+		err = d.walk(entry)
+	}
 	if err == nil {
 		err = d.unreadableErr(entry)
 	}

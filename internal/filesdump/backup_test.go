@@ -189,6 +189,14 @@ func TestDumpEnvNotParsed(t *testing.T) {
 	}
 }
 
+func TestDumpNotAbsolute(t *testing.T) {
+	for _, entry := range []string{"etc/nginx", "/etc/../etc", "/", ""} {
+		if _, err := Dump(context.Background(), entry, io.Discard); err == nil || !strings.Contains(err.Error(), "not a clean absolute path") {
+			t.Errorf("Dump(%q): %v", entry, err)
+		}
+	}
+}
+
 func TestDumpMissing(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
 	_, err := Dump(context.Background(), missing, io.Discard)
