@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,5 +127,58 @@ func TestEngineHooks(t *testing.T) {
 	r, _ := engines.Find(artifact.Redis)
 	if w := engine.ScannerOf(r, artifact.Ref{Component: artifact.Redis, Name: "main", Kind: artifact.RDB}, dump.Info{}); w != nil {
 		t.Errorf("redis scanner: %v", w)
+	}
+}
+
+// TestByHand restores a files artifact with the stock tools, as the
+// README's restore-by-hand does: age -d | zstd -d | tar -x. The tar is a
+// plain PAX archive: the files come back byte-equal with their modes and
+// mtimes, the symlink as a link.
+func TestByHand(t *testing.T) {
+	for _, tool := range []string{"age", "zstd", "tar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	src := t.TempDir()
+	conf := filepath.Join(src, "nginx")
+	write(t, filepath.Join(conf, "sites-available", "mastodon"), "server { listen 443; }\n", 0o640)
+	write(t, filepath.Join(conf, "café ☃"), "unicode\n", 0o600)
+	if err := os.Symlink("sites-available/mastodon", filepath.Join(conf, "link")); err != nil {
+		t.Fatal(err)
+	}
+	store, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	tk := &snapshot.Taker{Store: store, Recipients: []age.Recipient{id.Recipient()},
+		RecipientIDs: []string{id.Recipient().String()}, Host: "test", Tool: "mbackup test"}
+	ctx := context.Background()
+	m, err := tk.Take(ctx, engines.Jobs(ctx, &config.Config{Files: []string{conf}}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	idFile := filepath.Join(dir, "id.txt")
+	write(t, idFile, id.String()+"\n", 0o600)
+	out := filepath.Join(dir, "out")
+	write(t, filepath.Join(out, ".keep"), "", 0o600)
+	key := filepath.Join(store.Root(), m.Artifacts[0].Key)
+	cmd := exec.Command("sh", "-c", `age -d -i "$1" "$2" | zstd -d | tar -x -p -C "$3"`, "sh", idFile, key, out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("age | zstd | tar: %v\n%s", err, b)
+	}
+	for _, p := range []string{filepath.Join(conf, "sites-available", "mastodon"), filepath.Join(conf, "café ☃")} {
+		want, _ := os.ReadFile(p)
+		got, err := os.ReadFile(filepath.Join(out, p))
+		fw, _ := os.Stat(p)
+		fg, _ := os.Stat(filepath.Join(out, p))
+		if err != nil || string(got) != string(want) || fg.Mode() != fw.Mode() || !fg.ModTime().Equal(fw.ModTime()) {
+			t.Errorf("%s: %q %v %v, want %q %v %v (%v)", p, got, fg.Mode(), fg.ModTime(), want, fw.Mode(), fw.ModTime(), err)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(out, conf, "link")); err != nil || l != "sites-available/mastodon" {
+		t.Errorf("symlink: %q, %v", l, err)
 	}
 }
