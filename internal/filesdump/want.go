@@ -65,6 +65,9 @@ func (w *want) member(h *tar.Header) (string, error) {
 			return "", fmt.Errorf("tar entry %q: a directory, the manifest lists a file", h.Name)
 		}
 	case tar.TypeReg:
+		if sparse(h) {
+			return "", fmt.Errorf("tar entry %q: a sparse file, which a backup never writes: refused", h.Name)
+		}
 		if !listed || f.Link != "" || f.SHA256 == "" {
 			return "", fmt.Errorf("tar entry %q: a file the manifest does not list: refused", h.Name)
 		}
@@ -79,6 +82,18 @@ func (w *want) member(h *tar.Header) (string, error) {
 		return "", fmt.Errorf("tar entry %q: type %q is never restored (only files, directories and symlinks)", h.Name, h.Typeflag)
 	}
 	return p, nil
+}
+
+// sparse reports whether h is a sparse file (PAX GNU.sparse records): its
+// size is not bounded by the tar's, so reading it could yield terabytes
+// of zeros from a few bytes.
+func sparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // pathOf is the absolute path of a tar name: relative, without "." or
