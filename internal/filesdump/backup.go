@@ -267,7 +267,7 @@ func (d *dumper) secrets(p string, data []byte) []string {
 		return nil
 	}
 	for _, m := range missing {
-		d.note("%s", m.describe(p))
+		d.note("%s", m.Describe(p))
 	}
 	return keys
 }

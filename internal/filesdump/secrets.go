@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"mbackup/internal/dotenv"
@@ -30,12 +31,10 @@ const arLoss = "the database columns Mastodon 4.3+ encrypts with it cannot be re
 // Missing is a secrets key absent (or empty) from a .env.production.
 type Missing struct{ Key, Loss string }
 
-func (m Missing) describe(path string) string {
+// Describe is the warning about m in the file path.
+func (m Missing) Describe(path string) string {
 	return fmt.Sprintf("%s: %s is missing or empty: without it %s", path, m.Key, m.Loss)
 }
-
-// Describe is the warning about m in the file path.
-func (m Missing) Describe(path string) string { return m.describe(path) }
 
 // SecretKeys parses data as a .env.production and returns the Mastodon
 // secrets keys set in it (names, never values) and those missing. An error
@@ -64,11 +63,7 @@ func SecretKeys(data []byte) (set []string, missing []Missing, err error) {
 func MissingKeys(set []string) []Missing {
 	var out []Missing
 	for _, k := range secretKeys {
-		found := false
-		for _, s := range set {
-			found = found || s == k.key
-		}
-		if !found {
+		if !slices.Contains(set, k.key) {
 			out = append(out, Missing{k.key, k.loss})
 		}
 	}
