@@ -98,10 +98,14 @@ func (d *dumper) walk(entry string) error {
 			return d.walkErr(p, err)
 		}
 		fi, err := de.Info()
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			d.note("%s: removed while the tree was read; not in this snapshot", p)
 			return nil
-		} else if err != nil {
+		case errors.Is(err, fs.ErrPermission): // a directory readable but not searchable
+			d.unreadable = append(d.unreadable, p)
+			return nil
+		case err != nil:
 			return err
 		}
 		return d.add(p, fi)

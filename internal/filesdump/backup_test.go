@@ -255,12 +255,14 @@ func TestDumpUnreadable(t *testing.T) {
 	mustWrite(t, filepath.Join(root, "z", "b.key"), "secret", 0o000)
 	mustMkdir(t, filepath.Join(root, "private"), 0o700)
 	mustWrite(t, filepath.Join(root, "private", "c"), "c", 0o600)
+	mustWrite(t, filepath.Join(root, "q", "listed"), "d", 0o644)
+	mustMkdir(t, filepath.Join(root, "q"), 0o744) // names readable, not searchable
 	if os.Geteuid() == 0 {
 		mustMkdir(t, filepath.Join(root, "z"), 0o755)
 		mustMkdir(t, root, 0o755)
 	}
 	got := dumpAsUser(t, dir, root)
-	for _, s := range []string{"filesdump: back up " + root + ": cannot read " + root + "/a.key, " + root + "/private/, " + root + "/z/b.key as uid ",
+	for _, s := range []string{"filesdump: back up " + root + ": cannot read " + root + "/a.key, " + root + "/private/, " + root + "/q/listed, " + root + "/z/b.key as uid ",
 		"the service user needs read access: give its group read (chmod -R g+rX) or an ACL: setfacl -R -m u:"} {
 		if !strings.Contains(got, s) {
 			t.Errorf("unreadable files:\n got %s\nwant %s", got, s)
