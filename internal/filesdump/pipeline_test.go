@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
 	"mbackup/internal/artifact"
+	"mbackup/internal/b2test"
 	"mbackup/internal/config"
 	"mbackup/internal/dump"
 	"mbackup/internal/engine"
@@ -19,6 +21,8 @@ import (
 	"mbackup/internal/filesdump"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/storage"
+	"mbackup/internal/storage/b2"
 	"mbackup/internal/storage/local"
 )
 
@@ -27,16 +31,44 @@ import (
 // would, and restores them with the restore package into a review
 // directory: every file comes back byte-equal with its mode.
 func TestPipeline(t *testing.T) {
+	store, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipeline(t, store)
+}
+
+// TestPipelineB2 is TestPipeline through the b2 store on the fake B2: the
+// artifacts' keys hold %XX (a path encoded), which the B2 API must carry.
+func TestPipelineB2(t *testing.T) {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	store, err := b2.New(context.Background(), b2.Config{
+		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
+		ChunkSize: 5_000_000, ConcurrentUploads: 2, APIBase: srv.URL,
+		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	pipeline(t, store)
+	var names []string
+	for _, f := range srv.Versions("backups") {
+		names = append(names, f.Name)
+	}
+	if !strings.Contains(strings.Join(names, " "), "%2Eenv%2Eproduction.tar.zst.age") {
+		t.Errorf("keys in the bucket: %q", names)
+	}
+}
+
+func pipeline(t *testing.T, store storage.Store) {
 	src := t.TempDir()
 	env := filepath.Join(src, "live", ".env.production")
 	write(t, env, "SECRET_KEY_BASE=abc\nOTP_SECRET=def\n", 0o600)
 	conf := filepath.Join(src, "nginx")
 	write(t, filepath.Join(conf, "sites-available", "mastodon"), "server { listen 443; }\n", 0o644)
 	if err := os.Symlink("../sites-available/mastodon", filepath.Join(conf, "mastodon-link")); err != nil {
-		t.Fatal(err)
-	}
-	store, err := local.New(t.TempDir())
-	if err != nil {
 		t.Fatal(err)
 	}
 	id, _ := age.GenerateX25519Identity()
