@@ -28,6 +28,7 @@ const (
 	Postgres Component = "postgres"
 	MySQL    Component = "mysql"
 	Redis    Component = "redis"
+	Files    Component = "files"
 )
 
 // Kind is the format of an artifact's plaintext, written as its extension
@@ -39,6 +40,7 @@ const (
 	Dump Kind = "dump" // pg_dump -Fc
 	SQL  Kind = "sql"  // SQL text fed to a client: PostgreSQL globals, MySQL dumps
 	RDB  Kind = "rdb"  // a Redis RDB file
+	Tar  Kind = "tar"  // a tar stream (PAX) of files and directories
 )
 
 // Ext is the extension of the plaintext: ".dump".

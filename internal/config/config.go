@@ -31,7 +31,7 @@
 //     file.
 //   - The backup host holds age recipients only: an age identity given as a
 //     recipient is refused.
-//   - Optional sections (postgres, redis, mysql, media, notify) that are
+//   - Optional sections (postgres, redis, mysql, media, files, notify) that are
 //     absent from the file are nil (or empty) in [Config]: not configured.
 //   - A storage setting's default and bounds are those of the store that
 //     reads it: the b2 and s3 packages own them and this package refers to
@@ -65,6 +65,11 @@ type Config struct {
 	MySQL *MySQL `yaml:"mysql"`
 	// Media configures the mirror of the media bucket; nil when absent.
 	Media *Media `yaml:"media"`
+	// Files lists the files and directories on this host backed up as they
+	// are (the files component, one artifact per entry), such as
+	// /home/mastodon/live/.env.production or /etc/letsencrypt: absolute
+	// paths, cleaned by Load, none inside another. Empty when absent.
+	Files []string `yaml:"files"`
 	// Schedule holds the daemon's cron schedules.
 	Schedule Schedule `yaml:"schedule"`
 	// Retention says which snapshots prune keeps.

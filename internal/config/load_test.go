@@ -354,7 +354,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if c.Storage.KeyID != "0051234" || c.Media.Source.AccessKeyID != "DO00EXAMPLE" ||
 		c.Notify.Slack.WebhookURL.Reveal() != "https://hooks.slack.com/services/T0/B0/X" ||
-		len(c.Encryption.All) != 1 || len(c.Redis) != 1 || c.MySQL == nil {
+		len(c.Encryption.All) != 1 || len(c.Redis) != 1 || c.MySQL == nil || len(c.Files) != 2 {
 		t.Errorf("example loaded as %+v", c)
 	}
 }

@@ -48,6 +48,7 @@ func (c *Config) Validate() error {
 	if c.Media != nil {
 		c.Media.validate(v)
 	}
+	c.Files = validateFiles(v, c.Files)
 	if c.DumpStallTimeout < Duration(time.Second) {
 		v.add("dump_stall_timeout", "must be at least 1s")
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -43,6 +44,9 @@ func Mastodon(vars map[string]string, from string) (*Draft, error) {
 	}
 	b.WriteString(mastodonMySQL)
 	mastodonMedia(b, d, vars)
+	if err := mastodonFiles(b, d, from); err != nil {
+		return nil, err
+	}
 	b.WriteString(mastodonTail)
 	for _, k := range []string{"REDIS_SENTINELS", "SIDEKIQ_REDIS_SENTINELS", "CACHE_REDIS_SENTINELS"} {
 		if vars[k] != "" {
@@ -182,4 +186,28 @@ func mastodonMedia(b *doc, d *Draft, vars map[string]string) {
 	}
 	b.WriteString(mastodonMediaTail)
 	d.Found = append(d.Found, fmt.Sprintf("%-11s bucket %s at %s", "Media", bucket, endpoint))
+}
+
+// mastodonFiles backs up the .env.production drafted from (made absolute)
+// and lists the other usual paths, commented out.
+func mastodonFiles(b *doc, d *Draft, from string) error {
+	if err := validText("the path of the .env file", from); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(from)
+	if err != nil {
+		return fmt.Errorf("the path of the .env file: %w", err)
+	}
+	b.WriteString("\n")
+	if strings.ContainsRune(abs, 0) { // no file has such a path
+		b.line("# files:", "TODO: the path of .env.production, such as /home/mastodon/live/.env.production")
+		d.Notes = append(d.Notes, "the path of the .env file holds a NUL byte: add the real one to files:")
+		b.WriteString(mastodonFilesMore)
+		return nil
+	}
+	b.line("files:", "backed up as they are: one tar per entry, absolute paths")
+	b.line("  - "+quote(abs), "its secrets; the manifest names the keys, never a value")
+	b.WriteString(mastodonFilesMore)
+	d.Found = append(d.Found, fmt.Sprintf("%-11s %s", "Files", abs))
+	return nil
 }

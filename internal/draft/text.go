@@ -86,6 +86,16 @@ const mastodonMediaTail = `  prefix: media/                    # where the mirro
   max_delete: 5%                    # refuse a run that would delete more (a count works too: 1000)
 `
 
+const mastodonFilesMore = `  # The usual others (globs are not expanded: one line per file). The
+  # service user needs read access to each: group read, or
+  # setfacl -R -m u:USER:rX PATH; "mbackup check" names what it cannot read.
+  # - /etc/nginx/sites-available/mastodon
+  # - /etc/letsencrypt
+  # - /etc/systemd/system/mastodon-web.service
+  # - /etc/systemd/system/mastodon-sidekiq.service
+  # - /etc/systemd/system/mastodon-streaming.service
+`
+
 const mastodonTail = `
 schedule:                           # cron, UTC, for "mbackup daemon"
   backup: "0 */12 * * *"

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -125,6 +126,10 @@ func TestMastodonHostile(t *testing.T) {
 			if p.Host != h.s || p.User != h.s || p.Password.Reveal() != "pw: #'\"$x" ||
 				s.Bucket != h.s || s.Region != h.s || s.AccessKeyID != h.s {
 				t.Errorf("postgres %+v, media %+v\n%s", p, s, d.YAML)
+			}
+			abs, _ := filepath.Abs(h.s)
+			if want := []string{filepath.Clean(abs)}; !strings.ContainsRune(h.s, 0) && !slices.Equal(c.Files, want) {
+				t.Errorf("files %q, want %q\n%s", c.Files, want, d.YAML)
 			}
 		})
 	}

@@ -31,6 +31,9 @@ type Info struct {
 	Version       string       `json:"producer_version"`         // e.g. "pg_dump (PostgreSQL) 15.19"
 	ServerVersion string       `json:"server_version,omitempty"` // e.g. "15.19"
 	Tables        []TableCount `json:"tables,omitempty"`         // rows counted in the dump's own snapshot
+	FileCount     int64        `json:"file_count,omitempty"`     // files: the regular files in the tar
+	FileBytes     int64        `json:"file_bytes,omitempty"`     // files: their bytes
+	Files         []FileSum    `json:"files,omitempty"`          // files: each regular file and symlink
 	Notes         []string     `json:"notes,omitempty"`          // e.g. "role passwords not dumped"
 	// Extensions are the extensions a PostgreSQL database dump creates
 	// (pg_extension at the dump's snapshot, plpgsql included, so a dump
@@ -41,6 +44,18 @@ type Info struct {
 	// must exist where it is restored: "" in a manifest made before it
 	// was recorded.
 	Owner string `json:"owner,omitempty"`
+}
+
+// FileSum is one regular file (Size, SHA256) or symlink (Link) of a files
+// artifact. Path is the absolute path it was backed up from. Keys, for a
+// Mastodon .env.production, names the secrets keys it held (never their
+// values).
+type FileSum struct {
+	Path   string   `json:"path"`
+	Size   int64    `json:"size,omitempty"`
+	SHA256 string   `json:"sha256,omitempty"`
+	Link   string   `json:"link,omitempty"`
+	Keys   []string `json:"keys,omitempty"`
 }
 
 // TableCount is the exact row count of one table at the dump's snapshot.

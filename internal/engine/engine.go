@@ -65,6 +65,43 @@ type Target interface {
 	Apply(ctx context.Context, s Staged, opt Options) (Outcome, error)
 }
 
+// Informed is a Target that needs what the manifest recorded of an
+// artifact (its dump.Info: the files component's list of files and their
+// SHA-256) to plan, check and apply it. A restore calls Inform for every
+// artifact it plans, before that artifact's Plan, Check and Apply; a
+// Target that was not informed of an artifact refuses to apply it.
+type Informed interface {
+	Target
+	Inform(a artifact.Ref, info dump.Info)
+}
+
+// InfoScanner is an Engine whose scanner (see Engine.Scanner) checks the
+// plaintext of an artifact against what the manifest recorded of it: the
+// files component checks every file of its tar against its size and
+// SHA-256. A reader of artifacts (verify, a restore's preflight) prefers
+// ScanInfo to Scanner when the engine has it.
+type InfoScanner interface {
+	Engine
+	ScanInfo(a artifact.Ref, info dump.Info) io.WriteCloser
+}
+
+// Inform gives t what the manifest recorded of artifact a when t is an
+// Informed target; it does nothing otherwise.
+func Inform(t Target, a artifact.Ref, info dump.Info) {
+	if in, ok := t.(Informed); ok {
+		in.Inform(a, info)
+	}
+}
+
+// ScannerOf is e's scanner of artifact a: ScanInfo when e is an
+// InfoScanner, Scanner otherwise (nil when e has none).
+func ScannerOf(e Engine, a artifact.Ref, info dump.Info) io.WriteCloser {
+	if s, ok := e.(InfoScanner); ok {
+		return s.ScanInfo(a, info)
+	}
+	return e.Scanner(a)
+}
+
 // Scratch is a Target of databases, which it can drop again: a drill
 // restores into it, and restoring over databases that are not empty
 // (clean) concerns it.

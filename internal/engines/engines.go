@@ -16,7 +16,10 @@
 // staged artifact and its check). For the restore command the engine also
 // implements engine.Restorable (the flags and questions of its target);
 // for verify's drill, engine.Drillable (a scratch target given by URL,
-// an engine.Scratch that can drop what it restored). Its component and
+// an engine.Scratch that can drop what it restored); a target that needs
+// what the manifest recorded of an artifact (the files engine's list of
+// files), engine.Informed, and an engine whose scanner checks the
+// plaintext against it, engine.InfoScanner. Its component and
 // kinds may be declared in that package: artifact.Component and
 // artifact.Kind are open string types. Then add one line to All.
 package engines
@@ -29,6 +32,7 @@ import (
 	"mbackup/internal/artifact"
 	"mbackup/internal/config"
 	"mbackup/internal/engine"
+	"mbackup/internal/filesdump"
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
@@ -40,6 +44,7 @@ var All = []engine.Engine{
 	pgdump.Engine{},
 	redisdump.Engine{},
 	mysqldump.Engine{},
+	filesdump.Engine{},
 }
 
 // Find returns the engine of component c.
@@ -51,7 +56,8 @@ func Find(c artifact.Component) (engine.Engine, bool) {
 	return All[i], true
 }
 
-// Names are the components of All, in order: "postgres", "redis", "mysql".
+// Names are the components of All, in order: "postgres", "redis", "mysql",
+// "files".
 func Names() []string {
 	var out []string
 	for _, e := range All {

@@ -13,7 +13,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	if got := strings.Join(Names(), ","); got != "postgres,redis,mysql" {
+	if got := strings.Join(Names(), ","); got != "postgres,redis,mysql,files" {
 		t.Errorf("Names() = %s; want the order snapshots are taken in", got)
 	}
 	seen := map[string]bool{}
@@ -27,8 +27,12 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("Find(%s) = %v, %v", c, f, ok)
 		}
 	}
-	if _, ok := Find("files"); ok {
-		t.Error("Find(files) found an engine")
+	if _, ok := Find("tarballs"); ok {
+		t.Error("Find(tarballs) found an engine")
+	}
+	order := InRestoreOrder()
+	if last := order[len(order)-1].Component(); last != "files" {
+		t.Errorf("files restored at %v, not last", last)
 	}
 	var drillable []string
 	for _, e := range All {
@@ -61,16 +65,17 @@ func TestJobsUnreachable(t *testing.T) {
 		Postgres: &config.Postgres{Host: "127.0.0.1", Port: port, User: "postgres", SSLMode: "disable", Globals: true},
 		Redis:    []config.Redis{{Name: "main", URL: fmt.Sprintf("redis://127.0.0.1:%d", port)}},
 		MySQL:    &config.MySQL{Host: "127.0.0.1", Port: port, User: "root"},
+		Files:    []string{"/nonexistent/mbackup-test"},
 	}
 	js := Jobs(context.Background(), cfg, nil)
 	var got []string
 	for _, j := range js {
 		got = append(got, j.Component+"/"+j.Name)
 	}
-	if strings.Join(got, ",") != "postgres/server,redis/main,mysql/server" {
+	if strings.Join(got, ",") != "postgres/server,redis/main,mysql/server,files//nonexistent/mbackup-test" {
 		t.Fatalf("jobs %v", got)
 	}
-	if js[0].Err == nil || js[2].Err == nil || js[1].Err != nil || js[1].Ext != ".rdb" {
+	if js[0].Err == nil || js[2].Err == nil || js[1].Err != nil || js[1].Ext != ".rdb" || js[3].Ext != ".tar" {
 		t.Errorf("jobs %+v", js)
 	}
 	if js := Jobs(context.Background(), cfg, []string{"redis"}); len(js) != 1 || js[0].Name != "main" {

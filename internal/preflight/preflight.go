@@ -1,7 +1,8 @@
 // Package preflight probes everything a configuration names, before the
 // first backup needs it: the recipients and the signing key, the store
-// (list, write, read back, delete), every source server, the media
-// bucket and Slack. Each probe returns results (what, a level, a message,
+// (list, write, read back, delete), every source server, every entry of
+// the files section (what the running user cannot read, the Mastodon
+// secrets keys a .env.production lacks), the media bucket and Slack. Each probe returns results (what, a level, a message,
 // and what to do when something is known to mend it); printing them is the
 // caller's.
 //
@@ -9,7 +10,8 @@
 //   - A probe writes nothing but its own marker object under check/ in
 //     the store, which it deletes again, also when it fails half-way or
 //     its context ends; a source is only read (an RDB is read and
-//     dropped), and Slack is posted to only when asked.
+//     dropped, so is the tar of a files entry), and Slack is posted to
+//     only when asked.
 //   - No result holds a secret: secrets go to the clients and nowhere
 //     else, and the clients keep them out of their errors.
 //   - Fail means the backup (or restore) will fail as configured; Warn
@@ -76,6 +78,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Resul
 	}
 	if cfg.Media != nil {
 		report(media(ctx, cfg.Media))
+	}
+	for _, entry := range cfg.Files {
+		report(files(ctx, entry))
 	}
 	report(slack(ctx, cfg, o.Notify, o.Secrets))
 }
