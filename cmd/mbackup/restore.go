@@ -40,7 +40,8 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 		f.identities = append(f.identities, s)
 		return nil
 	})
-	fs.StringVar(&f.only, "only", "", "restore only these, comma-separated: postgres, redis, mysql or component/name (postgres/globals, postgres/DB, redis/NAME, mysql/DB)")
+	fs.StringVar(&f.only, "only", "", "restore only these, comma-separated: "+strings.Join(engines.Names(), ", ")+
+		" or component/name (postgres/globals, postgres/DB, redis/NAME, mysql/DB, files//PATH)")
 	fs.BoolVar(&f.clean, "clean", false, "restore into databases that exist and are not empty: DROPS and recreates the dump's objects (MySQL: the whole database)")
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where each artifact is staged, decrypted, while it is restored")
 	fs.IntVar(&f.jobs, "jobs", 2, "parallel pg_restore jobs (-j)")

@@ -65,7 +65,8 @@ func TestRestoreAs(t *testing.T) {
 	}
 
 	code, out, errOut = mbackup(t, asCheck...)
-	if code != exitError || !strings.Contains(errOut, "check database mastodon_check: the database exists and is not empty") ||
+	if code != exitError || !strings.Contains(errOut, "check database mastodon_check on PostgreSQL") ||
+		!strings.Contains(errOut, "the database exists and is not empty") ||
 		!strings.Contains(errOut, "--only postgres/mastodon_production --as mastodon_check_check") {
 		t.Errorf("a second restore --as mastodon_check exited %d:\n%s\n%s", code, out, errOut)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"mbackup/internal/artifact"
 	"mbackup/internal/dump"
+	"mbackup/internal/engine"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 )
@@ -151,7 +153,7 @@ func mastodonAfterSteps(db string, redisDone, redisInSnapshot bool) string {
 // the two ways past it: another name (--as, for the first such step of
 // steps), or --clean.
 func suggestAs(err error, steps []restore.Step) error {
-	if err == nil || !strings.Contains(err.Error(), notEmpty) {
+	if !errors.Is(err, engine.ErrNotEmpty) {
 		return err
 	}
 	only, name := "postgres/DB", "NEWNAME"
@@ -162,18 +164,21 @@ func suggestAs(err error, steps []restore.Step) error {
 		"to restore over it: --clean", err, only, name)
 }
 
-// notEmpty is in the engines' refusal of a database that holds something.
-const notEmpty = "exists and is not empty"
-
-// refusedStep is the first database step whose line of err says its
-// database is not empty.
+// refusedStep is the first database step of steps that err, the joined
+// refusals of the preflight ("restore: STEP: ..."), refuses as not empty.
 func refusedStep(err error, steps []restore.Step) (restore.Step, bool) {
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if !strings.Contains(line, notEmpty) {
+	var refusals []error
+	for e := err; e != nil && refusals == nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			refusals = j.Unwrap()
+		}
+	}
+	for _, r := range refusals {
+		if !errors.Is(r, engine.ErrNotEmpty) {
 			continue
 		}
 		for _, s := range steps {
-			if s.Database != "" && strings.Contains(line, s.Name()+": ") {
+			if s.Database != "" && strings.HasPrefix(r.Error(), "restore: "+s.Name()+": ") {
 				return s, true
 			}
 		}

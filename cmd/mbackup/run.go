@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"mbackup/internal/engines"
 )
 
 // Exit codes, documented in "mbackup help".
@@ -40,7 +42,7 @@ func commands() []command {
 	return []command{
 		{"quickstart", "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", runQuickstart},
 		{"init", "--from .env.production [-o mbackup.yaml]: draft a config from Mastodon's settings, secrets in 0600 files beside it", runInit},
-		{"backup", "take one snapshot now (--only postgres,redis,mysql)", runBackup},
+		{"backup", "take one snapshot now (--only " + strings.Join(engines.Names(), ",") + ")", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
 		{"prune", "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", runPrune},
 		{"mirror", "mirror the media bucket into the store, incrementally (--dry-run; --reverse --to-* copies it back into a bucket)", runMirror},

@@ -201,6 +201,10 @@ type Outcome struct {
 	Detail any
 }
 
+// ErrNotEmpty is wrapped by a target's refusal of a database that exists
+// and holds something, without the clean option.
+var ErrNotEmpty = errors.New("the database exists and is not empty")
+
 // Job is the backup job of artifact r made by produce.
 func Job(r artifact.Ref, produce func(ctx context.Context, w io.Writer) (dump.Info, error)) snapshot.Job {
 	return snapshot.Job{Component: string(r.Component), Name: r.Name, Ext: r.Kind.Ext(), Produce: produce}

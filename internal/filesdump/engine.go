@@ -75,4 +75,5 @@ var (
 	_ engine.Restorable  = Engine{}
 	_ engine.InfoScanner = Engine{}
 	_ engine.Informed    = (*Target)(nil)
+	_ engine.Preflighter = (*Target)(nil)
 )

@@ -15,6 +15,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"mbackup/internal/engine"
 )
 
 // extracted is what an extraction wrote.
@@ -36,12 +38,16 @@ type extractor struct {
 	links []*tar.Header
 	done  extracted
 	ids   map[string]int
+	// progress, when set, gets the bytes restored of total after each file.
+	progress func(engine.Progress)
+	total    int64
 }
 
 // extract reads the tar of w.entry from r into root, checking every entry
 // against w; see the package comment.
-func extract(ctx context.Context, r io.Reader, root *os.Root, w *want, clean bool) (extracted, error) {
-	x := &extractor{ctx: ctx, root: root, want: w, clean: clean, owner: os.Geteuid() == 0, ids: map[string]int{}}
+func extract(ctx context.Context, r io.Reader, root *os.Root, w *want, opt engine.Options, total int64) (extracted, error) {
+	x := &extractor{ctx: ctx, root: root, want: w, clean: opt.Clean, owner: os.Geteuid() == 0, ids: map[string]int{},
+		progress: opt.Progress, total: total}
 	err := x.entries(tar.NewReader(r))
 	if err == nil {
 		err = w.done()
@@ -190,6 +196,7 @@ func (x *extractor) file(h *tar.Header, r io.Reader) (err error) {
 	}
 	x.done.files++
 	x.done.bytes += n
+	engine.Report(x.progress, engine.Progress{Done: x.done.bytes, Total: x.total, Unit: engine.Bytes, What: "/" + h.Name})
 	return nil
 }
 

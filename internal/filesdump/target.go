@@ -140,6 +140,13 @@ func (t *Target) elsewhere() string {
 	return "restore into another --files-to directory"
 }
 
+// Preflight records what the manifest holds of the artifact, then checks
+// it as Check does; its notes are the missing Mastodon secrets keys.
+func (t *Target) Preflight(ctx context.Context, p engine.Pending) ([]string, error) {
+	t.Inform(p.Artifact, p.Info)
+	return t.Warnings(p.Artifact), t.Check(ctx, p.Artifact, p.Database, p.Clean)
+}
+
 // Apply extracts the staged tar of s, checking every entry and file
 // against the manifest's list (see the package comment).
 func (t *Target) Apply(ctx context.Context, s engine.Staged, opt engine.Options) (engine.Outcome, error) {
@@ -152,7 +159,7 @@ func (t *Target) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 	if err != nil {
 		return out, fmt.Errorf("filesdump: restore %s: %w", s.Artifact.Name, err)
 	}
-	done, err := t.extract(ctx, s.File, w, opt.Clean)
+	done, err := t.extract(ctx, s.File, w, opt, info.FileBytes)
 	if err != nil {
 		return out, fmt.Errorf("filesdump: restore %s: %w", s.Artifact.Name, err)
 	}
@@ -161,7 +168,7 @@ func (t *Target) Apply(ctx context.Context, s engine.Staged, opt engine.Options)
 	return out, nil
 }
 
-func (t *Target) extract(ctx context.Context, file string, w *want, clean bool) (extracted, error) {
+func (t *Target) extract(ctx context.Context, file string, w *want, opt engine.Options, total int64) (extracted, error) {
 	if !t.InPlace {
 		if err := os.MkdirAll(t.dest(), 0o700); err != nil {
 			return extracted{}, err
@@ -177,7 +184,7 @@ func (t *Target) extract(ctx context.Context, file string, w *want, clean bool) 
 		return extracted{}, err
 	}
 	defer f.Close()
-	return extract(ctx, f, root, w, clean)
+	return extract(ctx, f, root, w, opt, total)
 }
 
 // notes say what went where, and what a restored .env.production lacks.

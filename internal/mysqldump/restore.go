@@ -14,6 +14,7 @@ import (
 
 	"mbackup/internal/dump"
 	"mbackup/internal/dump/metacmd"
+	"mbackup/internal/engine"
 )
 
 // RestoreOptions tune Restore.
@@ -251,9 +252,9 @@ type dbState struct {
 func (s dbState) empty() bool { return s.tables == "0" && s.routines == "0" && s.events == "0" }
 
 func (s dbState) notEmpty() error {
-	return fmt.Errorf("the database exists and is not empty (%s tables and views, %s routines, %s events): "+
+	return fmt.Errorf("%w (%s tables and views, %s routines, %s events): "+
 		"restore into a new database, or drop this one, or restore with the clean option to drop and recreate it",
-		s.tables, s.routines, s.events)
+		engine.ErrNotEmpty, s.tables, s.routines, s.events)
 }
 
 // state reads whether db exists and what it holds.

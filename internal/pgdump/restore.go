@@ -227,8 +227,8 @@ func (d *Dumper) checkEmpty(ctx context.Context, db string) error {
 	if len(objects) == 4 {
 		objects[3] = "more"
 	}
-	return fmt.Errorf("the database exists and is not empty (it holds %s): restore into a new database, "+
-		"or drop this one, or restore with the clean option to drop and recreate the dump's objects in it", strings.Join(objects, ", "))
+	return fmt.Errorf("%w (it holds %s): restore into a new database, "+
+		"or drop this one, or restore with the clean option to drop and recreate the dump's objects in it", engine.ErrNotEmpty, strings.Join(objects, ", "))
 }
 
 // dropDatabase drops db after a failed restore, even when ctx is done.

@@ -34,6 +34,7 @@ func preflight(ctx context.Context, steps []Step, t Targets, opt Options) ([]str
 	for i, st := range steps {
 		progress(opt, "%s: checking %s", st.Name(), human.Bytes(st.Artifact.StoredBytes))
 		_, wants := t.of(artifact.Component(st.Artifact.Component)).(engine.Preflighter)
+		wants = wants && st.Artifact.Ref().Kind == artifact.SQL // only SQL is kept as Pending.SQL
 		m := opt.meter(st, PhaseCheck)
 		var err error
 		sql[i], err = verify(ctx, m.store(opt.Store, st.Artifact.StoredBytes), st.Artifact, opt.Identities, wants)
@@ -133,7 +134,7 @@ func Scanner(a snapshot.Artifact) io.WriteCloser {
 	if !ok {
 		return nil
 	}
-	return e.Scanner(a.Ref())
+	return engine.ScannerOf(e, a.Ref(), a.Info)
 }
 
 // checkTarget refuses, before anything is written, a step whose target
