@@ -63,6 +63,80 @@ func migrationSources(t *testing.T) (dir, cfg string, p *testenv.Postgres, r *te
 	return dir, cfg, p, r, m
 }
 
+// mastodonKeys are the secrets of a .env.production the instance cannot
+// run (or read its encrypted columns) without.
+var mastodonKeys = []string{"SECRET_KEY_BASE", "OTP_SECRET", "VAPID_PRIVATE_KEY", "VAPID_PUBLIC_KEY",
+	"ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY", "ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT",
+	"ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY"}
+
+// migrationFiles makes the old machine's files below root (standing for
+// "/"): a .env.production holding every Mastodon secret, an nginx site with
+// its sites-enabled link, a unit file; it adds them to cfg's files: and
+// returns the paths made, relative to root, and the secret values.
+func migrationFiles(t *testing.T, cfg, root string) (paths, secrets []string) {
+	t.Helper()
+	env := "LOCAL_DOMAIN=example.social\nDB_NAME=mastodon_production\n"
+	for i, k := range mastodonKeys {
+		v := fmt.Sprintf("secret%02d-%x", i, strings.Repeat(k, 2))
+		secrets = append(secrets, v)
+		env += k + "=" + v + "\n"
+	}
+	for _, f := range []struct {
+		path, text string
+		mode       os.FileMode
+	}{
+		{"home/mastodon/live/.env.production", env, 0o600},
+		{"etc/nginx/sites-available/mastodon", "server { server_name example.social; }\n", 0o644},
+		{"etc/nginx/nginx.conf", "events {}\n", 0o640},
+		{"etc/systemd/system/mastodon-web.service", "[Service]\nExecStart=/bin/true\n", 0o644},
+	} {
+		p := filepath.Join(root, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f.text), f.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, f.mode)
+		paths = append(paths, f.path)
+	}
+	os.MkdirAll(filepath.Join(root, "etc/nginx/sites-enabled"), 0o755)
+	if err := os.Symlink("../sites-available/mastodon", filepath.Join(root, "etc/nginx/sites-enabled/mastodon")); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(cfg)
+	text = append(text, fmt.Sprintf("files:\n  - %s\n  - %s\n  - %s\n",
+		filepath.Join(root, "home/mastodon/live/.env.production"), filepath.Join(root, "etc/nginx"),
+		filepath.Join(root, "etc/systemd/system/mastodon-web.service"))...)
+	os.WriteFile(cfg, text, 0o600)
+	return paths, secrets
+}
+
+// sameFiles fails the test when a file of paths below old differs below
+// restored (which holds old's absolute tree) in bytes or mode, or when
+// the nginx link is not the same link.
+func sameFiles(t *testing.T, old, restored string, paths []string) {
+	t.Helper()
+	for _, p := range paths {
+		a, b := filepath.Join(old, p), filepath.Join(restored, old, p)
+		want, _ := os.ReadFile(a)
+		got, err := os.ReadFile(b)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s after the move: %q, %v; before: %q", p, got, err, want)
+			continue
+		}
+		sa, _ := os.Lstat(a)
+		sb, _ := os.Lstat(b)
+		if sa.Mode() != sb.Mode() {
+			t.Errorf("%s: mode %v after the move, %v before", p, sb.Mode(), sa.Mode())
+		}
+	}
+	link := filepath.Join(restored, old, "etc/nginx/sites-enabled/mastodon")
+	if got, err := os.Readlink(link); err != nil || got != "../sites-available/mastodon" {
+		t.Errorf("sites-enabled/mastodon after the move: %q, %v", got, err)
+	}
+}
+
 // TestMigration moves an instance: a backup of the old machine's servers
 // through a B2 store, then one restore --yes onto fresh servers standing
 // for the new machine's. Every table's rows, the roles' attributes and
@@ -70,12 +144,27 @@ func migrationSources(t *testing.T) (dir, cfg string, p *testenv.Postgres, r *te
 // (CHECKSUM TABLE) are equal, and the report gives the time of every step.
 func TestMigration(t *testing.T) {
 	dir, cfg, p, r, m := migrationSources(t)
+	oldRoot := t.TempDir()
+	paths, secrets := migrationFiles(t, cfg, oldRoot)
 	digest := r.Do(t, "DEBUG", "DIGEST")
 	if code, out, errOut := mbackup(t, "--config", cfg, "backup"); code != exitOK {
 		t.Fatalf("backup exited %d:\n%s\n%s", code, out, errOut)
 	}
+	_, listed, _ := mbackup(t, "--config", cfg, "list", "--json")
+	for _, k := range mastodonKeys {
+		if !strings.Contains(listed, `"`+k+`"`) {
+			t.Errorf("the manifest does not record %s in the .env.production", k)
+		}
+	}
+	for _, v := range secrets {
+		if strings.Contains(listed, v) {
+			t.Fatalf("the manifest holds the value of a secret: %s", v)
+		}
+	}
 	f := startFresh(t)
-	args := append([]string{"--config", cfg, "restore", "--staging", t.TempDir()}, f.flags(filepath.Join(dir, "id.txt"))...)
+	newRoot := filepath.Join(t.TempDir(), "new-machine")
+	args := append([]string{"--config", cfg, "restore", "--staging", t.TempDir(), "--files-to", newRoot},
+		f.flags(filepath.Join(dir, "id.txt"))...)
 	if code, out, errOut := mbackup(t, append(args, "--dry-run")...); code != exitOK {
 		t.Fatalf("restore --dry-run exited %d:\n%s\n%s", code, out, errOut)
 	}
@@ -86,7 +175,7 @@ func TestMigration(t *testing.T) {
 	}
 	for _, want := range []string{"postgres/globals", "postgres/mastodon_production", "mysql/writefreely", "redis/main",
 		"2 tables' rows as at backup", "(the recovery time, RTO)", "Mastodon (mastodon_production) is back",
-		"optional: Redis was restored"} {
+		"optional: Redis was restored", "files/" + filepath.Join(oldRoot, "etc/nginx")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q", want)
 		}
@@ -119,5 +208,9 @@ func TestMigration(t *testing.T) {
 	}
 	if got := f.maria.Query(t, "", "SELECT group_concat(trigger_name) FROM information_schema.triggers WHERE trigger_schema = 'writefreely'"); got != "posts_log" {
 		t.Errorf("triggers after the move: %q", got)
+	}
+	sameFiles(t, oldRoot, newRoot, paths)
+	if st, err := os.Stat(newRoot); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("the review directory: %v, %v; want 0700", st, err)
 	}
 }
