@@ -41,7 +41,13 @@ func TestReadmeRestoreByHand(t *testing.T) {
 	digest := redis.Do(t, "DEBUG", "DIGEST")
 	dir, cfg := setup(t, "  databases: [mastodon_production]\n")
 	text, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(text, "  databases: [writefreely]\n"...), 0o600)
+	live := filepath.Join(t.TempDir(), "home", "mastodon", "live")
+	envFile := filepath.Join(live, ".env.production")
+	os.MkdirAll(live, 0o750)
+	if err := os.WriteFile(envFile, []byte("LOCAL_DOMAIN=example.social\nSECRET_KEY_BASE=readme-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cfg, append(text, "  databases: [writefreely]\nfiles: ["+envFile+"]\n"...), 0o600)
 	if code, out, errOut := mbackup(t, "--config", cfg, "backup"); code != exitOK {
 		t.Fatalf("backup exited %d:\n%s\n%s", code, out, errOut)
 	}
@@ -50,7 +56,7 @@ func TestReadmeRestoreByHand(t *testing.T) {
 	for _, a := range m.Artifacts {
 		names = append(names, a.Component+"/"+a.Name)
 	}
-	if want := []string{"postgres/globals", "postgres/mastodon_production", "redis/main", "mysql/writefreely"}; !slices.Equal(names, want) {
+	if want := []string{"postgres/globals", "postgres/mastodon_production", "redis/main", "mysql/writefreely", "files/" + envFile}; !slices.Equal(names, want) {
 		t.Fatalf("snapshot holds %v, want %v", names, want)
 	}
 	snap := filepath.Join(dir, "store", filepath.Dir(filepath.Dir(m.Artifacts[0].Key)))
@@ -63,8 +69,10 @@ func TestReadmeRestoreByHand(t *testing.T) {
 	freshRedis.Do(t, "SET", "stale", "old data")
 	freshRedis.Do(t, "SAVE")
 
+	filesTo := filepath.Join(t.TempDir(), "files")
 	script := readmeWithSettings(t, block, map[string]string{
 		"S": snap, "ID": filepath.Join(dir, "id.txt"), "SIGNER": configSigner(t, cfg), "REDIS_DIR": freshRedis.Dir,
+		"FILES_TO": filesTo,
 	})
 	for _, line := range strings.Split(script, "\n") {
 		// Nothing of the machine's own: its Redis data, its backups.
@@ -133,6 +141,11 @@ func TestReadmeRestoreByHand(t *testing.T) {
 	trigger := "SELECT group_concat(trigger_name) FROM information_schema.triggers WHERE trigger_schema = 'writefreely'"
 	if got := freshMaria.Query(t, "", trigger); got != "posts_log" {
 		t.Errorf("MariaDB triggers after the restore: %q", got)
+	}
+	want, _ := os.ReadFile(envFile)
+	got, err := os.ReadFile(filepath.Join(filesTo, envFile))
+	if fi, serr := os.Stat(filepath.Join(filesTo, envFile)); err != nil || serr != nil || string(got) != string(want) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the .env.production unpacked by the block: %q, %v, %v; want %q, mode 0600", got, err, fi, want)
 	}
 }
 

@@ -122,7 +122,7 @@ func TestReadmeStepZeroRefuses(t *testing.T) {
 	m := onlySnapshot(t, cfg)
 	snap := filepath.Join(dir, "store", "snapshots", m.ID)
 	script := readmeWithSettings(t, head, map[string]string{
-		"S": snap, "ID": filepath.Join(dir, "id.txt"), "SIGNER": configSigner(t, cfg), "REDIS_DIR": t.TempDir(),
+		"S": snap, "ID": filepath.Join(dir, "id.txt"), "SIGNER": configSigner(t, cfg), "REDIS_DIR": t.TempDir(), "FILES_TO": t.TempDir(),
 	}) + "\n# 0." + step0 + "\necho STEP0-PASSED\n"
 	runStep0 := func() (string, error) {
 		cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
