@@ -1,6 +1,6 @@
 // Package restore brings the artifacts of a snapshot back onto servers:
-// PostgreSQL globals and databases, MySQL/MariaDB databases and Redis RDB
-// files. It reaches each through its engine (package engines) and the
+// PostgreSQL globals and databases, MySQL/MariaDB databases, Redis RDB
+// files and the files entries (tars checked file by file). It reaches each through its engine (package engines) and the
 // engine's Target, by the artifact's component, never by its name.
 //
 // Invariants:
@@ -8,8 +8,13 @@
 //     read in full (streamed, nothing staged) and found with the stored
 //     size and stored SHA-256 its manifest records, opening with the
 //     identities given, and before every target was found ready (a
-//     database that exists is empty unless Clean; a Redis directory with
-//     no server running in it and no appendonly files): a missing,
+//     database that exists is empty unless Clean; every PostgreSQL server
+//     at least as new as the dump's, the local pg_restore at least as new
+//     as the pg_dump, every extension recorded available, the owner
+//     present or created by the globals first; MySQL reachable; a Redis
+//     directory writable, with no server running in it and no appendonly
+//     files; no file a files target would overwrite unless Clean) and the
+//     staging directory can hold the largest plaintext: a missing,
 //     truncated or altered artifact, a wrong identity, an unknown snapshot
 //     or a target that would refuse its step change nothing, and the
 //     error lists every problem found.
