@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/stall"
 )
 
 // maxNames is how many paths an error or a probe names before it only
@@ -240,7 +241,7 @@ func (d *dumper) content(p string, f *os.File, size int64) error {
 		env = new(bytes.Buffer)
 		dst = io.MultiWriter(dst, env)
 	}
-	n, err := io.CopyN(dst, ctxReader{d.ctx, f}, size)
+	n, err := io.CopyN(dst, stall.ContextReader(d.ctx, f), size)
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s shrank from %d to %d bytes while it was read (being written?): back it up again", p, size, n)
 	} else if err != nil {
@@ -323,17 +324,4 @@ func Fix(entry string) string {
 		name = u.Username
 	}
 	return fmt.Sprintf("the service user needs read access: give its group read (chmod -R g+rX) or an ACL: setfacl -R -m u:%s:rX %s", name, entry)
-}
-
-// ctxReader stops a copy when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"mbackup/internal/engine"
+	"mbackup/internal/stall"
 )
 
 // extracted is what an extraction wrote.
@@ -172,7 +173,7 @@ func (x *extractor) file(h *tar.Header, r io.Reader) (err error) {
 		}
 	}()
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, sum), ctxReader{x.ctx, r})
+	n, err := io.Copy(io.MultiWriter(f, sum), stall.ContextReader(x.ctx, r))
 	if err != nil {
 		return fmt.Errorf("write /%s: %w", h.Name, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"mbackup/internal/engines"
 	"mbackup/internal/human"
 	"mbackup/internal/snapshot"
+	"mbackup/internal/stall"
 	"mbackup/internal/storage"
 	"mbackup/internal/stream"
 )
@@ -200,7 +201,7 @@ func stage(ctx context.Context, s storage.Store, a snapshot.Artifact, ids []age.
 		}
 	}()
 	// Never more than the manifest says, so a lying one cannot fill the disk.
-	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, a.PlainBytes+1))
+	n, err := io.Copy(f, io.LimitReader(stall.ContextReader(ctx, r), a.PlainBytes+1))
 	if err == nil && n > a.PlainBytes {
 		err = fmt.Errorf("the plaintext is longer than the %d bytes the manifest records: altered; staging stopped", a.PlainBytes)
 	}
@@ -250,17 +251,4 @@ func checkFree(dir string, a snapshot.Artifact) error {
 			dir, human.Bytes(free), a.Component, a.Name, human.Bytes(need), human.Bytes(a.PlainBytes), human.Bytes(stageMargin))
 	}
 	return nil
-}
-
-// ctxReader stops a copy when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

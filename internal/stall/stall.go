@@ -218,3 +218,19 @@ type stalledError struct{ err error }
 func (e stalledError) Error() string        { return e.err.Error() }
 func (e stalledError) Unwrap() error        { return e.err }
 func (e stalledError) Is(target error) bool { return target == ErrStalled }
+
+// ContextReader returns a reader of r that fails with ctx's error once ctx
+// is done, so that a copy from a reader that never blocks (a file) stops.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

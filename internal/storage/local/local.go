@@ -24,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 
+	"mbackup/internal/stall"
 	"mbackup/internal/storage"
 )
 
@@ -92,7 +93,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	if lockErr != nil {
 		return storage.Object{}, fmt.Errorf("lock %s: %w", f.Name(), lockErr)
 	}
-	n, err := io.Copy(f, ctxReader{ctx, r})
+	n, err := io.Copy(f, stall.ContextReader(ctx, r))
 	if err != nil {
 		return storage.Object{}, err
 	}
@@ -143,19 +144,6 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// ctxReader stops a copy once its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Get opens the object's file.
