@@ -25,7 +25,7 @@ func (Engine) Component() artifact.Component { return artifact.Redis }
 // Title is Redis.
 func (Engine) Title() string { return "Redis" }
 
-// RestoreOrder puts Redis last.
+// RestoreOrder puts Redis after the databases, before the files.
 func (Engine) RestoreOrder() int { return 2 }
 
 // Jobs returns one job per configured server. Each job reaches its server
