@@ -15,8 +15,9 @@
 # and prints the median wall time of each, the ratio A/B (the median of the
 # per-round ratios, so a drift of the machine's speed cancels out) and the
 # peak RSS of A (GNU time's "maximum resident set size"). A runs as an admin
-# would, its progress on: off a terminal that is its log lines, one per
-# phase, kept in a file and printed for the last run.
+# would, its progress on: on a pseudo-terminal (script(1)), so the bar is
+# drawn and pg_restore's verbose lines are counted; its output is kept in a
+# file and printed for the last run.
 #
 # It never touches the machine's own PostgreSQL: the server is initdb'd into
 # a temporary directory, listens on no TCP address (only on a Unix socket in
@@ -64,6 +65,7 @@ command -v go >/dev/null || missing+=("go (https://go.dev/dl/)")
 command -v zstd >/dev/null || missing+=("zstd (apt-get install zstd)")
 command -v age >/dev/null || missing+=("age (apt-get install age)")
 [ -x /usr/bin/time ] || missing+=("/usr/bin/time (GNU time: apt-get install time)")
+command -v script >/dev/null || missing+=("script (apt-get install bsdutils)")
 command -v ss >/dev/null || missing+=("ss (apt-get install iproute2)")
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "restore.sh: missing:" >&2
@@ -202,6 +204,10 @@ plain=$(du -h --apparent-size "$tmp/out/bench.dump" | cut -f1)
 cmd_a=("$tmp/mbackup" --config "$tmp/mbackup.yaml" restore --yes -i "$tmp/identity.txt"
 	--only postgres/bench --pg-host "$sock" --pg-port "$port" --pg-user postgres
 	--jobs 2 --staging "$tmp/staging" "$id")
+# A runs on a terminal (script(1) gives it a pseudo-terminal), as an admin
+# sees it: the progress bar redrawn in place and pg_restore --verbose
+# parsed for the items of its table of contents.
+cmd_a=(script -qefc "$(printf '%q ' "${cmd_a[@]}")" /dev/null)
 # shellcheck disable=SC2016 # $1 is the inner shell's argument
 cmd_b=(sh -c 'createdb bench && exec pg_restore -j 2 -d bench "$1"' restore "$tmp/out/bench.dump")
 
