@@ -11,8 +11,10 @@
 #   A  mbackup restore --yes -i IDENTITY --only postgres/bench --jobs 2
 #                      --staging DIR ID          (creates the database itself)
 #   B  createdb bench && pg_restore -j 2 -d bench FILE
+#   C  age -d -i IDENTITY ARTIFACT | zstd -d -o STAGED && B on STAGED
+#      (the README's restore by hand: what A does, without mbackup)
 #
-# and prints the median wall time of each, the ratio A/B (the median of the
+# and prints the median wall time of each, the ratios A/B and A/C (the median of the
 # per-round ratios, so a drift of the machine's speed cancels out) and the
 # peak RSS of A (GNU time's "maximum resident set size"). A runs as an admin
 # would, its progress on: on a pseudo-terminal (script(1)), so the bar is
@@ -210,6 +212,12 @@ cmd_a=("$tmp/mbackup" --config "$tmp/mbackup.yaml" restore --yes -i "$tmp/identi
 cmd_a=(script -qefc "$(printf '%q ' "${cmd_a[@]}")" /dev/null)
 # shellcheck disable=SC2016 # $1 is the inner shell's argument
 cmd_b=(sh -c 'createdb bench && exec pg_restore -j 2 -d bench "$1"' restore "$tmp/out/bench.dump")
+# C is the same restore by hand, as the README's "Restore by hand" does it:
+# decrypt and decompress the artifact to a file, then createdb and
+# pg_restore; the file is removed afterwards, untimed.
+# shellcheck disable=SC2016 # $1..$3 are the inner shell's arguments
+cmd_c=(sh -c 'age -d -i "$1" "$2" | zstd -d -q -f -o "$3" && createdb bench && pg_restore -j 2 -d bench "$3"; s=$?; rm -f "$3"; exit $s'
+	restore "$tmp/identity.txt" "$artifact" "$tmp/staging/by-hand.dump")
 
 if [ "$hold" -eq 1 ]; then
 	"$PGBIN/dropdb" --if-exists bench
@@ -272,16 +280,17 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load before measuring: $load_before"
 for i in $(seq 0 "$runs"); do
 	if [ "$i" -eq 0 ]; then log "warm-up round"; else log "round $i/$runs"; fi
-	for name in a b; do
+	for name in a b c; do
 		tidy
 		case $name in
 		a) run a "${cmd_a[@]}" ;;
 		b) run b "${cmd_b[@]}" ;;
+		c) run c "${cmd_c[@]}" ;;
 		esac
 		check "$name"
 	done
 	if [ "$i" -eq 0 ]; then
-		rm -f "$tmp"/[ab].times
+		rm -f "$tmp"/[abc].times
 	fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -294,7 +303,9 @@ minmax() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s..%s", lo, 
 
 wall_a=$(col a 1 | median)
 wall_b=$(col b 1 | median)
+wall_c=$(col c 1 | median)
 ratio_ab=$(ratios a b | median)
+ratio_ac=$(ratios a c | median)
 rss_a=$(col a 2 | sort -n | tail -n 1)
 rss_b=$(col b 2 | sort -n | tail -n 1)
 
@@ -307,14 +318,16 @@ mbackup restore --only postgres/bench vs bare pg_restore
   database:  pgbench -i -s $scale ($dbsize), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), local store
   dump:      $plain plain (pg_dump -Fc -Z0), $stored stored (zstd, age)
   machine:   $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM
-  runs:      $runs rounds (A B in turn) after 1 warm-up round
+  runs:      $runs rounds (A B C in turn) after 1 warm-up round
   load:      before $load_before, after $load_after (1/5/15 min)
 
   wall time, seconds                          median    min..max
   A mbackup restore --jobs 2                  $(printf '%7s' "$wall_a")   $(col a 1 | minmax)
   B createdb && pg_restore -j 2 (plain file)  $(printf '%7s' "$wall_b")   $(col b 1 | minmax)
+  C by hand: age -d | zstd -d > file, then B  $(printf '%7s' "$wall_c")   $(col c 1 | minmax)
 
   A/B  $ratio_ab  (target <= 1.15: $(verdict "$ratio_ab" 1.15))   per round: $(ratios a b | tr '\n' ' ')
+  A/C  $ratio_ac  (the same work by hand)   per round: $(ratios a c | tr '\n' ' ')
 
   peak RSS of A  $(mib "$rss_a")
     the largest of mbackup and its pg_restore processes; bare pg_restore peaks at $(mib "$rss_b")
