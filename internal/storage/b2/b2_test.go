@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -229,5 +230,30 @@ func TestExpiredTokens(t *testing.T) {
 	}
 	if n := srv.Count("b2_authorize_account"); n < 3 {
 		t.Errorf("%d authorizations; want re-authorizations after expiry", n)
+	}
+}
+
+// TestGetSmallOneRequest: an object of one chunk is downloaded with one
+// request and nothing after it (no range past the end, answered 416, from
+// a goroutine that outlives the reader); a larger one still reads whole.
+func TestGetSmallOneRequest(t *testing.T) {
+	srv, s := newStore(t, nil)
+	for _, size := range []int{1, 4096, testChunk, testChunk + 1} {
+		key := fmt.Sprintf("obj-%d", size)
+		want := bytes.Repeat([]byte{'x'}, size)
+		mustPut(t, s, key, want)
+		before := srv.Count("download")
+		rc, err := s.Get(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("size %d: read %d bytes, %v", size, len(got), err)
+		}
+		if n := srv.Count("download") - before; size <= testChunk && n != 1 {
+			t.Errorf("size %d: %d download requests, want 1", size, n)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("b2: get: %w", err)
 	}
 	cctx, cancel := s.callContext(ctx)
-	_, err := s.stat(cctx, key)
+	obj, err := s.stat(cctx, key)
 	if err != nil {
 		err = s.fail("get", key, cctx, err)
 		cancel()
@@ -82,13 +82,33 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	tctx, cancelTimeout := context.WithTimeoutCause(ctx, s.cfg.DownloadTimeout,
 		fmt.Errorf("%w: not done within %v", errDownloadTimeout, s.cfg.DownloadTimeout))
 	dctx, wd, cancelWatch := watch(tctx, s.cfg.StallTimeout, s.cfg.UploadRetries)
-	r := s.current().Object(s.name(key)).NewReader(dctx)
-	r.ChunkSize = s.cfg.ChunkSize
-	r.ConcurrentDownloads = s.cfg.ConcurrentUploads
+	r := s.newReader(dctx, key, obj.Size)
 	return &reader{s: s, key: key, ctx: dctx, r: r, wd: wd, stop: func() {
 		cancelWatch(nil)
 		cancelTimeout()
 	}}, nil
+}
+
+// newReader reads key, size bytes long. An object of one chunk (manifests,
+// the media index) is read as one range of its known length by one
+// goroutine: blazer then asks for nothing past the end. Otherwise (and
+// for larger objects, whose length blazer cannot be given: its range
+// reader races on it with more than one goroutine) each download ends
+// with a request answered 416, made by a goroutine that may still run
+// after the reader is done; with a small object that request raced with
+// blazer's unguarded reauthorization of another call.
+func (s *Store) newReader(ctx context.Context, key string, size int64) *b2.Reader {
+	o := s.current().Object(s.name(key))
+	if size > 0 && size <= int64(s.cfg.ChunkSize) {
+		r := o.NewRangeReader(ctx, 0, size)
+		r.ChunkSize = int(size) + 1 // larger than the range: its one chunk is the final one
+		r.ConcurrentDownloads = 1
+		return r
+	}
+	r := o.NewReader(ctx)
+	r.ChunkSize = s.cfg.ChunkSize
+	r.ConcurrentDownloads = s.cfg.ConcurrentUploads
+	return r
 }
 
 // reader is the io.ReadCloser of Get.
