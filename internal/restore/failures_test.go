@@ -102,7 +102,10 @@ func TestB2DownloadFailures(t *testing.T) {
 	}
 	srv.ClearFaults()
 
+	// blazer waits about 1 s, then 2 s, before its two retries: a store
+	// whose stall timeout is well above both, as the default 2 minutes is.
 	srv.Inject("download", b2test.Fault{Status: 503, Times: 2})
+	opt.Store = b2Store(t, srv, 15*time.Second)
 	if _, err := Run(context.Background(), steps, targets, opt); err != nil {
 		t.Fatalf("Run after two 503s: %v", err)
 	}

@@ -109,16 +109,23 @@ func newB2(t *testing.T) (storage.Store, *b2test.Server) {
 	t.Helper()
 	srv := b2test.New(t)
 	srv.CreateBucket("backups")
+	return b2Store(t, srv, 2*time.Second), srv
+}
+
+// b2Store is a store on srv's bucket that gives up on a transfer with no
+// progress for stall.
+func b2Store(t *testing.T, srv *b2test.Server, stall time.Duration) storage.Store {
+	t.Helper()
 	s, err := b2.New(context.Background(), b2.Config{
 		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
 		ChunkSize: 5_000_000, ConcurrentUploads: 2, APIBase: srv.URL,
-		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 3,
+		CallTimeout: 5 * time.Second, StallTimeout: stall, UploadRetries: 3,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, srv
+	return s
 }
 
 const tableSums = `SELECT string_agg(format('%s=%s', c.relname, (xpath('/row/c/text()',
