@@ -169,7 +169,7 @@ func TestEngineHooks(t *testing.T) {
 func TestByHand(t *testing.T) {
 	for _, tool := range []string{"age", "zstd", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			t.Fatalf("%s is not installed: apt-get install -y %s", tool, tool)
 		}
 	}
 	src := t.TempDir()

@@ -139,7 +139,8 @@ func TestCheckDataDirNotWritable(t *testing.T) {
 	if os.Geteuid() == 0 {
 		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
 			if strings.Contains(string(out), "Operation not supported") || strings.Contains(string(out), "Inappropriate ioctl") {
-				t.Skipf("the file system of %s has no immutable flag: %s", dir, out)
+				t.Fatalf("the file system of %s has no immutable flag, which this test needs as root: "+
+					"run the tests with TMPDIR on ext4, xfs or btrfs, or as another user: %s", dir, out)
 			}
 			t.Fatalf("chattr +i (apt-get install -y e2fsprogs): %v: %s", err, out)
 		}
