@@ -1,5 +1,5 @@
 // Package engine is the contract between the program and each engine
-// that backs a component up and restores it (PostgreSQL, MySQL, Redis):
+// that backs a component up and restores it (PostgreSQL, MySQL, Redis, files):
 // the engine's backup jobs on one side, on the other the step that puts
 // one of its artifacts back onto a target.
 //

@@ -119,8 +119,8 @@ func Names() []string {
 
 // Artifact is one stored file of a snapshot.
 type Artifact struct {
-	Component string // postgres, redis, mysql
-	Name      string // database or Redis instance name; "globals" for pg_dumpall --globals-only
+	Component string // postgres, redis, mysql, files
+	Name      string // database, Redis instance name or files entry; "globals" for pg_dumpall --globals-only
 	Bytes     int64  // stored (compressed, encrypted) bytes
 }
 

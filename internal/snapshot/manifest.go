@@ -77,8 +77,8 @@ type Manifest struct {
 // Artifact is one sealed stream of a snapshot.
 type Artifact struct {
 	Key       string `json:"key"`       // relative to the store's root
-	Component string `json:"component"` // postgres, redis, mysql
-	Name      string `json:"name"`      // database, "globals", or the Redis name
+	Component string `json:"component"` // postgres, redis, mysql, files
+	Name      string `json:"name"`      // database, "globals", the Redis name or the files entry
 	dump.Info
 	stream.Sums
 	Started  time.Time `json:"started"`
