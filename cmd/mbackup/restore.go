@@ -294,8 +294,11 @@ const preflightText = `Before anything is written, every artifact above is downl
   - its stored size and SHA-256 must equal the manifest's, and it must decrypt with the identity given;
   - the SQL fed to psql or mariadb (the globals, MySQL dumps) is also decrypted and decompressed, its size
     and SHA-256 checked, and scanned: one holding a client command (\! and the like) is refused;
+  - every file of a files entry is checked against the manifest's size and SHA-256;
   - every target must accept its step: no database that exists and is not empty (without --clean),
-    no Redis server running in the data directory, no appendonly files there.
+    PostgreSQL and the local pg_restore at least as new as the dump's, its extensions available,
+    no Redis server running in the data directory, no appendonly files there, no file overwritten
+    (without --clean), and room in the staging directory for the largest artifact.
 `
 
 // printPlan prints the steps and what is checked before the first.
