@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"mbackup/internal/artifact"
+	"mbackup/internal/dump"
 	"mbackup/internal/engine"
 	"mbackup/internal/testenv"
 )
@@ -166,4 +168,35 @@ func TestRolesWithoutPassword(t *testing.T) {
 		}
 	}
 	t.Log(lines)
+}
+
+// TestPreflightClientTools: a missing psql or pg_restore, and a pg_restore
+// whose version is no version, are refused before anything is written.
+func TestPreflightClientTools(t *testing.T) {
+	ctx := context.Background()
+	cfg := superuser()
+	cfg.BinDir = t.TempDir()
+	info := dump.Info{Version: "pg_dump (PostgreSQL) 15.1", ServerVersion: "15.1", Extensions: []string{"plpgsql"}}
+	db := engine.Pending{Artifact: artifact.Ref{Component: artifact.Postgres, Name: "tools_db", Kind: artifact.Dump},
+		Database: "tools_db", Info: info}
+	globals := engine.Pending{Artifact: artifact.Ref{Component: artifact.Postgres, Name: "globals", Kind: artifact.SQL}}
+	for _, c := range []struct {
+		p    engine.Pending
+		want string
+	}{{db, filepath.Join(cfg.BinDir, "pg_restore")}, {globals, filepath.Join(cfg.BinDir, "psql")}} {
+		if _, err := cfg.Preflight(ctx, c.p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Preflight of %s without %s: %v", c.p.Artifact, c.want, err)
+		}
+	}
+	script := "#!/bin/sh\necho 'not a version'\n"
+	if err := os.WriteFile(filepath.Join(cfg.BinDir, "pg_restore"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cfg.Preflight(ctx, db)
+	if err == nil || !strings.Contains(err.Error(), "not a PostgreSQL version") {
+		t.Errorf("Preflight with a pg_restore that prints no version: %v", err)
+	}
+	if got := pg.Query(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'tools_db'"); got != "0" {
+		t.Error("the preflight created the database")
+	}
 }
