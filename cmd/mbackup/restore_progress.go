@@ -6,7 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
+
+	"mbackup/internal/human"
 )
 
 // restoreBar draws where a restore's long phase stands on one terminal
@@ -72,37 +73,19 @@ func barLine(step, phase string, done, total int64, unit, what string, elapsed t
 		return fmt.Sprintf("%d", n)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s %s", printable(step, 80), phase, amount(done))
+	fmt.Fprintf(&b, "%s: %s %s", human.Printable(step, 80), phase, amount(done))
 	if total > 0 {
 		fmt.Fprintf(&b, " of %s (%d%%)", amount(total), min(100, done*100/total))
 	}
 	if unit != "bytes" && unit != "" {
-		fmt.Fprintf(&b, " %s", printable(unit, 20))
+		fmt.Fprintf(&b, " %s", human.Printable(unit, 20))
 	}
 	if unit == "bytes" && elapsed > 0 {
 		fmt.Fprintf(&b, ", %s/s", humanBytes(int64(float64(done)/elapsed.Seconds())))
 	}
 	if what != "" {
-		fmt.Fprintf(&b, ", %s", printable(what, maxWhat))
+		fmt.Fprintf(&b, ", %s", human.Printable(what, maxWhat))
 	}
 	fmt.Fprintf(&b, ", %s", roundDuration(elapsed))
-	return b.String()
-}
-
-// printable replaces every control or invisible formatting character of s
-// with '?' (an escape sequence in a table's name must not reach the
-// terminal) and cuts it to n runes.
-func printable(s string, n int) string {
-	var b strings.Builder
-	for i, r := range []rune(s) {
-		if i == n {
-			b.WriteString("…")
-			break
-		}
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
-			r = '?'
-		}
-		b.WriteRune(r)
-	}
 	return b.String()
 }

@@ -29,7 +29,7 @@ func TestRestoreBar(t *testing.T) {
 	for _, tc := range []struct{ what, want string }{
 		{"table public.\x1b]0;owned\x07evil", "table public.?]0;owned?evil"},
 		{"table \u202eright-to-left", "table ?right-to-left"},
-		{"table " + strings.Repeat("x", 100), "table " + strings.Repeat("x", maxWhat-6) + "…"},
+		{"table " + strings.Repeat("x", 100), "table " + strings.Repeat("x", maxWhat-7) + "…"},
 		{"table \xff", "table ?"},
 	} {
 		line := barLine("postgres/x", "apply", 1, 0, "items", tc.what, time.Second)

@@ -49,3 +49,22 @@ func TestBytesUnits(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"public.statuses", 20, "public.statuses"},
+		{"a\x1b[2Jb", 20, "a?[2Jb"},
+		{"x\u202eevil", 20, "x?evil"}, // a bidi override
+		{"bad\xffbyte", 20, "bad?byte"},
+		{"abcdef", 4, "abc…"},
+		{"ééééé", 5, "ééééé"},
+	} {
+		if got := Printable(c.in, c.n); got != c.want {
+			t.Errorf("Printable(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"mbackup/internal/artifact"
 	"mbackup/internal/dump"
 	"mbackup/internal/engine"
+	"mbackup/internal/human"
 	"mbackup/internal/testenv"
 )
 
@@ -76,7 +77,7 @@ func TestTOCProgress(t *testing.T) {
 	if got[3].What != "table public.a" {
 		t.Errorf("progress while creating: %+v", got[3])
 	}
-	if s := printable(strings.Repeat("é", 300)); len([]rune(s)) != maxWhat {
+	if s := human.Printable(strings.Repeat("é", 300), maxWhat); len([]rune(s)) != maxWhat {
 		t.Errorf("printable kept %d runes", len([]rune(s)))
 	}
 }

@@ -2,9 +2,9 @@ package pgdump
 
 import (
 	"strings"
-	"unicode"
 
 	"mbackup/internal/engine"
+	"mbackup/internal/human"
 )
 
 // tocProgress follows pg_restore --verbose: the entries of the table of
@@ -43,7 +43,7 @@ func (p *tocProgress) line(line string) bool {
 		}
 		p.seen[item] = true
 	}
-	now := engine.Progress{Done: int64(len(p.seen)), Total: int64(len(p.toc)), Unit: engine.Items, What: printable(p.what)}
+	now := engine.Progress{Done: int64(len(p.seen)), Total: int64(len(p.toc)), Unit: engine.Items, What: human.Printable(p.what, maxWhat)}
 	if now != p.last {
 		p.last = now
 		p.report(now)
@@ -82,18 +82,3 @@ func unquote(s string) string {
 
 // maxWhat bounds what a progress line shows of a name.
 const maxWhat = 120
-
-// printable is s with every control character (a terminal escape in a
-// table's name, say) replaced by '?', cut to maxWhat runes.
-func printable(s string) string {
-	r := []rune(s)
-	if len(r) > maxWhat {
-		r = append(r[:maxWhat-1], '…')
-	}
-	for i, c := range r {
-		if unicode.IsControl(c) || c == unicode.ReplacementChar {
-			r[i] = '?'
-		}
-	}
-	return string(r)
-}
