@@ -154,7 +154,7 @@ func (r *restorer) run(ctx context.Context, id string) error {
 	rep, err := restore.Run(ctx, steps, r.targets, r.options(false))
 	r.bar.close()
 	printReport(r.out, r.m, rep, err)
-	return suggestAs(err, steps)
+	return suggestAs(err)
 }
 
 // plan is restore.Plan, the one database renamed with --as.

@@ -32,7 +32,7 @@ func (r *restorer) dryRun(ctx context.Context, steps []restore.Step) error {
 	printPreflightNotes(r.out, rep)
 	if err != nil {
 		fmt.Fprintf(r.out, "\ndry run: the restore would be refused (below); nothing was written\n")
-		return suggestAs(err, steps)
+		return suggestAs(err)
 	}
 	fmt.Fprintf(r.out, "\ndry run: every artifact and target checked in %s; the restore would start. Nothing was written.\n",
 		roundDuration(rep.Preflight))

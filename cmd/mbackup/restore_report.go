@@ -150,23 +150,23 @@ func mastodonAfterSteps(db string, redisDone, redisInSnapshot bool) string {
 }
 
 // suggestAs adds to a refusal of a database that exists and is not empty
-// the two ways past it: another name (--as, for the first such step of
-// steps), or --clean.
-func suggestAs(err error, steps []restore.Step) error {
+// the two ways past it: another name (--as, for the first step refused),
+// or --clean.
+func suggestAs(err error) error {
 	if !errors.Is(err, engine.ErrNotEmpty) {
 		return err
 	}
 	only, name := "postgres/DB", "NEWNAME"
-	if s, ok := refusedStep(err, steps); ok {
+	if s, ok := refusedStep(err); ok {
 		only, name = s.Name(), s.Database+"_check"
 	}
 	return fmt.Errorf("%w\nto restore a database next to the one there, give it another name: --only %s --as %s; "+
 		"to restore over it: --clean", err, only, name)
 }
 
-// refusedStep is the first database step of steps that err, the joined
-// refusals of the preflight ("restore: STEP: ..."), refuses as not empty.
-func refusedStep(err error, steps []restore.Step) (restore.Step, bool) {
+// refusedStep is the first database step that err, the joined refusals
+// of the preflight, refuses as not empty.
+func refusedStep(err error) (restore.Step, bool) {
 	var refusals []error
 	for e := err; e != nil && refusals == nil; e = errors.Unwrap(e) {
 		if j, ok := e.(interface{ Unwrap() []error }); ok {
@@ -174,13 +174,9 @@ func refusedStep(err error, steps []restore.Step) (restore.Step, bool) {
 		}
 	}
 	for _, r := range refusals {
-		if !errors.Is(r, engine.ErrNotEmpty) {
-			continue
-		}
-		for _, s := range steps {
-			if s.Database != "" && strings.HasPrefix(r.Error(), "restore: "+s.Name()+": ") {
-				return s, true
-			}
+		var te *restore.TargetError
+		if errors.As(r, &te) && te.Step.Database != "" && errors.Is(te, engine.ErrNotEmpty) {
+			return te.Step, true
 		}
 	}
 	return restore.Step{}, false

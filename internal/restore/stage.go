@@ -25,6 +25,15 @@ import (
 	"mbackup/internal/stream"
 )
 
+// TargetError is a target's refusal of a step in the preflight.
+type TargetError struct {
+	Step Step
+	Err  error
+}
+
+func (e *TargetError) Error() string { return "restore: " + e.Step.Name() + ": " + e.Err.Error() }
+func (e *TargetError) Unwrap() error { return e.Err }
+
 // preflight checks, before anything is written anywhere, every artifact
 // of steps (see verify), the staging space (see checkStaging) and every
 // target (see checkTarget), and reports every problem it finds, not only
@@ -54,7 +63,7 @@ func preflight(ctx context.Context, steps []Step, t Targets, opt Options) ([]str
 			notes = append(notes, st.Name()+": "+line)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("restore: %s: %w", st.Name(), err))
+			errs = append(errs, &TargetError{Step: st, Err: err})
 		}
 	}
 	if len(errs) > 0 {
