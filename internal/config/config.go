@@ -78,6 +78,8 @@ type Config struct {
 	Notify *Notify `yaml:"notify"`
 	// Metrics configures the Prometheus endpoint of the daemon.
 	Metrics Metrics `yaml:"metrics"`
+	// Drill configures the daemon's restore drill; nil when absent.
+	Drill *Drill `yaml:"drill"`
 	// DumpStallTimeout kills a dump (pg_dump, redis-cli, mariadb-dump) that
 	// writes nothing for this long while nothing holds it back: a stopped
 	// or hung producer. Default 10m (a Redis without diskless replication
@@ -404,5 +406,6 @@ func decodeBase() *Config {
 	c.MySQL = &MySQL{Host: "localhost", Port: 3306}
 	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}, StallTimeout: Duration(DefaultMediaStallTimeout)}
 	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}}
+	c.Drill = &Drill{Dir: DefaultDrillDir}
 	return c
 }

@@ -122,6 +122,9 @@ func (r *resolver) readFile(path, name string, secret bool) ([]byte, bool) {
 func (r *resolver) signing(c *Config) {
 	e := &c.Encryption
 	e.SigningKeyFile = r.abs(e.SigningKeyFile)
+	if c.Drill != nil {
+		c.Drill.IdentityFile = r.abs(c.Drill.IdentityFile)
+	}
 	if e.Signer != "" {
 		if _, err := sshsig.ParsePublicKey(e.Signer); err != nil {
 			r.problem("encryption.signer", "not a signing public key (the ssh-ed25519 line mbackup init or keygen --signing printed)")
