@@ -2,7 +2,8 @@
 // registry: the daemon serves it on /metrics (Handler) and one-shot commands
 // write it for node_exporter's textfile collector (WriteTextfile).
 //
-// Invariant: every mbackup_* series is declared in this file, listed by
+// Invariant: every mbackup_* series is declared in this package (this
+// file, and drill.go for the drill's), listed by
 // Names and documented below, and these are exactly the series that
 // configs/prometheus/mbackup-alerts.yaml and configs/grafana/mbackup.json
 // query. configs_test.go fails when an alert or a panel names a series that
@@ -30,15 +31,24 @@
 //	mbackup_notify_failures_total                      counter: notifications that could not be delivered
 //	mbackup_mirror_objects{action}                     gauge: objects of the last media mirror run (copied|skipped|deleted|failed)
 //	mbackup_mirror_bytes                               gauge: bytes copied by the last media mirror run
+//	mbackup_drill_last_success_timestamp_seconds       gauge: end of the newest successful restore drill in the store;
+//	                                                   0 when drills ran and none succeeded
+//	mbackup_drill_last_ok                              gauge: 1 when the newest drill in the store succeeded, else 0
+//	mbackup_drill_duration_seconds                     gauge: duration of the newest successful drill (its RTO)
+//	mbackup_drill_restore_seconds{component}           gauge: restore time of each component in that drill
 //
 // Series that describe something not yet observed by this process are absent
 // rather than zero: the snapshot series until the store has been listed once
 // (SetSnapshots), the mirror series until a mirror run (SetMirror), the
-// per-task gauges until that task has run. The counters are exported at zero
+// per-task gauges until that task has run (or SeedLastSuccess read its last
+// success from the store), the drill series until drill records were
+// found in the store (SetDrill). The counters are exported at zero
 // from the start (runs_total for the tasks given to New), so that increase()
 // sees the first event. Gauges are process state: after a restart the
-// per-task gauges are absent until the task runs again; the snapshot series
-// come from the store and survive restarts.
+// per-task gauges are absent until the task runs again, except the last
+// success of backup, mirror and drill, which the daemon seeds from the
+// store at start; the snapshot and drill series come from the store and
+// survive restarts.
 package metrics
 
 import (
@@ -103,6 +113,10 @@ const (
 func Names() []string {
 	return []string{
 		ArtifactBytes,
+		DrillDuration,
+		DrillLastOK,
+		DrillLastSuccessTimestamp,
+		DrillRestoreSeconds,
 		LastRunTimestamp,
 		LastSuccessTimestamp,
 		MirrorBytes,
@@ -142,7 +156,11 @@ type Metrics struct {
 
 	newest *newestGood
 
-	mu sync.Mutex // serializes updates that touch several series of a vector
+	drill           drillSeries
+	drillRegistered bool // the drill series, at the first SetDrill
+
+	mu        sync.Mutex      // serializes updates that touch several series of a vector
+	succeeded map[string]bool // tasks this process saw succeed, which SeedLastSuccess leaves alone
 }
 
 // New returns Metrics on a fresh registry that also holds the Go runtime and
@@ -191,7 +209,9 @@ func New(tasks ...string) *Metrics {
 			Name: MirrorBytes,
 			Help: "Bytes copied by the last media mirror run.",
 		}, nil),
-		newest: newNewestGood(time.Now),
+		newest:    newNewestGood(time.Now),
+		drill:     newDrillSeries(),
+		succeeded: map[string]bool{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -228,6 +248,7 @@ func (m *Metrics) RunFinished(task, result string, started, finished time.Time) 
 	m.runDuration.WithLabelValues(task).Set(finished.Sub(started).Seconds())
 	if result == Success {
 		m.lastSuccess.WithLabelValues(task).Set(unixSeconds(finished))
+		m.succeeded[task] = true
 	}
 }
 

@@ -266,6 +266,7 @@ func setAll(m *Metrics) {
 	m.Pruned(1)
 	m.NotifyFailed()
 	m.SetMirror(1, 2, 3, 4, 5)
+	m.SetDrill(Drill{LastOK: now, Duration: time.Minute, ComponentSeconds: map[string]float64{"postgres": 30}})
 }
 
 // TestNamesMatchRegistry: Names is exactly the set of mbackup_* families the
