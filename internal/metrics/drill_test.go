@@ -44,4 +44,3 @@ func TestSeedLastSuccess(t *testing.T) {
 	m.SeedLastSuccess("backup", seeded)
 	wantValue(t, scrape(t, m), 1_700_100_000, LastSuccessTimestamp, TaskLabel, "backup")
 }
-
