@@ -213,3 +213,42 @@ func Trim(ctx context.Context, s storage.Store, now time.Time, keep *Record) (in
 	}
 	return deleted, errors.Join(errs...)
 }
+
+// Line says what f holds in one line for status and Slack, such as
+// "last drill: ok 5h ago, RTO 14m (snapshot 20261201T120000Z-abcdef, on
+// verifier)"; "" when the store holds no drill record.
+func (f Found) Line(now time.Time) string {
+	switch {
+	case f.Last == nil:
+		return ""
+	case f.Last.OK:
+		return fmt.Sprintf("last drill: ok %s ago, RTO %s (snapshot %s, on %s)", age(now, f.Last.Finished),
+			f.Last.Duration().Round(time.Second), f.Last.Snapshot, f.Last.Host)
+	}
+	line := fmt.Sprintf("last drill: FAILED %s ago (snapshot %s, on %s): %s", age(now, f.Last.Finished),
+		f.Last.Snapshot, f.Last.Host, firstLine(f.Last.Error))
+	if f.LastOK == nil {
+		return line + "; no drill in the store succeeded"
+	}
+	return line + "; the last successful one " + age(now, f.LastOK.Finished) + " ago"
+}
+
+// age is now-t in whole minutes, hours or days.
+func age(now, t time.Time) string {
+	d := max(now.Sub(t), 0)
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

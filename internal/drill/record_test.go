@@ -158,3 +158,23 @@ func TestRecordTrim(t *testing.T) {
 		t.Errorf("after trim, last ok = %+v", f.LastOK)
 	}
 }
+
+func TestFoundLine(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	ok, failed := record(now.Add(-5*time.Hour), true), record(now.Add(-2*time.Hour), false)
+	for _, tc := range []struct {
+		f    Found
+		want string
+	}{
+		{Found{}, ""},
+		{Found{Last: ok, LastOK: ok}, "last drill: ok 5h ago, RTO 14m0s (snapshot 20261201T120000Z-abcdef, on verifier)"},
+		{Found{Last: failed, LastOK: ok}, "last drill: FAILED 2h ago (snapshot 20261201T120000Z-abcdef, on verifier): " +
+			"drill: postgres/mastodon_production: 1 table's row count differs; the last successful one 5h ago"},
+		{Found{Last: failed}, "last drill: FAILED 2h ago (snapshot 20261201T120000Z-abcdef, on verifier): " +
+			"drill: postgres/mastodon_production: 1 table's row count differs; no drill in the store succeeded"},
+	} {
+		if got := tc.f.Line(now); got != tc.want {
+			t.Errorf("Line:\n got %q\nwant %q", got, tc.want)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/drill"
+	"mbackup/internal/mediasync"
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
 	"mbackup/internal/snapshot"
@@ -24,9 +26,11 @@ type Observer struct {
 	metrics *metrics.Metrics
 	srv     *http.Server // nil until Serve
 
-	mu    sync.Mutex
-	slack *notify.Slack // nil when not configured
-	host  string
+	mu          sync.Mutex
+	slack       *notify.Slack // nil when not configured
+	host        string
+	mirrorIndex string      // the media mirror's index key; "" without media
+	drills      drill.Found // the drill records, as the last Refresh read them
 }
 
 // NewObserver reports to log and m; it posts nothing until Configure.
@@ -51,6 +55,10 @@ func (o *Observer) Configure(cfg *config.Config) error {
 	}
 	o.mu.Lock()
 	o.slack, o.host = s, cfg.Host
+	o.mirrorIndex = ""
+	if cfg.Media != nil {
+		o.mirrorIndex = mediasync.IndexKey(cfg.Media.Prefix)
+	}
 	o.mu.Unlock()
 	return nil
 }
@@ -78,10 +86,11 @@ func (o *Observer) Close() {
 	}
 }
 
-// Refresh lists the store, records what it holds in the metrics and
-// returns the time of the newest good snapshot (snapshot.NewestGood:
-// complete, not dated in the future), zero when there is none.
-// Unreadable and future-dated snapshots are logged.
+// Refresh lists the store, records what it holds in the metrics (and the
+// drill records and traces of past runs: see fromStore) and returns the
+// time of the newest good snapshot (snapshot.NewestGood: complete, not
+// dated in the future), zero when there is none. Unreadable and
+// future-dated snapshots are logged.
 func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, error) {
 	entries, err := snapshot.List(ctx, s)
 	if err != nil {
@@ -100,10 +109,14 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 			o.log.Warn("snapshot dated in the future: never taken as the newest", "snapshot", en.ID, "date", en.Date().UTC().Format(time.RFC3339))
 		}
 	}
-	var newest time.Time
+	var newest, newestEnd time.Time
 	if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
-		newest = g.Manifest.Started
+		newest, newestEnd = g.Manifest.Started, g.Manifest.Finished
 	}
+	drills := o.fromStore(ctx, s, newestEnd)
+	o.mu.Lock()
+	o.drills = drills
+	o.mu.Unlock()
 	o.metrics.SetSnapshots(metrics.SnapshotCounts{
 		Complete: count[snapshot.StatusComplete], Partial: count[snapshot.StatusPartial], Incomplete: count[snapshot.StatusIncomplete],
 		Unreadable: count[snapshot.StatusUnreadable], NewerFormat: count[snapshot.StatusNewerFormat], Future: future,
@@ -122,12 +135,14 @@ func (o *Observer) Done(ctx context.Context, r Outcome) {
 	o.log.Info("run finished", attrs...)
 	o.count(r, finished)
 	o.mu.Lock()
-	s, host := o.slack, o.host
+	s, host, drills := o.slack, o.host, o.drills
 	o.mu.Unlock()
 	if s == nil {
 		return
 	}
-	if err := s.Notify(context.WithoutCancel(ctx), event(r, host, finished)); err != nil {
+	e := event(r, host, finished)
+	e.LastDrill = drills.Line(finished)
+	if err := s.Notify(context.WithoutCancel(ctx), e); err != nil {
 		o.log.Error("notification failed (the run itself is not affected)", "job", r.Task, "err", err)
 		o.metrics.NotifyFailed()
 	}

@@ -35,10 +35,11 @@ const (
 	Mirror = "mirror"
 	Prune  = "prune"
 	Verify = "verify"
+	Drill  = "drill"
 )
 
 // Tasks lists the tasks the daemon runs.
-var Tasks = []string{Backup, Mirror, Prune, Verify}
+var Tasks = []string{Backup, Mirror, Prune, Verify, Drill}
 
 // Outcome is what one run of a task did, for the log, the metrics and
 // the notifications.
