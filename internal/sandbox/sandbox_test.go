@@ -84,7 +84,6 @@ func TestPostgresMajor(t *testing.T) {
 	}
 }
 
-
 // TestMissingBinaries: each server names the package that installs it.
 func TestMissingBinaries(t *testing.T) {
 	empty := Binaries{Dirs: []string{t.TempDir()}, PostgresRoot: t.TempDir()}
@@ -192,4 +191,19 @@ func TestWaitReadyCancelled(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "context canceled") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// TestSocketDir checks that socket paths too long for sun_path move to a
+// short directory.
+func TestSocketDir(t *testing.T) {
+	short := t.TempDir()
+	if dir, cleanup, err := SocketDir(short); err != nil || dir != short || cleanup != "" {
+		t.Errorf("SocketDir(%s) = %s, %q, %v", short, dir, cleanup, err)
+	}
+	long := filepath.Join(short, strings.Repeat("x", maxSocketPath))
+	dir, cleanup, err := SocketDir(long)
+	if err != nil || dir == long || cleanup != dir || len(dir)+len("/.s.PGSQL.65535.lock") > maxSocketPath {
+		t.Errorf("SocketDir(long) = %s, %q, %v", dir, cleanup, err)
+	}
+	os.RemoveAll(cleanup)
 }
