@@ -222,19 +222,19 @@ func (f Found) Line(now time.Time) string {
 	case f.Last == nil:
 		return ""
 	case f.Last.OK:
-		return fmt.Sprintf("last drill: ok %s ago, RTO %s (snapshot %s, on %s)", age(now, f.Last.Finished),
+		return fmt.Sprintf("last drill: ok %s ago, RTO %s (snapshot %s, on %s)", since(now, f.Last.Finished),
 			f.Last.Duration().Round(time.Second), f.Last.Snapshot, f.Last.Host)
 	}
-	line := fmt.Sprintf("last drill: FAILED %s ago (snapshot %s, on %s): %s", age(now, f.Last.Finished),
+	line := fmt.Sprintf("last drill: FAILED %s ago (snapshot %s, on %s): %s", since(now, f.Last.Finished),
 		f.Last.Snapshot, f.Last.Host, firstLine(f.Last.Error))
 	if f.LastOK == nil {
 		return line + "; no drill in the store succeeded"
 	}
-	return line + "; the last successful one " + age(now, f.LastOK.Finished) + " ago"
+	return line + "; the last successful one " + since(now, f.LastOK.Finished) + " ago"
 }
 
-// age is now-t in whole minutes, hours or days.
-func age(now, t time.Time) string {
+// since is now-t in whole minutes, hours or days.
+func since(now, t time.Time) string {
 	d := max(now.Sub(t), 0)
 	switch {
 	case d < time.Hour:
