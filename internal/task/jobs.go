@@ -74,6 +74,26 @@ func (d *Daemon) verify(ctx context.Context) {
 	}
 }
 
+// drill drills the newest complete snapshot (Ops.Drill), which records
+// its result in the store; the metrics then read it back from there.
+func (d *Daemon) drill(ctx context.Context) {
+	cfg := d.config()
+	r := Outcome{Task: Drill, Started: d.ops.Now()}
+	r.Err = d.withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		var err error
+		r.Manifest, r.Summary, err = d.ops.Drill(ctx, cfg, s)
+		if ctx.Err() == nil {
+			r.NewestGood, _ = d.obs.Refresh(ctx, s)
+		}
+		return err
+	})
+	r.Next = d.next(Drill)
+	d.obs.Done(ctx, r)
+	if r.Err != nil {
+		d.log.Error("drill failed", "err", r.Err)
+	}
+}
+
 // prune applies retention after a backup and returns its summary line. A
 // restore or verify reading the store keeps it out: the daemon does not
 // wait, the next backup prunes; that is not a failure. A prune that fails
