@@ -12,6 +12,7 @@ import (
 	"mbackup/internal/config"
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
+	"mbackup/internal/ping"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -24,9 +25,10 @@ type Observer struct {
 	metrics *metrics.Metrics
 	srv     *http.Server // nil until Serve
 
-	mu    sync.Mutex
-	slack *notify.Slack // nil when not configured
-	host  string
+	mu     sync.Mutex
+	slack  *notify.Slack // nil when not configured
+	pinger *ping.Pinger  // nil when not configured
+	host   string
 }
 
 // NewObserver reports to log and m; it posts nothing until Configure.
@@ -49,8 +51,12 @@ func (o *Observer) Configure(cfg *config.Config) error {
 			return err
 		}
 	}
+	p, err := newPinger(cfg)
+	if err != nil {
+		return err
+	}
 	o.mu.Lock()
-	o.slack, o.host = s, cfg.Host
+	o.slack, o.pinger, o.host = s, p, cfg.Host
 	o.mu.Unlock()
 	return nil
 }
@@ -111,8 +117,8 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 	return newest, nil
 }
 
-// Done reports a finished run: it logs it, records it in the metrics and
-// posts it to Slack when configured.
+// Done reports a finished run: it logs it, records it in the metrics, and
+// sends its final ping and posts it to Slack when configured.
 func (o *Observer) Done(ctx context.Context, r Outcome) {
 	finished := time.Now()
 	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond), "next", r.Next.Format(time.RFC3339)}
@@ -121,6 +127,7 @@ func (o *Observer) Done(ctx context.Context, r Outcome) {
 	}
 	o.log.Info("run finished", attrs...)
 	o.count(r, finished)
+	o.pingFinished(ctx, r, finished)
 	o.mu.Lock()
 	s, host := o.slack, o.host
 	o.mu.Unlock()
@@ -191,6 +198,7 @@ func Secrets(cfg *config.Config) []string {
 	if cfg.Notify != nil && cfg.Notify.Slack != nil {
 		ss = append(ss, cfg.Notify.Slack.WebhookURL, cfg.Notify.Slack.Token)
 	}
+	ss = append(ss, pingSecrets(cfg)...)
 	var out []string
 	for _, s := range ss {
 		if v := s.Reveal(); v != "" {
@@ -200,9 +208,9 @@ func Secrets(cfg *config.Config) []string {
 	return out
 }
 
-// Report reports a run of a one-shot command: to Slack when post is set
-// and Slack is configured, and to a node_exporter textfile when
-// textfile is set. A failed notification is logged, never returned; the
+// Report reports a run of a one-shot command: to Slack and its final
+// dead-man ping when post is set and they are configured, and to a
+// node_exporter textfile when textfile is set. A failed notification is logged, never returned; the
 // error is the textfile's.
 func Report(ctx context.Context, log *slog.Logger, cfg *config.Config, s storage.Store, r Outcome, post bool, textfile string) error {
 	o := NewObserver(log, metrics.New(r.Task))
