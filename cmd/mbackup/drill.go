@@ -20,6 +20,7 @@ import (
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
+	"mbackup/internal/task"
 )
 
 // drillFlags are drill's options.
@@ -27,6 +28,8 @@ type drillFlags struct {
 	identities []string
 	dir        string
 	json       bool
+	notify     bool
+	textfile   string
 	trust      trustFlags
 }
 
@@ -42,6 +45,8 @@ func runDrill(ctx context.Context, e *env, args []string) error {
 	})
 	fs.StringVar(&f.dir, "dir", "", "`directory` for the throwaway servers and the staged artifacts (default: drill.dir, else "+config.DefaultDrillDir+")")
 	fs.BoolVar(&f.json, "json", false, "print the drill record as JSON")
+	fs.BoolVar(&f.notify, "notify", true, "post the outcome to Slack (and ping notify.ping.drill) when configured")
+	fs.StringVar(&f.textfile, "metrics-textfile", "", "write the run's metrics to `FILE` for node_exporter's textfile collector")
 	f.trust.register(fs)
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -66,7 +71,14 @@ func runDrill(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "mbackup: warning: signatures not checked (--insecure-skip-signature)")
 	}
 	d.progress = e.stderr
+	started := time.Now()
 	m, rec, err := d.run(ctx, cfg, store, first(pos))
+	if ctx.Err() == nil && m != nil {
+		r := task.Outcome{Task: task.Drill, Started: started, Manifest: m, Err: err, Summary: drillSummary(rec)}
+		if rerr := reportRun(ctx, e, cfg, store, r, f.notify, f.textfile); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
 	switch {
 	case rec == nil:
 	case f.json:

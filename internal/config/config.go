@@ -321,6 +321,8 @@ type Retention struct {
 type Notify struct {
 	// Slack posts run outcomes to Slack; nil when absent.
 	Slack *Slack `yaml:"slack"`
+	// Ping sends dead-man pings per task (ping.go); nil when absent.
+	Ping *Ping `yaml:"ping"`
 }
 
 // Values accepted in notify.slack.on.
@@ -405,7 +407,7 @@ func decodeBase() *Config {
 	c.Postgres = &Postgres{Host: "localhost", Port: 5432, SSLMode: "prefer", Globals: true}
 	c.MySQL = &MySQL{Host: "localhost", Port: 3306}
 	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}, StallTimeout: Duration(DefaultMediaStallTimeout)}
-	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}}
+	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}, Ping: &Ping{Timeout: Duration(DefaultPingTimeout)}}
 	c.Drill = &Drill{Dir: DefaultDrillDir}
 	return c
 }

@@ -63,6 +63,7 @@ func (c *Config) secretRefs() []secretRef {
 			secretRef{"notify.slack.webhook_url", &sl.WebhookURL, &sl.WebhookURLFile},
 			secretRef{"notify.slack.token", &sl.Token, &sl.TokenFile})
 	}
+	refs = append(refs, c.pingSecretRefs()...)
 	return refs
 }
 

@@ -72,6 +72,9 @@ func (c *Config) Validate() error {
 	if c.Notify != nil && c.Notify.Slack != nil {
 		c.Notify.Slack.validate(v)
 	}
+	if c.Notify != nil && c.Notify.Ping != nil {
+		c.Notify.Ping.validate(v)
+	}
 	if c.Drill != nil {
 		c.Drill.validate(v)
 	}

@@ -29,6 +29,7 @@
 //	mbackup_newest_good_snapshot_age_seconds           gauge: now minus the above, computed at scrape time; absent when there is none
 //	mbackup_pruned_total                               counter: snapshots deleted by retention
 //	mbackup_notify_failures_total                      counter: notifications that could not be delivered
+//	mbackup_ping_failures_total{task}                  counter: dead-man pings (start, success or fail) not delivered
 //	mbackup_mirror_objects{action}                     gauge: objects of the last media mirror run (copied|skipped|deleted|failed)
 //	mbackup_mirror_bytes                               gauge: bytes copied by the last media mirror run
 //	mbackup_drill_last_success_timestamp_seconds       gauge: end of the newest successful restore drill in the store;
@@ -42,13 +43,13 @@
 // (SetSnapshots), the mirror series until a mirror run (SetMirror), the
 // per-task gauges until that task has run (or SeedLastSuccess read its last
 // success from the store), the drill series until drill records were
-// found in the store (SetDrill). The counters are exported at zero
-// from the start (runs_total for the tasks given to New), so that increase()
-// sees the first event. Gauges are process state: after a restart the
-// per-task gauges are absent until the task runs again, except the last
-// success of backup, mirror and drill, which the daemon seeds from the
-// store at start; the snapshot and drill series come from the store and
-// survive restarts.
+// found in the store (SetDrill). The counters are exported at zero from
+// the start (runs_total and ping_failures_total for the tasks given to
+// New), so that increase() sees the first event. Gauges are process state:
+// after a restart the per-task gauges are absent until the task runs
+// again, except the last success of backup, mirror and drill, which the
+// daemon seeds from the store at start; the snapshot and drill series
+// come from the store and survive restarts.
 package metrics
 
 import (
@@ -91,6 +92,7 @@ const (
 	NewestGoodSnapshotAge  = "mbackup_newest_good_snapshot_age_seconds"
 	PrunedTotal            = "mbackup_pruned_total"
 	NotifyFailuresTotal    = "mbackup_notify_failures_total"
+	PingFailuresTotal      = "mbackup_ping_failures_total"
 	MirrorObjects          = "mbackup_mirror_objects"
 	MirrorBytes            = "mbackup_mirror_bytes"
 )
@@ -124,6 +126,7 @@ func Names() []string {
 		NewestGoodSnapshotAge,
 		NewestGoodSnapshotTime,
 		NotifyFailuresTotal,
+		PingFailuresTotal,
 		PrunedTotal,
 		RunDuration,
 		RunsTotal,
@@ -151,6 +154,7 @@ type Metrics struct {
 	snapshots      *prometheus.GaugeVec
 	pruned         prometheus.Counter
 	notifyFailures prometheus.Counter
+	pingFailures   *prometheus.CounterVec
 	mirrorObjects  *prometheus.GaugeVec
 	mirrorBytes    *prometheus.GaugeVec // no labels: absent until the first SetMirror
 
@@ -165,7 +169,8 @@ type Metrics struct {
 
 // New returns Metrics on a fresh registry that also holds the Go runtime and
 // process collectors. runs_total is exported at zero for each of tasks and
-// every result, so that the first failure of a task shows in increase().
+// every result, and ping_failures_total for each of tasks, so that the
+// first failure of a task shows in increase().
 func New(tasks ...string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -201,6 +206,10 @@ func New(tasks ...string) *Metrics {
 			Name: NotifyFailuresTotal,
 			Help: "Notifications (Slack) that could not be delivered.",
 		}),
+		pingFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: PingFailuresTotal,
+			Help: "Dead-man pings of the task (start, success or fail) that could not be delivered.",
+		}, []string{TaskLabel}),
 		mirrorObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MirrorObjects,
 			Help: "Objects of the last media mirror run by action (copied, skipped, deleted, failed).",
@@ -217,13 +226,14 @@ func New(tasks ...string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lastSuccess, m.lastRun, m.runDuration, m.runs,
-		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures,
+		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures, m.pingFailures,
 		m.mirrorObjects, m.mirrorBytes, m.newest,
 	)
 	for _, t := range tasks {
 		for _, r := range Results {
 			m.runs.WithLabelValues(t, r)
 		}
+		m.pingFailures.WithLabelValues(t)
 	}
 	return m
 }
@@ -292,6 +302,9 @@ func (m *Metrics) Pruned(n int) {
 
 // NotifyFailed counts one notification that could not be delivered.
 func (m *Metrics) NotifyFailed() { m.notifyFailures.Inc() }
+
+// PingFailed counts one dead-man ping of task that could not be delivered.
+func (m *Metrics) PingFailed(task string) { m.pingFailures.WithLabelValues(task).Inc() }
 
 // SetMirror records the outcome of a media mirror run.
 func (m *Metrics) SetMirror(copied, skipped, deleted, failed int, bytes int64) {

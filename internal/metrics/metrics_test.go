@@ -265,6 +265,7 @@ func setAll(m *Metrics) {
 	m.SetSnapshots(SnapshotCounts{Complete: 1}, now)
 	m.Pruned(1)
 	m.NotifyFailed()
+	m.PingFailed("backup")
 	m.SetMirror(1, 2, 3, 4, 5)
 	m.SetDrill(Drill{LastOK: now, Duration: time.Minute, ComponentSeconds: map[string]float64{"postgres": 30}})
 }

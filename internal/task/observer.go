@@ -14,6 +14,7 @@ import (
 	"mbackup/internal/mediasync"
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
+	"mbackup/internal/ping"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -28,6 +29,7 @@ type Observer struct {
 
 	mu          sync.Mutex
 	slack       *notify.Slack // nil when not configured
+	pinger      *ping.Pinger  // nil when not configured
 	host        string
 	mirrorIndex string      // the media mirror's index key; "" without media
 	drills      drill.Found // the drill records, as the last Refresh read them
@@ -53,8 +55,12 @@ func (o *Observer) Configure(cfg *config.Config) error {
 			return err
 		}
 	}
+	p, err := newPinger(cfg)
+	if err != nil {
+		return err
+	}
 	o.mu.Lock()
-	o.slack, o.host = s, cfg.Host
+	o.slack, o.pinger, o.host = s, p, cfg.Host
 	o.mirrorIndex = ""
 	if cfg.Media != nil {
 		o.mirrorIndex = mediasync.IndexKey(cfg.Media.Prefix)
@@ -124,8 +130,8 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 	return newest, nil
 }
 
-// Done reports a finished run: it logs it, records it in the metrics and
-// posts it to Slack when configured.
+// Done reports a finished run: it logs it, records it in the metrics, and
+// sends its final ping and posts it to Slack when configured.
 func (o *Observer) Done(ctx context.Context, r Outcome) {
 	finished := time.Now()
 	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond), "next", r.Next.Format(time.RFC3339)}
@@ -134,6 +140,7 @@ func (o *Observer) Done(ctx context.Context, r Outcome) {
 	}
 	o.log.Info("run finished", attrs...)
 	o.count(r, finished)
+	o.pingFinished(ctx, r, finished)
 	o.mu.Lock()
 	s, host, drills := o.slack, o.host, o.drills
 	o.mu.Unlock()
@@ -206,6 +213,7 @@ func Secrets(cfg *config.Config) []string {
 	if cfg.Notify != nil && cfg.Notify.Slack != nil {
 		ss = append(ss, cfg.Notify.Slack.WebhookURL, cfg.Notify.Slack.Token)
 	}
+	ss = append(ss, pingSecrets(cfg)...)
 	var out []string
 	for _, s := range ss {
 		if v := s.Reveal(); v != "" {
@@ -215,9 +223,9 @@ func Secrets(cfg *config.Config) []string {
 	return out
 }
 
-// Report reports a run of a one-shot command: to Slack when post is set
-// and Slack is configured, and to a node_exporter textfile when
-// textfile is set. A failed notification is logged, never returned; the
+// Report reports a run of a one-shot command: to Slack and its final
+// dead-man ping when post is set and they are configured, and to a
+// node_exporter textfile when textfile is set. A failed notification is logged, never returned; the
 // error is the textfile's.
 func Report(ctx context.Context, log *slog.Logger, cfg *config.Config, s storage.Store, r Outcome, post bool, textfile string) error {
 	o := NewObserver(log, metrics.New(r.Task))
