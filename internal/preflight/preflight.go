@@ -2,7 +2,9 @@
 // first backup needs it: the recipients and the signing key, the store
 // (list, write, read back, delete), every source server, every entry of
 // the files section (what the running user cannot read, the Mastodon
-// secrets keys a .env.production lacks), the media bucket and Slack. Each probe returns results (what, a level, a message,
+// secrets keys a .env.production lacks), the media bucket, what a restore
+// drill needs on this machine (identity, directory, server programs) and
+// Slack. Each probe returns results (what, a level, a message,
 // and what to do when something is known to mend it); printing them is the
 // caller's.
 //
@@ -22,6 +24,7 @@ import (
 	"context"
 
 	"mbackup/internal/config"
+	"mbackup/internal/sandbox"
 )
 
 // Level says how a probe went.
@@ -63,9 +66,13 @@ type Options struct {
 // Run runs the probes cfg calls for, in order, and hands each probe's
 // results to report as soon as the probe is done.
 func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Result)) {
-	report(recipients(cfg))
-	report(signing(cfg))
-	report(identities(identityDirs(o.ConfigPath)))
+	if cfg.Verifier() { // it holds the identity and backs up nothing
+		report(verifierSigner(cfg))
+	} else {
+		report(recipients(cfg))
+		report(signing(cfg))
+		report(identities(identityDirs(o.ConfigPath)))
+	}
 	report(store(ctx, cfg.Storage))
 	if cfg.Postgres != nil {
 		report(postgres(ctx, cfg.Postgres))
@@ -81,6 +88,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Resul
 	}
 	for _, entry := range cfg.Files {
 		report(files(ctx, entry))
+	}
+	if cfg.Drill != nil {
+		report(drill(cfg.Drill, sandbox.Binaries{}))
 	}
 	report(slack(ctx, cfg, o.Notify, o.Secrets))
 }
