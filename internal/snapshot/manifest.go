@@ -90,7 +90,7 @@ type Shrink struct {
 	Component   string `json:"component"`
 	Name        string `json:"name"`
 	BeforeBytes int64  `json:"before_bytes"`
-	AfterBytes  int64  `json:"after_bytes"`           // 0 when missing
+	AfterBytes  int64  `json:"after_bytes"`            // 0 when missing
 	BeforeFiles int64  `json:"before_files,omitempty"` // files: file_count
 	AfterFiles  int64  `json:"after_files,omitempty"`
 	Missing     bool   `json:"missing,omitempty"`
