@@ -45,7 +45,7 @@ type PruneReport struct {
 	Unreadable []string
 	// Shrunk are the flagged snapshots whose unaccepted shrink holds
 	// snapshots the policy alone would delete, or might later.
-	Shrunk []string
+	Shrunk     []string
 	Unfinished int   // unfinished uploads cancelled: b2 large files, s3 multipart uploads, local temporary files
 	Objects    int   // keys deleted
 	Bytes      int64 // stored bytes of the snapshots and leftovers deleted in full
