@@ -30,6 +30,8 @@
 //	mbackup_notify_failures_total                      counter: notifications that could not be delivered
 //	mbackup_mirror_objects{action}                     gauge: objects of the last media mirror run (copied|skipped|deleted|failed)
 //	mbackup_mirror_bytes                               gauge: bytes copied by the last media mirror run
+//	mbackup_shrunk_artifacts                           gauge: artifacts of the last snapshot taken that the shrink guard
+//	                                                   flagged (much smaller than, or missing since, the previous one)
 //
 // Series that describe something not yet observed by this process are absent
 // rather than zero: the snapshot series until the store has been listed once
@@ -83,6 +85,7 @@ const (
 	NotifyFailuresTotal    = "mbackup_notify_failures_total"
 	MirrorObjects          = "mbackup_mirror_objects"
 	MirrorBytes            = "mbackup_mirror_bytes"
+	ShrunkArtifacts        = "mbackup_shrunk_artifacts"
 )
 
 // Labels of the per-task series.
@@ -113,6 +116,7 @@ func Names() []string {
 		PrunedTotal,
 		RunDuration,
 		RunsTotal,
+		ShrunkArtifacts,
 		Snapshots,
 	}
 }
@@ -139,6 +143,7 @@ type Metrics struct {
 	notifyFailures prometheus.Counter
 	mirrorObjects  *prometheus.GaugeVec
 	mirrorBytes    *prometheus.GaugeVec // no labels: absent until the first SetMirror
+	shrunk         *prometheus.GaugeVec // no labels: absent until the first SetShrunk
 
 	newest *newestGood
 
@@ -191,6 +196,10 @@ func New(tasks ...string) *Metrics {
 			Name: MirrorBytes,
 			Help: "Bytes copied by the last media mirror run.",
 		}, nil),
+		shrunk: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: ShrunkArtifacts,
+			Help: "Artifacts of the last snapshot taken flagged by the shrink guard (much smaller than, or missing since, the previous complete snapshot).",
+		}, nil),
 		newest: newNewestGood(time.Now),
 	}
 	m.reg.MustRegister(
@@ -198,7 +207,7 @@ func New(tasks ...string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lastSuccess, m.lastRun, m.runDuration, m.runs,
 		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures,
-		m.mirrorObjects, m.mirrorBytes, m.newest,
+		m.mirrorObjects, m.mirrorBytes, m.newest, m.shrunk,
 	)
 	for _, t := range tasks {
 		for _, r := range Results {
@@ -241,6 +250,10 @@ func (m *Metrics) SetArtifacts(artifacts []Artifact) {
 		m.artifactBytes.WithLabelValues(a.Component, a.Name).Set(float64(a.Bytes))
 	}
 }
+
+// SetShrunk records how many artifacts of the snapshot just taken the
+// shrink guard flagged.
+func (m *Metrics) SetShrunk(n int) { m.shrunk.WithLabelValues().Set(float64(n)) }
 
 // SetSnapshots records what a listing of the store found: the number of
 // snapshots by status and the time of the newest complete one (the zero
