@@ -214,7 +214,7 @@ func fallback(e Event, head string) string {
 			fmt.Fprintf(&b, "\nand %d more warnings", len(e.Warnings)-i)
 			break
 		}
-		b.WriteString("\n⚠️ " + clean(truncate(strings.Join(strings.Fields(w), " "), 200)))
+		b.WriteString("\n⚠️ " + clean(truncate(strings.Join(strings.Fields(w), " "), maxReason)))
 	}
 	if e.Summary != "" {
 		b.WriteString("\n" + clean(e.Summary))
