@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"mbackup/internal/config"
 	"mbackup/internal/snapshot"
 )
 
@@ -100,6 +101,19 @@ func TestShrinkGuard(t *testing.T) {
 			t.Errorf("accept-shrink %s exited %d:\n%s%s", bad.id, code, out, errOut)
 		}
 	}
+	// It takes the writers' lock: not while a backup runs.
+	loaded, _, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockStore(loaded.Storage, "mbackup daemon: backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := mbackup(t, "--config", cfg, "accept-shrink", flagged.ID); code != exitError || !strings.Contains(errOut, "mbackup daemon: backup") {
+		t.Errorf("accept-shrink under a held lock exited %d:\n%s", code, errOut)
+	}
+	l.Release()
 	if code, out, errOut := mbackup(t, "--config", cfg, "accept-shrink", flagged.ID); code != exitOK || !strings.Contains(out, "accepted the shrink of "+flagged.ID) {
 		t.Fatalf("accept-shrink exited %d:\n%s%s", code, out, errOut)
 	}

@@ -163,3 +163,33 @@ func TestAccept(t *testing.T) {
 		t.Errorf("snapshot.List: %v, %v", entries, err)
 	}
 }
+
+// TestAcceptStoreErrors: a store that refuses the write, or the listing,
+// fails Accept and Accepted with the cause; nothing is left half written.
+func TestAcceptStoreErrors(t *testing.T) {
+	ctx := context.Background()
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	s, err := b2.New(ctx, b2.Config{
+		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", APIBase: srv.URL,
+		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	flagged := manifest(curID)
+	flagged.Shrunk = []snapshot.Shrink{{Component: "redis", Name: "main", BeforeBytes: 9 * mib, Previous: prevID, Missing: true}}
+	srv.Inject("b2_upload_file", b2test.Fault{Status: 400})
+	if _, err := Accept(ctx, s, flagged, "root@backup", time.Now()); err == nil || !strings.HasPrefix(err.Error(), "shrink: accept "+curID+": ") {
+		t.Errorf("Accept with uploads refused: %v", err)
+	}
+	srv.ClearFaults()
+	if ids, err := Accepted(ctx, s); err != nil || len(ids) != 0 {
+		t.Errorf("after a refused upload: %v, %v", ids, err)
+	}
+	srv.Inject("b2_list_file_names", b2test.Fault{Status: 400})
+	if _, err := Accepted(ctx, s); err == nil || !strings.HasPrefix(err.Error(), "shrink: list acceptances: ") {
+		t.Errorf("Accepted with listing refused: %v", err)
+	}
+}
