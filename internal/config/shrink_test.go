@@ -57,3 +57,19 @@ func containsLine(s, want string) bool {
 	}
 	return false
 }
+
+// TestMediaPrefixNotAcceptances: the media mirror, which deletes what its
+// source lacks, cannot live where acceptances are kept.
+func TestMediaPrefixNotAcceptances(t *testing.T) {
+	for prefix, want := range map[string]string{
+		"media/":                 "",
+		"shrink-accepted/":       "media.prefix: must not be under shrink-accepted/, where accept-shrink records its acceptances",
+		"shrink-accepted/media/": "media.prefix: must not be under shrink-accepted/, where accept-shrink records its acceptances",
+	} {
+		y := base + "media:\n  source: {endpoint: https://s3.example, bucket: m, access_key_id: k, secret_access_key: s}\n  prefix: " + prefix + "\n"
+		_, _, err := loadYAML(t, t.TempDir(), y)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("prefix %s: err = %v, want %q", prefix, err, want)
+		}
+	}
+}
