@@ -33,11 +33,15 @@ func bytesJob(name string, n int) snapshot.Job {
 		}}
 }
 
+// taker returns a Taker whose snapshots are dated a minute apart, in the
+// past, so that they sort in the order they are taken.
 func taker(t *testing.T, s storage.Store) *snapshot.Taker {
 	t.Helper()
 	id, _ := age.GenerateX25519Identity()
+	at := time.Now().Add(-time.Hour)
 	return &snapshot.Taker{Store: s, Recipients: []age.Recipient{id.Recipient()},
-		RecipientIDs: []string{id.Recipient().String()}, Host: "test", Tool: "mbackup test"}
+		RecipientIDs: []string{id.Recipient().String()}, Host: "test", Tool: "mbackup test",
+		Now: func() time.Time { at = at.Add(time.Minute); return at }}
 }
 
 // take takes one snapshot of a database of n bytes, guarded at threshold.
