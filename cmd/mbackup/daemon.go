@@ -74,6 +74,9 @@ func daemonOps(e *env) task.Ops {
 			res, err := mirrorOnce(ctx, e, cfg, s, false, 8)
 			return res, mirrorSummary(res, false), err
 		},
+		Drill: func(ctx context.Context, cfg *config.Config, s storage.Store) (*snapshot.Manifest, string, error) {
+			return drillScheduled(ctx, cfg, s)
+		},
 		PruneSummary: func(rep retention.PruneReport) string { return pruneSummary(rep, false) },
 		Waiting:      func(msg string) { fmt.Fprintln(e.stderr, msg) },
 	}

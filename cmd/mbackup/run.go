@@ -48,6 +48,7 @@ func commands() []command {
 		{"prune", "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", runPrune},
 		{"mirror", "mirror the media bucket into the store, incrementally (--dry-run; --reverse --to-* copies it back into a bucket)", runMirror},
 		{"verify", "[ID|--all] check the newest snapshot's stored hashes; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", runVerify},
+		{"drill", "[ID] restore the newest complete snapshot, or ID, into throwaway servers started here, check every table, key and file, time each step, record the result in the store", runDrill},
 		{"daemon", "run the schedules (backup and prune, mirror, verify), post to Slack, serve /metrics, until SIGTERM; SIGHUP reloads the configuration", runDaemon},
 		{"check", "preflight: every source and the store reached with the credentials given, each line ✅/⚠️/❌ with the fix (--notify posts to Slack)", runCheck},
 		{"status", "the newest good snapshot and its age, snapshots by status, next runs, the daemon's last runs (--json)", runStatus},

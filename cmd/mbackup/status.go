@@ -62,6 +62,11 @@ func printStatus(w io.Writer, r *status.Report) {
 	if n := r.Newest; n != nil && n.Status != snapshot.StatusComplete {
 		fmt.Fprintf(w, "newest snapshot: %s, %s, %s ago\n", n.ID, n.Status, roundDuration(time.Duration(n.AgeSeconds)*time.Second))
 	}
+	if r.DrillLine != "" {
+		fmt.Fprintln(w, r.DrillLine)
+	} else {
+		fmt.Fprintln(w, "last drill: none recorded in the store (mbackup drill, or a verifier's daemon, proves that the snapshots restore)")
+	}
 	for _, s := range r.Schedules {
 		fmt.Fprintf(w, "%s: %q, next %s\n", s.Job, s.Cron, s.Next)
 	}

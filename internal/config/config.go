@@ -78,6 +78,8 @@ type Config struct {
 	Notify *Notify `yaml:"notify"`
 	// Metrics configures the Prometheus endpoint of the daemon.
 	Metrics Metrics `yaml:"metrics"`
+	// Drill configures the daemon's restore drill; nil when absent.
+	Drill *Drill `yaml:"drill"`
 	// DumpStallTimeout kills a dump (pg_dump, redis-cli, mariadb-dump) that
 	// writes nothing for this long while nothing holds it back: a stopped
 	// or hung producer. Default 10m (a Redis without diskless replication
@@ -323,6 +325,8 @@ type Retention struct {
 type Notify struct {
 	// Slack posts run outcomes to Slack; nil when absent.
 	Slack *Slack `yaml:"slack"`
+	// Ping sends dead-man pings per task (ping.go); nil when absent.
+	Ping *Ping `yaml:"ping"`
 }
 
 // Values accepted in notify.slack.on.
@@ -409,6 +413,7 @@ func decodeBase() *Config {
 	c.Postgres = &Postgres{Host: "localhost", Port: 5432, SSLMode: "prefer", Globals: true}
 	c.MySQL = &MySQL{Host: "localhost", Port: 3306}
 	c.Media = &Media{Prefix: "media/", MaxDelete: DeleteLimit{Percent: 5}, StallTimeout: Duration(DefaultMediaStallTimeout)}
-	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}}
+	c.Notify = &Notify{Slack: &Slack{On: NotifyAlways}, Ping: &Ping{Timeout: Duration(DefaultPingTimeout)}}
+	c.Drill = &Drill{Dir: DefaultDrillDir}
 	return c
 }

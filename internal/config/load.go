@@ -165,6 +165,12 @@ func (c *Config) finishDefaults() {
 	} else if c.Notify != nil && !c.src.has("notify.slack") {
 		c.Notify.Slack = nil
 	}
+	if c.Notify != nil && !c.src.has("notify.ping") {
+		c.Notify.Ping = nil
+	}
+	if !c.src.has("drill") {
+		c.Drill = nil
+	}
 	if c.Storage.Type == StorageLocal && c.Storage.Path == "" {
 		c.Storage.Path = DefaultLocalPath
 	}

@@ -63,6 +63,7 @@ func (c *Config) secretRefs() []secretRef {
 			secretRef{"notify.slack.webhook_url", &sl.WebhookURL, &sl.WebhookURLFile},
 			secretRef{"notify.slack.token", &sl.Token, &sl.TokenFile})
 	}
+	refs = append(refs, c.pingSecretRefs()...)
 	return refs
 }
 
@@ -122,6 +123,9 @@ func (r *resolver) readFile(path, name string, secret bool) ([]byte, bool) {
 func (r *resolver) signing(c *Config) {
 	e := &c.Encryption
 	e.SigningKeyFile = r.abs(e.SigningKeyFile)
+	if c.Drill != nil {
+		c.Drill.IdentityFile = r.abs(c.Drill.IdentityFile)
+	}
 	if e.Signer != "" {
 		if _, err := sshsig.ParsePublicKey(e.Signer); err != nil {
 			r.problem("encryption.signer", "not a signing public key (the ssh-ed25519 line mbackup init or keygen --signing printed)")

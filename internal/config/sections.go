@@ -9,8 +9,10 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-func (e *Encryption) validate(v *validator) {
-	if len(e.Recipients) == 0 && e.RecipientsFile == "" {
+// validate checks the recipients; at least one is needed when the
+// configuration backs up.
+func (e *Encryption) validate(v *validator, needRecipients bool) {
+	if needRecipients && len(e.Recipients) == 0 && e.RecipientsFile == "" {
 		v.add("encryption.recipients", "at least one recipient is required (recipients or recipients_file)")
 	}
 	for i, r := range e.Recipients {
@@ -35,6 +37,8 @@ func (m *Media) validate(v *validator) {
 		v.add("media.prefix", "must not be under snapshots/, where the snapshots are")
 	case m.Prefix == "shrink-accepted" || strings.HasPrefix(m.Prefix, "shrink-accepted/"):
 		v.add("media.prefix", "must not be under shrink-accepted/, where accept-shrink records its acceptances")
+	case m.Prefix == "drills" || strings.HasPrefix(m.Prefix, "drills/"):
+		v.add("media.prefix", "must not be under drills/, where the drill records are")
 	}
 	l := m.MaxDelete
 	if l.Count < 0 || l.Percent < 0 || l.Percent > 100 {

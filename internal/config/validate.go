@@ -37,7 +37,7 @@ func (c *Config) Validate() error {
 		v.add("host", "must be a non-empty label without spaces or slashes")
 	}
 	c.Storage.validate(v)
-	c.Encryption.validate(v)
+	c.Encryption.validate(v, !c.Verifier())
 	if c.Postgres != nil {
 		c.Postgres.validate(v)
 	}
@@ -74,6 +74,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Notify != nil && c.Notify.Slack != nil {
 		c.Notify.Slack.validate(v)
+	}
+	if c.Notify != nil && c.Notify.Ping != nil {
+		c.Notify.Ping.validate(v)
+	}
+	if c.Drill != nil {
+		c.Drill.validate(v)
 	}
 	if l := c.Metrics.Listen; l != "" {
 		if err := checkHostPort(l); err != nil {

@@ -44,6 +44,18 @@ type Info struct {
 	// must exist where it is restored: "" in a manifest made before it
 	// was recorded.
 	Owner string `json:"owner,omitempty"`
+	// Keyspace is the number of keys of each database of a Redis RDB, counted from the dump's own
+	// bytes; nil in a manifest made before it was recorded, or when the RDB holds a value type the
+	// counter cannot skip (Notes says so).
+	Keyspace []DBKeys `json:"keyspace,omitempty"`
+}
+
+// DBKeys is the number of keys of one Redis database in an RDB, and how
+// many of them have an expiry.
+type DBKeys struct {
+	DB      int   `json:"db"`
+	Keys    int64 `json:"keys"`
+	Expires int64 `json:"expires,omitempty"`
 }
 
 // FileSum is one regular file (Size, SHA256) or symlink (Link) of a files

@@ -2,7 +2,8 @@
 // registry: the daemon serves it on /metrics (Handler) and one-shot commands
 // write it for node_exporter's textfile collector (WriteTextfile).
 //
-// Invariant: every mbackup_* series is declared in this file, listed by
+// Invariant: every mbackup_* series is declared in this package (this
+// file, and drill.go for the drill's), listed by
 // Names and documented below, and these are exactly the series that
 // configs/prometheus/mbackup-alerts.yaml and configs/grafana/mbackup.json
 // query. configs_test.go fails when an alert or a panel names a series that
@@ -28,18 +29,28 @@
 //	mbackup_newest_good_snapshot_age_seconds           gauge: now minus the above, computed at scrape time; absent when there is none
 //	mbackup_pruned_total                               counter: snapshots deleted by retention
 //	mbackup_notify_failures_total                      counter: notifications that could not be delivered
+//	mbackup_ping_failures_total{task}                  counter: dead-man pings (start, success or fail) not delivered
 //	mbackup_mirror_objects{action}                     gauge: objects of the last media mirror run (copied|skipped|deleted|failed)
 //	mbackup_mirror_bytes                               gauge: bytes copied by the last media mirror run
+//	mbackup_drill_last_success_timestamp_seconds       gauge: end of the newest successful restore drill in the store;
+//	                                                   0 when drills ran and none succeeded
+//	mbackup_drill_last_ok                              gauge: 1 when the newest drill in the store succeeded, else 0
+//	mbackup_drill_duration_seconds                     gauge: duration of the newest successful drill (its RTO)
+//	mbackup_drill_restore_seconds{component}           gauge: restore time of each component in that drill
 //	mbackup_shrunk_artifacts                           gauge: artifacts of the last snapshot taken that the shrink guard
 //	                                                   flagged (much smaller than, or missing since, the previous one)
 //
 // Series that describe something not yet observed by this process are absent
 // rather than zero: the snapshot series until the store has been listed once
 // (SetSnapshots), the mirror series until a mirror run (SetMirror), the
-// per-task gauges until that task has run. The counters are exported at zero
-// from the start (runs_total for the tasks given to New), so that increase()
-// sees the first event. Gauges are process state: after a restart the
-// per-task gauges are absent until the task runs again; the snapshot series
+// per-task gauges until that task has run (or SeedLastSuccess read its last
+// success from the store), the drill series until drill records were
+// found in the store (SetDrill). The counters are exported at zero from
+// the start (runs_total and ping_failures_total for the tasks given to
+// New), so that increase() sees the first event. Gauges are process state:
+// after a restart the per-task gauges are absent until the task runs
+// again, except the last success of backup, mirror and drill, which the
+// daemon seeds from the store at start; the snapshot and drill series
 // come from the store and survive restarts.
 package metrics
 
@@ -83,6 +94,7 @@ const (
 	NewestGoodSnapshotAge  = "mbackup_newest_good_snapshot_age_seconds"
 	PrunedTotal            = "mbackup_pruned_total"
 	NotifyFailuresTotal    = "mbackup_notify_failures_total"
+	PingFailuresTotal      = "mbackup_ping_failures_total"
 	MirrorObjects          = "mbackup_mirror_objects"
 	MirrorBytes            = "mbackup_mirror_bytes"
 	ShrunkArtifacts        = "mbackup_shrunk_artifacts"
@@ -106,6 +118,10 @@ const (
 func Names() []string {
 	return []string{
 		ArtifactBytes,
+		DrillDuration,
+		DrillLastOK,
+		DrillLastSuccessTimestamp,
+		DrillRestoreSeconds,
 		LastRunTimestamp,
 		LastSuccessTimestamp,
 		MirrorBytes,
@@ -113,6 +129,7 @@ func Names() []string {
 		NewestGoodSnapshotAge,
 		NewestGoodSnapshotTime,
 		NotifyFailuresTotal,
+		PingFailuresTotal,
 		PrunedTotal,
 		RunDuration,
 		RunsTotal,
@@ -141,18 +158,24 @@ type Metrics struct {
 	snapshots      *prometheus.GaugeVec
 	pruned         prometheus.Counter
 	notifyFailures prometheus.Counter
+	pingFailures   *prometheus.CounterVec
 	mirrorObjects  *prometheus.GaugeVec
 	mirrorBytes    *prometheus.GaugeVec // no labels: absent until the first SetMirror
 	shrunk         *prometheus.GaugeVec // no labels: absent until the first SetShrunk
 
 	newest *newestGood
 
-	mu sync.Mutex // serializes updates that touch several series of a vector
+	drill           drillSeries
+	drillRegistered bool // the drill series, at the first SetDrill
+
+	mu        sync.Mutex      // serializes updates that touch several series of a vector
+	succeeded map[string]bool // tasks this process saw succeed, which SeedLastSuccess leaves alone
 }
 
 // New returns Metrics on a fresh registry that also holds the Go runtime and
 // process collectors. runs_total is exported at zero for each of tasks and
-// every result, so that the first failure of a task shows in increase().
+// every result, and ping_failures_total for each of tasks, so that the
+// first failure of a task shows in increase().
 func New(tasks ...string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -188,6 +211,10 @@ func New(tasks ...string) *Metrics {
 			Name: NotifyFailuresTotal,
 			Help: "Notifications (Slack) that could not be delivered.",
 		}),
+		pingFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: PingFailuresTotal,
+			Help: "Dead-man pings of the task (start, success or fail) that could not be delivered.",
+		}, []string{TaskLabel}),
 		mirrorObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MirrorObjects,
 			Help: "Objects of the last media mirror run by action (copied, skipped, deleted, failed).",
@@ -200,19 +227,22 @@ func New(tasks ...string) *Metrics {
 			Name: ShrunkArtifacts,
 			Help: "Artifacts of the last snapshot taken flagged by the shrink guard (much smaller than, or missing since, the previous complete snapshot).",
 		}, nil),
-		newest: newNewestGood(time.Now),
+		newest:    newNewestGood(time.Now),
+		drill:     newDrillSeries(),
+		succeeded: map[string]bool{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lastSuccess, m.lastRun, m.runDuration, m.runs,
-		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures,
+		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures, m.pingFailures,
 		m.mirrorObjects, m.mirrorBytes, m.newest, m.shrunk,
 	)
 	for _, t := range tasks {
 		for _, r := range Results {
 			m.runs.WithLabelValues(t, r)
 		}
+		m.pingFailures.WithLabelValues(t)
 	}
 	return m
 }
@@ -237,6 +267,7 @@ func (m *Metrics) RunFinished(task, result string, started, finished time.Time) 
 	m.runDuration.WithLabelValues(task).Set(finished.Sub(started).Seconds())
 	if result == Success {
 		m.lastSuccess.WithLabelValues(task).Set(unixSeconds(finished))
+		m.succeeded[task] = true
 	}
 }
 
@@ -284,6 +315,9 @@ func (m *Metrics) Pruned(n int) {
 
 // NotifyFailed counts one notification that could not be delivered.
 func (m *Metrics) NotifyFailed() { m.notifyFailures.Inc() }
+
+// PingFailed counts one dead-man ping of task that could not be delivered.
+func (m *Metrics) PingFailed(task string) { m.pingFailures.WithLabelValues(task).Inc() }
 
 // SetMirror records the outcome of a media mirror run.
 func (m *Metrics) SetMirror(copied, skipped, deleted, failed int, bytes int64) {

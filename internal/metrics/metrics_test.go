@@ -265,8 +265,10 @@ func setAll(m *Metrics) {
 	m.SetSnapshots(SnapshotCounts{Complete: 1}, now)
 	m.Pruned(1)
 	m.NotifyFailed()
+	m.PingFailed("backup")
 	m.SetMirror(1, 2, 3, 4, 5)
 	m.SetShrunk(2)
+	m.SetDrill(Drill{LastOK: now, Duration: time.Minute, ComponentSeconds: map[string]float64{"postgres": 30}})
 }
 
 // TestSetShrunk: absent until a snapshot was taken, then its flag count.

@@ -174,6 +174,9 @@ func footer(e Event) string {
 	if !e.NextRun.IsZero() {
 		parts = append(parts, "next run: "+utc(e.NextRun))
 	}
+	if e.LastDrill != "" {
+		parts = append(parts, clean(e.LastDrill))
+	}
 	return strings.Join(parts, "  ·  ")
 }
 

@@ -44,6 +44,9 @@ type Event struct {
 	Warnings   []string
 	NewestGood time.Time // time of the newest complete snapshot, zero if none
 	NextRun    time.Time // zero if unknown
+	// LastDrill says how the newest restore drill in the store went, such
+	// as "last drill: ok 5h ago, RTO 14m (…)"; "" when none ran.
+	LastDrill string
 }
 
 // Artifact is one stored file of a snapshot.

@@ -18,6 +18,9 @@
 //     to configure instead.
 //   - The RDB holds every database of the server; the database number in
 //     the URL is only checked for syntax.
+//   - Info.Keyspace is counted from the bytes written to the artifact (see
+//     Count), never from the live server. A counting error never fails the
+//     dump: Info.Notes says why the counts are missing.
 //
 // What the server does for a dump: it forks to write the RDB (memory grows
 // by the pages written meanwhile, copy-on-write), and with diskless
@@ -71,8 +74,8 @@ type Config struct {
 }
 
 // Dump streams an RDB snapshot of the server to w with redis-cli --rdb -
-// and returns its Info: the command, redis-cli's version and the server's
-// redis_version. It fails, writing nothing, when the server cannot be
+// and returns its Info: the command, redis-cli's version, the server's
+// redis_version and the keys of each database in the RDB. It fails, writing nothing, when the server cannot be
 // reached or authenticated or refuses SYNC; any error after bytes were
 // written means the artifact must be discarded.
 func Dump(ctx context.Context, cfg Config, w io.Writer) (dump.Info, error) {
@@ -89,13 +92,20 @@ func Dump(ctx context.Context, cfg Config, w io.Writer) (dump.Info, error) {
 	}
 	cmd := c.command(ctx, "--rdb", "-")
 	info.Command = strings.Join(cmd.Args, " ")
-	s := &rdbStream{w: w}
+	keys := newKeyCounter()
+	s := &rdbStream{w: io.MultiWriter(w, keys)}
 	err = dump.Run(ctx, cmd, s, c.password)
 	if err == nil {
 		err = s.finish()
 	}
+	counts, countErr := keys.close(err)
 	if err != nil {
 		return info, c.errorf("dump", refused(err))
+	}
+	if countErr != nil {
+		info.Notes = append(info.Notes, "Redis key counts not recorded: "+countErr.Error())
+	} else {
+		info.Keyspace = counts.Keyspace()
 	}
 	return info, nil
 }

@@ -1,6 +1,6 @@
 // Package status gathers what "mbackup status" reports: the snapshots in
-// the store by status, the newest good one and its age, the next runs of
-// the schedules, who holds the store's lock, and the last runs the
+// the store by status, the newest good one and its age, the last restore
+// drill recorded in the store, the next runs of the schedules, who holds the store's lock, and the last runs the
 // daemon's /metrics tell of.
 //
 // Invariant: gathering a report takes no lock. It lists the store, looks
@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"mbackup/internal/config"
+	"mbackup/internal/drill"
 	"mbackup/internal/lock"
 	"mbackup/internal/metrics"
 	"mbackup/internal/scheduler"
@@ -39,6 +40,31 @@ type Report struct {
 	Schedules []Schedule  `json:"schedules"`
 	RunHolder string      `json:"run_in_progress,omitempty"` // who holds the store's lock
 	Daemon    *Daemon     `json:"daemon,omitempty"`
+	// LastDrill and LastGoodDrill are the newest drill record in the
+	// store and the newest successful one (absent when there is none).
+	LastDrill     *DrillRef `json:"last_drill,omitempty"`
+	LastGoodDrill *DrillRef `json:"last_good_drill,omitempty"`
+	// DrillLine says how the last drill went, in one line.
+	DrillLine string `json:"-"`
+}
+
+// DrillRef is a drill record of the store.
+type DrillRef struct {
+	Snapshot   string  `json:"snapshot"`
+	Host       string  `json:"host"`
+	OK         bool    `json:"ok"`
+	Time       string  `json:"time"` // when it ended
+	AgeSeconds float64 `json:"age_seconds"`
+	RTOSeconds float64 `json:"rto_seconds"`
+	Error      string  `json:"error,omitempty"`
+}
+
+func drillRef(r *drill.Record, now time.Time) *DrillRef {
+	if r == nil {
+		return nil
+	}
+	return &DrillRef{Snapshot: r.Snapshot, Host: r.Host, OK: r.OK, Time: r.Finished.UTC().Format(time.RFC3339),
+		AgeSeconds: max(now.Sub(r.Finished).Seconds(), 0), RTOSeconds: r.Duration().Seconds(), Error: r.Error}
 }
 
 // SnapshotRef is a committed snapshot; its age is never negative.
@@ -86,7 +112,14 @@ func Gather(ctx context.Context, cfg *config.Config, s storage.Store, locks func
 		return nil, err
 	}
 	now = now.UTC()
-	for _, js := range [][2]string{{task.Backup, cfg.Schedule.Backup}, {task.Verify, cfg.Schedule.Verify}} {
+	scheds := [][2]string{{task.Backup, cfg.Schedule.Backup}, {task.Verify, cfg.Schedule.Verify}}
+	if cfg.Verifier() {
+		scheds = scheds[1:]
+	}
+	if cfg.Drill != nil {
+		scheds = append(scheds, [2]string{task.Drill, cfg.Drill.Schedule})
+	}
+	for _, js := range scheds {
 		if sched, err := scheduler.Parse(js[1]); js[1] != "" && err == nil {
 			r.Schedules = append(r.Schedules, Schedule{Job: js[0], Cron: js[1], Next: sched.Next(now).Format(time.RFC3339)})
 		}
@@ -123,6 +156,11 @@ func (r *Report) fromStore(ctx context.Context, s storage.Store, now time.Time) 
 	if g, ok := snapshot.NewestGood(entries, now); ok {
 		r.NewestGood = refOf(g, now)
 	}
+	f, err := drill.Latest(ctx, s)
+	if err != nil {
+		return err
+	}
+	r.LastDrill, r.LastGoodDrill, r.DrillLine = drillRef(f.Last, now), drillRef(f.LastOK, now), f.Line(now)
 	return nil
 }
 

@@ -28,6 +28,9 @@ type Ops struct {
 	Take func(ctx context.Context, cfg *config.Config, s storage.Store) (*snapshot.Manifest, error)
 	// Mirror mirrors the media bucket into s and says what it did in a line.
 	Mirror func(ctx context.Context, cfg *config.Config, s storage.Store) (mediasync.Result, string, error)
+	// Drill drills the newest complete snapshot of s, records the result
+	// in s and says how it went in a line.
+	Drill func(ctx context.Context, cfg *config.Config, s storage.Store) (*snapshot.Manifest, string, error)
 	// PruneSummary says what a prune did in a line.
 	PruneSummary func(retention.PruneReport) string
 	// Waiting tells that a run waits for a lock, and why; a line of the
@@ -62,11 +65,20 @@ func NewDaemon(log *slog.Logger, obs *Observer, ops Ops) *Daemon {
 	return &Daemon{log: log, obs: obs, ops: ops}
 }
 
-// Start schedules cfg's tasks and catches up a missed backup.
+// Start schedules cfg's tasks and catches up a missed backup. A
+// verifier's configuration (config.Config.Verifier) schedules no backup:
+// that host only drills, and verifies when schedule.verify is set.
 func (d *Daemon) Start(ctx context.Context, cfg *config.Config) error {
 	s := scheduler.New(ctx, d.log)
-	if err := s.Add(Backup, cfg.Schedule.Backup, d.backup); err != nil {
-		return err
+	if !cfg.Verifier() {
+		if err := s.Add(Backup, cfg.Schedule.Backup, d.backup); err != nil {
+			return err
+		}
+	}
+	if cfg.Drill != nil {
+		if err := s.Add(Drill, cfg.Drill.Schedule, d.reading(Drill, d.drill)); err != nil {
+			return err
+		}
 	}
 	if cfg.Schedule.Verify != "" {
 		if err := s.Add(Verify, cfg.Schedule.Verify, d.reading(Verify, d.verify)); err != nil {
@@ -82,26 +94,42 @@ func (d *Daemon) Start(ctx context.Context, cfg *config.Config) error {
 	d.cfg, d.sched = cfg, s
 	d.mu.Unlock()
 	s.Start()
-	d.log.Info("daemon started", "backup", cfg.Schedule.Backup, "next backup", s.Next(Backup).Format(time.RFC3339),
-		"verify", cfg.Schedule.Verify, "metrics", cfg.Metrics.Listen)
+	attrs := []any{"verify", cfg.Schedule.Verify, "metrics", cfg.Metrics.Listen}
+	if cfg.Verifier() {
+		attrs = append(attrs, "backup", "none (a verifier)")
+	} else {
+		attrs = append(attrs, "backup", cfg.Schedule.Backup, "next backup", s.Next(Backup).Format(time.RFC3339))
+	}
+	if cfg.Drill != nil {
+		attrs = append(attrs, "drill", cfg.Drill.Schedule, "next drill", s.Next(Drill).Format(time.RFC3339))
+	}
+	d.log.Info("daemon started", attrs...)
 	go d.catchUp(ctx, cfg, s)
 	return nil
 }
 
-// catchUp runs a backup at once when the newest good snapshot is older
-// than the backup interval (or there is none): the daemon was down when a
-// run was due.
+// catchUp lists the store at start, so that the metrics tell what it
+// holds before any run (Observer.Refresh), and runs a backup at once when
+// the newest good snapshot is older than the backup interval (or there is
+// none): the daemon was down when a run was due. A verifier backs up
+// nothing.
 func (d *Daemon) catchUp(ctx context.Context, cfg *config.Config, s *scheduler.Scheduler) {
-	interval, err := scheduler.Interval(cfg.Schedule.Backup, d.ops.Now())
-	if err != nil {
-		return
-	}
 	var newest time.Time
-	err = d.withStore(ctx, cfg.Storage, func(st storage.Store) error {
+	err := d.withStore(ctx, cfg.Storage, func(st storage.Store) error {
 		var err error
 		newest, err = d.obs.Refresh(ctx, st)
 		return err
 	})
+	if cfg.Verifier() {
+		if err != nil {
+			d.log.Error("cannot list the snapshots", "err", err)
+		}
+		return
+	}
+	interval, ierr := scheduler.Interval(cfg.Schedule.Backup, d.ops.Now())
+	if ierr != nil {
+		return
+	}
 	switch {
 	case err != nil:
 		d.log.Error("catch-up: cannot list the snapshots; the backup runs on schedule", "err", err)

@@ -68,14 +68,28 @@ type testDaemon struct {
 
 func startTestDaemon(t *testing.T, dir string) *testDaemon {
 	t.Helper()
+	return startConfiguredDaemon(t, dir, nil)
+}
+
+// startConfiguredDaemon is startTestDaemon with its configuration changed
+// by edit first, when not nil, and given to the observer.
+func startConfiguredDaemon(t *testing.T, dir string, edit func(*config.Config)) *testDaemon {
+	t.Helper()
 	cfg := &config.Config{Host: "test",
 		Storage:   config.Storage{Type: config.StorageLocal, Path: dir},
 		Schedule:  config.Schedule{Backup: "@every 1h"},
 		Retention: config.Retention{KeepWithin: config.Duration(time.Second), KeepLast: 1},
 	}
+	if edit != nil {
+		edit(cfg)
+	}
 	td := &testDaemon{cfg: cfg, m: metrics.New(Tasks...), log: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(td.log, nil))
-	td.Daemon = NewDaemon(log, NewObserver(log, td.m), Ops{
+	obs := NewObserver(log, td.m)
+	if err := obs.Configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	td.Daemon = NewDaemon(log, obs, Ops{
 		Load:  func() (*config.Config, error) { return cfg, nil },
 		Open:  func(_ context.Context, c config.Storage) (storage.Store, error) { return local.New(c.Path) },
 		Locks: func(c config.Storage) (lock.Place, error) { return lock.InDir(c.Path) },

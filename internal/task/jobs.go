@@ -19,6 +19,7 @@ import (
 func (d *Daemon) backup(ctx context.Context) {
 	cfg := d.config()
 	started := d.ops.Now()
+	d.obs.Started(ctx, Backup)
 	l, err := d.writing(cfg.Storage, Backup)
 	if err != nil {
 		d.notRun(ctx, cfg, Backup, started, err)
@@ -74,6 +75,26 @@ func (d *Daemon) verify(ctx context.Context) {
 	}
 }
 
+// drill drills the newest complete snapshot (Ops.Drill), which records
+// its result in the store; the metrics then read it back from there.
+func (d *Daemon) drill(ctx context.Context) {
+	cfg := d.config()
+	r := Outcome{Task: Drill, Started: d.ops.Now()}
+	r.Err = d.withStore(ctx, cfg.Storage, func(s storage.Store) error {
+		var err error
+		r.Manifest, r.Summary, err = d.ops.Drill(ctx, cfg, s)
+		if ctx.Err() == nil {
+			r.NewestGood, _ = d.obs.Refresh(ctx, s)
+		}
+		return err
+	})
+	r.Next = d.next(Drill)
+	d.obs.Done(ctx, r)
+	if r.Err != nil {
+		d.log.Error("drill failed", "err", r.Err)
+	}
+}
+
 // prune applies retention after a backup and returns its summary line. A
 // restore or verify reading the store keeps it out: the daemon does not
 // wait, the next backup prunes; that is not a failure. A prune that fails
@@ -94,15 +115,19 @@ func (d *Daemon) prune(ctx context.Context, cfg *config.Config, s storage.Store)
 		return d.pruneFailed(ctx, started, err)
 	}
 	defer rl.Release()
+	d.obs.Started(ctx, Prune) // not before: a prune skipped is no run
 	rep, err := retention.Prune(ctx, retention.PruneOptions{
 		Store: s, Policy: Policy(cfg.Retention), Now: d.ops.Now(), Log: logLines{d.log},
 	})
 	if err != nil {
 		return d.pruneFailed(ctx, started, err)
 	}
-	d.obs.count(Outcome{Task: Prune, Started: started}, d.ops.Now())
+	summary := d.ops.PruneSummary(rep)
+	r := Outcome{Task: Prune, Started: started, Summary: summary, Next: d.next(Backup)}
+	d.obs.count(r, d.ops.Now())
 	d.obs.metrics.Pruned(len(rep.Deleted))
-	return d.ops.PruneSummary(rep)
+	d.obs.pingFinished(ctx, r, d.ops.Now()) // its message is the backup's
+	return summary
 }
 
 // pruneFailed reports a failed prune as a run of its own and returns the
@@ -137,6 +162,7 @@ func (l logLines) Write(p []byte) (int, error) {
 func (d *Daemon) mirror(ctx context.Context) {
 	cfg := d.config()
 	started := d.ops.Now()
+	d.obs.Started(ctx, Mirror)
 	l, err := d.writing(cfg.Storage, Mirror)
 	if err != nil {
 		d.notRun(ctx, cfg, Mirror, started, err)
@@ -188,6 +214,7 @@ func (d *Daemon) reading(task string, run func(context.Context)) func(context.Co
 	return func(ctx context.Context) {
 		cfg := d.config()
 		started := d.ops.Now()
+		d.obs.Started(ctx, task)
 		rl, err := d.sharing(ctx, cfg.Storage, task)
 		if err != nil {
 			d.notRun(ctx, cfg, task, started, err)

@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/drill"
+	"mbackup/internal/mediasync"
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
+	"mbackup/internal/ping"
 	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -25,9 +28,12 @@ type Observer struct {
 	metrics *metrics.Metrics
 	srv     *http.Server // nil until Serve
 
-	mu    sync.Mutex
-	slack *notify.Slack // nil when not configured
-	host  string
+	mu          sync.Mutex
+	slack       *notify.Slack // nil when not configured
+	pinger      *ping.Pinger  // nil when not configured
+	host        string
+	mirrorIndex string      // the media mirror's index key; "" without media
+	drills      drill.Found // the drill records, as the last Refresh read them
 }
 
 // NewObserver reports to log and m; it posts nothing until Configure.
@@ -50,8 +56,16 @@ func (o *Observer) Configure(cfg *config.Config) error {
 			return err
 		}
 	}
+	p, err := newPinger(cfg)
+	if err != nil {
+		return err
+	}
 	o.mu.Lock()
-	o.slack, o.host = s, cfg.Host
+	o.slack, o.pinger, o.host = s, p, cfg.Host
+	o.mirrorIndex = ""
+	if cfg.Media != nil {
+		o.mirrorIndex = mediasync.IndexKey(cfg.Media.Prefix)
+	}
 	o.mu.Unlock()
 	return nil
 }
@@ -79,10 +93,11 @@ func (o *Observer) Close() {
 	}
 }
 
-// Refresh lists the store, records what it holds in the metrics and
-// returns the time of the newest good snapshot (snapshot.NewestGood:
-// complete, not dated in the future), zero when there is none.
-// Unreadable and future-dated snapshots are logged.
+// Refresh lists the store, records what it holds in the metrics (and the
+// drill records and traces of past runs: see fromStore) and returns the
+// time of the newest good snapshot (snapshot.NewestGood: complete, not
+// dated in the future), zero when there is none. Unreadable and
+// future-dated snapshots are logged.
 func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, error) {
 	entries, err := snapshot.List(ctx, s)
 	if err != nil {
@@ -101,10 +116,14 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 			o.log.Warn("snapshot dated in the future: never taken as the newest", "snapshot", en.ID, "date", en.Date().UTC().Format(time.RFC3339))
 		}
 	}
-	var newest time.Time
+	var newest, newestEnd time.Time
 	if g, ok := snapshot.NewestGood(entries, time.Now()); ok {
-		newest = g.Manifest.Started
+		newest, newestEnd = g.Manifest.Started, g.Manifest.Finished
 	}
+	drills := o.fromStore(ctx, s, newestEnd)
+	o.mu.Lock()
+	o.drills = drills
+	o.mu.Unlock()
 	o.metrics.SetSnapshots(metrics.SnapshotCounts{
 		Complete: count[snapshot.StatusComplete], Partial: count[snapshot.StatusPartial], Incomplete: count[snapshot.StatusIncomplete],
 		Unreadable: count[snapshot.StatusUnreadable], NewerFormat: count[snapshot.StatusNewerFormat], Future: future,
@@ -112,8 +131,8 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 	return newest, nil
 }
 
-// Done reports a finished run: it logs it, records it in the metrics and
-// posts it to Slack when configured.
+// Done reports a finished run: it logs it, records it in the metrics, and
+// sends its final ping and posts it to Slack when configured.
 func (o *Observer) Done(ctx context.Context, r Outcome) {
 	finished := time.Now()
 	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond), "next", r.Next.Format(time.RFC3339)}
@@ -122,13 +141,16 @@ func (o *Observer) Done(ctx context.Context, r Outcome) {
 	}
 	o.log.Info("run finished", attrs...)
 	o.count(r, finished)
+	o.pingFinished(ctx, r, finished)
 	o.mu.Lock()
-	s, host := o.slack, o.host
+	s, host, drills := o.slack, o.host, o.drills
 	o.mu.Unlock()
 	if s == nil {
 		return
 	}
-	if err := s.Notify(context.WithoutCancel(ctx), event(r, host, finished)); err != nil {
+	e := event(r, host, finished)
+	e.LastDrill = drills.Line(finished)
+	if err := s.Notify(context.WithoutCancel(ctx), e); err != nil {
 		o.log.Error("notification failed (the run itself is not affected)", "job", r.Task, "err", err)
 		o.metrics.NotifyFailed()
 	}
@@ -196,6 +218,7 @@ func Secrets(cfg *config.Config) []string {
 	if cfg.Notify != nil && cfg.Notify.Slack != nil {
 		ss = append(ss, cfg.Notify.Slack.WebhookURL, cfg.Notify.Slack.Token)
 	}
+	ss = append(ss, pingSecrets(cfg)...)
 	var out []string
 	for _, s := range ss {
 		if v := s.Reveal(); v != "" {
@@ -205,9 +228,9 @@ func Secrets(cfg *config.Config) []string {
 	return out
 }
 
-// Report reports a run of a one-shot command: to Slack when post is set
-// and Slack is configured, and to a node_exporter textfile when
-// textfile is set. A failed notification is logged, never returned; the
+// Report reports a run of a one-shot command: to Slack and its final
+// dead-man ping when post is set and they are configured, and to a
+// node_exporter textfile when textfile is set. A failed notification is logged, never returned; the
 // error is the textfile's.
 func Report(ctx context.Context, log *slog.Logger, cfg *config.Config, s storage.Store, r Outcome, post bool, textfile string) error {
 	o := NewObserver(log, metrics.New(r.Task))

@@ -10,8 +10,9 @@
 //     as a run of its own: its success is told in the backup's message, its
 //     failure is also a run reported on its own; a prune skipped because a
 //     restore or verify reads the store is neither.
-//   - A notification that fails never fails a run: it is logged and counted
-//     (metrics.NotifyFailed).
+//   - A notification or a dead-man ping that fails never fails a run: it
+//     is logged and counted (metrics.NotifyFailed, metrics.PingFailed), and
+//     a ping holds a run for at most notify.ping.timeout (ping.go).
 //   - A scheduled run that cannot take its lock is a failed run that names
 //     the holder: backup and mirror take the store's writers' lock without
 //     waiting, verify the readers' lock shared; the prune after a backup
@@ -35,10 +36,11 @@ const (
 	Mirror = "mirror"
 	Prune  = "prune"
 	Verify = "verify"
+	Drill  = "drill"
 )
 
 // Tasks lists the tasks the daemon runs.
-var Tasks = []string{Backup, Mirror, Prune, Verify}
+var Tasks = []string{Backup, Mirror, Prune, Verify, Drill}
 
 // Outcome is what one run of a task did, for the log, the metrics and
 // the notifications.

@@ -54,4 +54,10 @@
 // so that user can reach them. The postmaster is started directly rather than
 // with pg_ctl start, which would detach it from the test binary; it is
 // stopped with pg_ctl stop -m immediate. mariadbd runs with --user=root.
+//
+// Starting a process in its own group with a parent-death signal, waiting
+// until it is ready, stopping it, socket directories, running as postgres
+// when root and finding binaries are package sandbox's, which the restore
+// drill's servers share; testenv adds the TCP ports, passwords and clients
+// that tests need.
 package testenv

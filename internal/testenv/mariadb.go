@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"mbackup/internal/sandbox"
 )
 
 // MariaDBInstall is the command that installs the MariaDB server and clients
@@ -111,7 +113,7 @@ func prepareMariaDB(dir string) (*MariaDB, error) {
 		name string
 	}{{&bin.server, "mariadbd"}, {&bin.install, "mariadb-install-db"}, {&bin.client, "mariadb"}, {&bin.admin, "mariadb-admin"}} {
 		var err error
-		if *b.path, err = lookBinary(b.name, MariaDBInstall); err != nil {
+		if *b.path, err = (sandbox.Binaries{}).Look(b.name, MariaDBInstall); err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +128,7 @@ func prepareMariaDB(dir string) (*MariaDB, error) {
 	m := &MariaDB{Host: "127.0.0.1", Port: port, User: "mbackup", Password: newPassword(),
 		DefaultsFile: filepath.Join(base, "client.cnf"), base: base, bin: bin,
 		admin: filepath.Join(base, "admin.cnf"), log: filepath.Join(base, "mariadb.log")}
-	sockDir, sock, err := socketDir(base)
+	sockDir, sock, err := sandbox.SocketDir(base)
 	if err != nil {
 		os.RemoveAll(base)
 		return nil, err
@@ -158,20 +160,9 @@ func (m *MariaDB) writeOptionFiles() error {
 	return nil
 }
 
-// serverOptions are shared by mariadb-install-db and mariadbd: no system
-// option files, and a small, non-durable InnoDB for speed.
-func (m *MariaDB) serverOptions() []string {
-	opts := []string{"--no-defaults", "--datadir=" + filepath.Join(m.base, "data"),
-		// A private tmpdir: in the shared /tmp, servers of parallel tests
-		// have collided on "#sql-temptable-<pid>-..." files.
-		"--tmpdir=" + filepath.Join(m.base, "tmp"),
-		"--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
-		"--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"}
-	if os.Geteuid() == 0 {
-		opts = append(opts, "--user=root")
-	}
-	return opts
-}
+// serverOptions are shared by mariadb-install-db and mariadbd (see
+// sandbox.ServerOptions).
+func (m *MariaDB) serverOptions() []string { return sandbox.ServerOptions(m.base) }
 
 // install creates the data directory. The OS user that runs it gets a
 // socket-authenticated administrator account (root, in CI).
@@ -201,10 +192,10 @@ func (m *MariaDB) start() error {
 	cmd.Dir = m.base
 	cmd.Env = cleanEnv("MYSQL", "MARIADB")
 	var err error
-	if m.proc, err = startProcess(cmd, m.log); err != nil {
+	if m.proc, err = sandbox.StartProcess(cmd, m.log); err != nil {
 		return fmt.Errorf("testenv: start mariadb: %w", err)
 	}
-	err = waitReady(m.proc.done, func(ctx context.Context) error {
+	err = waitReady(m.proc.Done(), func(ctx context.Context) error {
 		_, err := runClient(ctx, cleanEnv("MYSQL", "MARIADB"), "", m.bin.admin, "--defaults-file="+m.admin, "ping")
 		return err
 	})
@@ -232,7 +223,7 @@ func (m *MariaDB) createUser() error {
 func (m *MariaDB) stop() error {
 	var errs []error
 	if m.proc != nil {
-		errs = append(errs, m.proc.stop(syscall.SIGTERM))
+		errs = append(errs, m.proc.Stop(syscall.SIGTERM))
 	}
 	if m.sock != "" {
 		errs = append(errs, os.RemoveAll(m.sock))

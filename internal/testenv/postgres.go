@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"mbackup/internal/sandbox"
 )
 
 // PostgresInstall is the command that installs the PostgreSQL server and
@@ -102,7 +102,7 @@ func preparePostgres(dir string) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := postgresCredential()
+	cred, err := sandbox.PostgresCredential()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func preparePostgres(dir string) (*Postgres, error) {
 	p := &Postgres{Host: "127.0.0.1", Port: port, User: "postgres", Password: newPassword(),
 		BinDir: bin, base: base, data: filepath.Join(base, "data"), cred: cred,
 		log: filepath.Join(base, "postgres.log")}
-	if p.SocketDir, p.sock, err = socketDir(base); err != nil {
+	if p.SocketDir, p.sock, err = sandbox.SocketDir(base); err != nil {
 		os.RemoveAll(base)
 		return nil, err
 	}
@@ -131,37 +131,14 @@ func preparePostgres(dir string) (*Postgres, error) {
 // postgresBinDir returns the newest /usr/lib/postgresql/<major>/bin holding
 // initdb, else the directory of the initdb in PATH.
 func postgresBinDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	sort.Slice(dirs, func(i, j int) bool { return pgMajorOf(dirs[i]) > pgMajorOf(dirs[j]) })
-	if len(dirs) > 0 {
-		return filepath.Dir(dirs[0]), nil
+	if dir, _, err := (sandbox.Binaries{}).Postgres(0); err == nil {
+		return dir, nil
 	}
-	initdb, err := lookBinary("initdb", PostgresInstall)
+	initdb, err := sandbox.Binaries{}.Look("initdb", PostgresInstall)
 	if err != nil {
 		return "", err
 	}
 	return filepath.Dir(initdb), nil
-}
-
-// pgMajorOf returns the major version in /usr/lib/postgresql/<major>/bin/x.
-func pgMajorOf(path string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
-	return n
-}
-
-// postgresCredential returns the postgres OS user when we run as root, since
-// initdb and postgres refuse root, and nil otherwise.
-func postgresCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("testenv: running as root needs the postgres OS user to run the server (%s creates it): %w", PostgresInstall, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 // own hands the server's directories to the postgres OS user and makes sure
@@ -174,47 +151,11 @@ func (p *Postgres) own() error {
 		if err := os.Chown(d, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
 			return fmt.Errorf("testenv: postgres: %w", err)
 		}
-		if err := traversable(filepath.Dir(d)); err != nil {
+		if err := sandbox.Traversable(filepath.Dir(d), p.cred); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// traversable gives o+x to dir and its parents that lack it, as long as they
-// are under os.TempDir() or $GOTMPDIR, where t.TempDir() makes 0700 ones; it
-// changes nothing else.
-func traversable(dir string) error {
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("testenv: postgres: %w", err)
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if !underTemp(d) {
-				return fmt.Errorf("testenv: postgres: the postgres OS user cannot enter %s; chmod o+x it or use a directory under %s", d, os.TempDir())
-			}
-			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
-				return fmt.Errorf("testenv: postgres: %w", err)
-			}
-		}
-		if d == filepath.Dir(d) {
-			return nil
-		}
-	}
-}
-
-// underTemp reports whether path lies inside os.TempDir() or $GOTMPDIR.
-func underTemp(path string) bool {
-	for _, root := range []string{os.TempDir(), os.Getenv("GOTMPDIR")} {
-		if root == "" {
-			continue
-		}
-		if rel, err := filepath.Rel(filepath.Clean(root), path); err == nil && rel != "." && filepath.IsLocal(rel) {
-			return true
-		}
-	}
-	return false
 }
 
 // pgCommand returns a server-side command (initdb, pg_ctl) run as the
@@ -291,10 +232,10 @@ logging_collector = off
 func (p *Postgres) start() error {
 	cmd := p.pgCommand(context.Background(), "postgres", "-D", p.data)
 	var err error
-	if p.proc, err = startProcess(cmd, p.log); err != nil {
+	if p.proc, err = sandbox.StartProcess(cmd, p.log); err != nil {
 		return fmt.Errorf("testenv: start postgres: %w", err)
 	}
-	err = waitReady(p.proc.done, func(ctx context.Context) error {
+	err = waitReady(p.proc.Done(), func(ctx context.Context) error {
 		_, err := p.query(ctx, "postgres", "SELECT 1")
 		return err
 	})
@@ -310,10 +251,10 @@ func (p *Postgres) start() error {
 func (p *Postgres) stop() error {
 	var errs []error
 	if p.proc != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), sandbox.StopTimeout)
 		out, err := p.pgCommand(ctx, "pg_ctl", "stop", "-D", p.data, "-m", "immediate", "-w").CombinedOutput()
 		cancel()
-		if perr := p.proc.stop(syscall.SIGQUIT); perr != nil {
+		if perr := p.proc.Stop(syscall.SIGQUIT); perr != nil {
 			errs = append(errs, fmt.Errorf("pg_ctl stop: %v: %s", err, strings.TrimSpace(string(out))), perr)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"mbackup/internal/sandbox"
 )
 
 // RedisInstall is the command that installs redis-server and redis-cli.
@@ -80,11 +82,11 @@ func launchRedis(dir string) (*Redis, error) {
 // prepareRedis finds the binaries, picks a port and creates the server's
 // directory.
 func prepareRedis(dir string) (*Redis, error) {
-	server, err := lookBinary("redis-server", RedisInstall)
+	server, err := sandbox.Binaries{}.Look("redis-server", RedisInstall)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := lookBinary("redis-cli", RedisInstall)
+	cli, err := sandbox.Binaries{}.Look("redis-cli", RedisInstall)
 	if err != nil {
 		return nil, err
 	}
@@ -139,10 +141,10 @@ repl-diskless-sync-delay 0
 	}
 	cmd := exec.Command(r.server, conf)
 	cmd.Dir = r.base
-	if r.proc, err = startProcess(cmd, r.log); err != nil {
+	if r.proc, err = sandbox.StartProcess(cmd, r.log); err != nil {
 		return fmt.Errorf("testenv: start redis: %w", err)
 	}
-	err = waitReady(r.proc.done, func(ctx context.Context) error {
+	err = waitReady(r.proc.Done(), func(ctx context.Context) error {
 		out, err := r.do(ctx, "PING")
 		if err == nil && out != "PONG" {
 			err = fmt.Errorf("PING answered %q", out)
@@ -168,7 +170,7 @@ func (r *Redis) Restart(t testing.TB) {
 func (r *Redis) Stop(t testing.TB) {
 	t.Helper()
 	if r.proc != nil {
-		if err := r.proc.stop(syscall.SIGTERM); err != nil {
+		if err := r.proc.Stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("testenv: stop redis: %v", err)
 		}
 		r.proc = nil
@@ -188,7 +190,7 @@ func (r *Redis) Start(t testing.TB) {
 func (r *Redis) stop() error {
 	var errs []error
 	if r.proc != nil {
-		errs = append(errs, r.proc.stop(syscall.SIGTERM))
+		errs = append(errs, r.proc.Stop(syscall.SIGTERM))
 	}
 	errs = append(errs, os.RemoveAll(r.base))
 	if err := errors.Join(errs...); err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"mbackup/internal/sandbox"
 )
 
 // TestPostgres runs two servers at once, then checks that cleanup left
@@ -194,23 +196,8 @@ func TestPortTaken(t *testing.T) {
 	}
 }
 
-// TestSocketDir checks that socket paths too long for sun_path move to a
-// short directory.
-func TestSocketDir(t *testing.T) {
-	short := t.TempDir()
-	if dir, cleanup, err := socketDir(short); err != nil || dir != short || cleanup != "" {
-		t.Errorf("socketDir(%s) = %s, %q, %v", short, dir, cleanup, err)
-	}
-	long := filepath.Join(short, strings.Repeat("x", maxSocketPath))
-	dir, cleanup, err := socketDir(long)
-	if err != nil || dir == long || cleanup != dir || len(dir)+len("/.s.PGSQL.65535.lock") > maxSocketPath {
-		t.Errorf("socketDir(long) = %s, %q, %v", dir, cleanup, err)
-	}
-	os.RemoveAll(cleanup)
-}
-
 func TestLookBinary(t *testing.T) {
-	if _, err := lookBinary("mbackup-no-such-binary", "apt-get install -y nothing"); err == nil ||
+	if _, err := (sandbox.Binaries{}).Look("mbackup-no-such-binary", "apt-get install -y nothing"); err == nil ||
 		!strings.Contains(err.Error(), "apt-get install -y nothing") {
 		t.Errorf("err = %v, want the install hint", err)
 	}
@@ -241,12 +228,12 @@ func checkArgv(t *testing.T, passwords ...string) {
 func checkExited(t *testing.T, p *process) {
 	t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done():
 	default:
-		t.Errorf("%s (pid %d) still running after cleanup", p.cmd.Path, p.cmd.Process.Pid)
+		t.Errorf("%s (pid %d) still running after cleanup", p.Path(), p.Pid())
 	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, 0); err != syscall.ESRCH {
-		t.Errorf("process group %d still there after cleanup: %v", p.cmd.Process.Pid, err)
+	if err := syscall.Kill(-p.Pid(), 0); err != syscall.ESRCH {
+		t.Errorf("process group %d still there after cleanup: %v", p.Pid(), err)
 	}
 }
 
