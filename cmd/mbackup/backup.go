@@ -10,6 +10,7 @@ import (
 
 	"mbackup/internal/config"
 	"mbackup/internal/human"
+	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/task"
@@ -75,6 +76,9 @@ func printSummary(e *env, m *snapshot.Manifest) {
 	}
 	for _, f := range m.Failed {
 		fmt.Fprintf(e.stdout, "  %-8s %-28s FAILED: %s\n", f.Component, f.Name, f.Reason)
+	}
+	for _, w := range shrink.Warnings(m) {
+		fmt.Fprintf(e.stdout, "  ⚠️ %s\n", w)
 	}
 }
 

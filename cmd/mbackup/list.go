@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 )
 
@@ -22,6 +23,9 @@ type listEntry struct {
 	// Future is set for a snapshot dated more than an hour after the
 	// clock: never taken as the newest, nor counted by retention.
 	Future bool `json:"future,omitempty"`
+	// ShrinkAccepted is set for a snapshot whose flagged shrink (its
+	// manifest's shrunk) an admin accepted with accept-shrink.
+	ShrinkAccepted bool `json:"shrink_accepted,omitempty"`
 }
 
 func runList(ctx context.Context, e *env, args []string) error {
@@ -45,10 +49,14 @@ func runList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	accepted, err := shrink.Accepted(ctx, store)
+	if err != nil {
+		return err
+	}
 	var out []listEntry
 	for _, en := range entries {
 		out = append(out, listEntry{ID: en.ID, Status: en.Status, Bytes: en.Bytes, Components: en.Manifest.Components(),
-			Manifest: en.Manifest, Reason: en.Reason, Future: en.Future})
+			Manifest: en.Manifest, Reason: en.Reason, Future: en.Future, ShrinkAccepted: accepted[en.ID]})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -72,7 +80,20 @@ func runList(ctx context.Context, e *env, args []string) error {
 		if l.Future {
 			status += ", dated in the future"
 		}
+		if l.Manifest != nil && len(l.Manifest.Shrunk) > 0 {
+			status += shrinkMark(l)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, when.Format("2006-01-02 15:04"), status, humanBytes(l.Bytes), comps)
 	}
 	return tw.Flush()
+}
+
+// shrinkMark is what list adds to the status of a snapshot with a flagged
+// shrink.
+func shrinkMark(l listEntry) string {
+	if l.ShrinkAccepted {
+		return ", ⚠️ shrunk (accepted)"
+	}
+	return fmt.Sprintf(", ⚠️ shrunk: %d artifacts, holding %s until mbackup accept-shrink %s",
+		len(l.Manifest.Shrunk), strings.Join(shrink.Held(l.Manifest), ","), l.ID)
 }

@@ -60,7 +60,11 @@ func pruneSummary(rep retention.PruneReport, dryRun bool) string {
 	if rep.Unfinished > 0 {
 		s += fmt.Sprintf(", cancelled %s", pruneCount(rep.Unfinished, "unfinished upload"))
 	}
-	return s + fmt.Sprintf("; kept %d", rep.Kept())
+	s += fmt.Sprintf("; kept %d", rep.Kept())
+	for _, id := range rep.Shrunk {
+		s += fmt.Sprintf("; ⚠️ holding the snapshot before the shrink of %s until mbackup accept-shrink %s", id, id)
+	}
+	return s
 }
 
 // pruneCount writes n and what, plural unless n is 1.

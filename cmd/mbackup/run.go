@@ -44,6 +44,7 @@ func commands() []command {
 		{"init", "--from .env.production [-o mbackup.yaml]: draft a config from Mastodon's settings, secrets in 0600 files beside it", runInit},
 		{"backup", "take one snapshot now (--only " + strings.Join(engines.Names(), ",") + ")", runBackup},
 		{"list", "list snapshots, newest first (--json)", runList},
+		{"accept-shrink", "ID: accept the drop the shrink guard flagged in snapshot ID, so retention stops holding the snapshot from before it", runAcceptShrink},
 		{"prune", "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", runPrune},
 		{"mirror", "mirror the media bucket into the store, incrementally (--dry-run; --reverse --to-* copies it back into a bucket)", runMirror},
 		{"verify", "[ID|--all] check the newest snapshot's stored hashes; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", runVerify},

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -34,14 +36,19 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 		defer p.close()
 		p.wrap(js)
 	}
+	guard := shrink.Prepare(ctx, store, int(cfg.Retention.ShrinkThreshold), time.Now())
 	t := &snapshot.Taker{
 		Store: store, Recipients: rs, RecipientIDs: texts,
 		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log, StallTimeout: cfg.DumpStallTimeout.Std(),
+		Review: guard.Review,
 	}
 	if signer != nil {
 		t.Signer = signer
 	}
 	m, err := t.Take(ctx, js)
+	for _, w := range shrink.Warnings(m) {
+		log.Warn(w)
+	}
 	if err != nil {
 		return m, fmt.Errorf("backup: %w", wrapPartial(err))
 	}

@@ -315,6 +315,10 @@ type Retention struct {
 	KeepDaily   int `yaml:"keep_daily"`
 	KeepWeekly  int `yaml:"keep_weekly"`
 	KeepMonthly int `yaml:"keep_monthly"`
+	// ShrinkThreshold flags an artifact below this share of its size in
+	// the previous complete snapshot, and holds that snapshot until the
+	// drop is accepted: "50%" (the default), "off". See internal/shrink.
+	ShrinkThreshold Threshold `yaml:"shrink_threshold"`
 }
 
 // Notify is the notify section.
@@ -393,6 +397,8 @@ func Default() *Config {
 		Retention: Retention{
 			KeepWithin: Duration(DefaultKeepWithin),
 			KeepLast:   DefaultKeepLast,
+
+			ShrinkThreshold: DefaultShrinkThreshold,
 		},
 		Metrics:          Metrics{Listen: DefaultMetricsListen},
 		DumpStallTimeout: Duration(DefaultDumpStallTimeout),

@@ -146,7 +146,7 @@ func wantFull(dir, rcpt2 string) *Config {
 			StallTimeout: Duration(90 * time.Second),
 		},
 		Schedule:  Schedule{Backup: "15 3 * * *", Mirror: "45 */6 * * *"},
-		Retention: Retention{KeepWithin: Duration(30 * 24 * time.Hour), KeepLast: 3},
+		Retention: Retention{KeepWithin: Duration(30 * 24 * time.Hour), KeepLast: 3, ShrinkThreshold: DefaultShrinkThreshold},
 		Notify: &Notify{Slack: &Slack{Token: NewSecret("xoxb-token"), Channel: "C0123456",
 			On: NotifyFailure}},
 		Metrics:          Metrics{Listen: "[::1]:9100"},
@@ -182,7 +182,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"media.max_delete", c.Media.MaxDelete, DeleteLimit{Percent: 5}},
 		{"media.stall_timeout", c.Media.StallTimeout.Std(), 2 * time.Minute},
 		{"schedule", c.Schedule, Schedule{Backup: "0 */12 * * *", Mirror: "30 */12 * * *"}},
-		{"retention", c.Retention, Retention{KeepWithin: Duration(14 * 24 * time.Hour), KeepLast: 2}},
+		{"retention", c.Retention, Retention{KeepWithin: Duration(14 * 24 * time.Hour), KeepLast: 2, ShrinkThreshold: DefaultShrinkThreshold}},
 		{"notify.slack.on", c.Notify.Slack.On, NotifyAlways},
 		{"metrics.listen", c.Metrics.Listen, "127.0.0.1:9787"},
 	}

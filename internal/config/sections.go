@@ -35,6 +35,8 @@ func (m *Media) validate(v *validator) {
 		v.add("media.prefix", "%v", err)
 	case m.Prefix == "snapshots" || strings.HasPrefix(m.Prefix, "snapshots/"):
 		v.add("media.prefix", "must not be under snapshots/, where the snapshots are")
+	case m.Prefix == "shrink-accepted" || strings.HasPrefix(m.Prefix, "shrink-accepted/"):
+		v.add("media.prefix", "must not be under shrink-accepted/, where accept-shrink records its acceptances")
 	case m.Prefix == "drills" || strings.HasPrefix(m.Prefix, "drills/"):
 		v.add("media.prefix", "must not be under drills/, where the drill records are")
 	}

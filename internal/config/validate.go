@@ -69,6 +69,9 @@ func (c *Config) Validate() error {
 	if c.Retention.KeepWithin < 0 {
 		v.add("retention.keep_within", "must not be negative")
 	}
+	if t := c.Retention.ShrinkThreshold; t != 0 && (t < 1 || t > 99) {
+		v.add("retention.shrink_threshold", `must be 1%% to 99%%, or "off"`)
+	}
 	if c.Notify != nil && c.Notify.Slack != nil {
 		c.Notify.Slack.validate(v)
 	}

@@ -37,6 +37,8 @@
 //	mbackup_drill_last_ok                              gauge: 1 when the newest drill in the store succeeded, else 0
 //	mbackup_drill_duration_seconds                     gauge: duration of the newest successful drill (its RTO)
 //	mbackup_drill_restore_seconds{component}           gauge: restore time of each component in that drill
+//	mbackup_shrunk_artifacts                           gauge: artifacts of the last snapshot taken that the shrink guard
+//	                                                   flagged (much smaller than, or missing since, the previous one)
 //
 // Series that describe something not yet observed by this process are absent
 // rather than zero: the snapshot series until the store has been listed once
@@ -95,6 +97,7 @@ const (
 	PingFailuresTotal      = "mbackup_ping_failures_total"
 	MirrorObjects          = "mbackup_mirror_objects"
 	MirrorBytes            = "mbackup_mirror_bytes"
+	ShrunkArtifacts        = "mbackup_shrunk_artifacts"
 )
 
 // Labels of the per-task series.
@@ -130,6 +133,7 @@ func Names() []string {
 		PrunedTotal,
 		RunDuration,
 		RunsTotal,
+		ShrunkArtifacts,
 		Snapshots,
 	}
 }
@@ -157,6 +161,7 @@ type Metrics struct {
 	pingFailures   *prometheus.CounterVec
 	mirrorObjects  *prometheus.GaugeVec
 	mirrorBytes    *prometheus.GaugeVec // no labels: absent until the first SetMirror
+	shrunk         *prometheus.GaugeVec // no labels: absent until the first SetShrunk
 
 	newest *newestGood
 
@@ -218,6 +223,10 @@ func New(tasks ...string) *Metrics {
 			Name: MirrorBytes,
 			Help: "Bytes copied by the last media mirror run.",
 		}, nil),
+		shrunk: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: ShrunkArtifacts,
+			Help: "Artifacts of the last snapshot taken flagged by the shrink guard (much smaller than, or missing since, the previous complete snapshot).",
+		}, nil),
 		newest:    newNewestGood(time.Now),
 		drill:     newDrillSeries(),
 		succeeded: map[string]bool{},
@@ -227,7 +236,7 @@ func New(tasks ...string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lastSuccess, m.lastRun, m.runDuration, m.runs,
 		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures, m.pingFailures,
-		m.mirrorObjects, m.mirrorBytes, m.newest,
+		m.mirrorObjects, m.mirrorBytes, m.newest, m.shrunk,
 	)
 	for _, t := range tasks {
 		for _, r := range Results {
@@ -272,6 +281,10 @@ func (m *Metrics) SetArtifacts(artifacts []Artifact) {
 		m.artifactBytes.WithLabelValues(a.Component, a.Name).Set(float64(a.Bytes))
 	}
 }
+
+// SetShrunk records how many artifacts of the snapshot just taken the
+// shrink guard flagged.
+func (m *Metrics) SetShrunk(n int) { m.shrunk.WithLabelValues().Set(float64(n)) }
 
 // SetSnapshots records what a listing of the store found: the number of
 // snapshots by status and the time of the newest complete one (the zero

@@ -267,7 +267,20 @@ func setAll(m *Metrics) {
 	m.NotifyFailed()
 	m.PingFailed("backup")
 	m.SetMirror(1, 2, 3, 4, 5)
+	m.SetShrunk(2)
 	m.SetDrill(Drill{LastOK: now, Duration: time.Minute, ComponentSeconds: map[string]float64{"postgres": 30}})
+}
+
+// TestSetShrunk: absent until a snapshot was taken, then its flag count.
+func TestSetShrunk(t *testing.T) {
+	m := New()
+	if _, ok := scrape(t, m)[ShrunkArtifacts]; ok {
+		t.Errorf("%s exported before any snapshot", ShrunkArtifacts)
+	}
+	m.SetShrunk(3)
+	wantValue(t, scrape(t, m), 3, ShrunkArtifacts)
+	m.SetShrunk(0)
+	wantValue(t, scrape(t, m), 0, ShrunkArtifacts)
 }
 
 // TestNamesMatchRegistry: Names is exactly the set of mbackup_* families the

@@ -39,6 +39,9 @@ func Message(e Event) (text string, blocks []slack.Block) {
 	if len(e.Failures) > 0 {
 		blocks = append(blocks, section(failuresText(e.Failures)))
 	}
+	if len(e.Warnings) > 0 {
+		blocks = append(blocks, section(warningsText(e.Warnings)))
+	}
 	if e.Summary != "" {
 		blocks = append(blocks, section(clean(e.Summary)))
 	}
@@ -63,7 +66,15 @@ func header(e Event) string {
 	if host == "" {
 		host = "unknown host"
 	}
-	return redactPatterns(fmt.Sprintf("%s %s of %s: %s", icon(e.Result), job, host, e.Result))
+	head := fmt.Sprintf("%s %s of %s: %s", icon(e.Result), job, host, e.Result)
+	switch n := len(e.Warnings); n {
+	case 0:
+	case 1:
+		head += ", ⚠️ 1 warning"
+	default:
+		head += fmt.Sprintf(", ⚠️ %d warnings", n)
+	}
+	return redactPatterns(head)
 }
 
 func icon(result string) string {
@@ -122,6 +133,16 @@ func failuresText(fails []Failure) string {
 		lines[i] = fmt.Sprintf("• %s: %s", code(f.What), clean(reason))
 	}
 	return limitLines(fmt.Sprintf("*Failures (%d)*", len(fails)), lines, "")
+}
+
+// warningsText lists each warning after ⚠️, at most maxLines of them and
+// within maxSection. A warning may hold `code` spans: they are kept.
+func warningsText(warns []string) string {
+	lines := make([]string, len(warns))
+	for i, w := range warns {
+		lines[i] = "⚠️ " + clean(truncate(strings.Join(strings.Fields(w), " "), maxReason))
+	}
+	return limitLines(fmt.Sprintf("*Warnings (%d)*", len(warns)), lines, "")
 }
 
 // limitLines joins head, as many lines as fit in maxLines and maxSection,
@@ -190,6 +211,13 @@ func fallback(e Event, head string) string {
 		}
 		reason := truncate(strings.Join(strings.Fields(f.Reason), " "), 200)
 		b.WriteString("\nfailed: " + clean(f.What) + ": " + clean(reason))
+	}
+	for i, w := range e.Warnings {
+		if i == 5 {
+			fmt.Fprintf(&b, "\nand %d more warnings", len(e.Warnings)-i)
+			break
+		}
+		b.WriteString("\n⚠️ " + clean(truncate(strings.Join(strings.Fields(w), " "), maxReason)))
 	}
 	if e.Summary != "" {
 		b.WriteString("\n" + clean(e.Summary))

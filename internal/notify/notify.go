@@ -38,7 +38,10 @@ type Event struct {
 	Finished   time.Time
 	Artifacts  []Artifact
 	Failures   []Failure
-	Summary    string    // one extra line, e.g. "pruned 3 snapshots" (optional)
+	Summary    string // one extra line, e.g. "pruned 3 snapshots" (optional)
+	// Warnings are lines an admin must read although the run succeeded,
+	// such as an artifact the shrink guard flagged. Each is shown with ⚠️.
+	Warnings   []string
 	NewestGood time.Time // time of the newest complete snapshot, zero if none
 	NextRun    time.Time // zero if unknown
 	// LastDrill says how the newest restore drill in the store went, such
@@ -154,12 +157,12 @@ func NewSlack(c Config) (*Slack, error) {
 	return s, nil
 }
 
-// Notify posts e, unless On is "failure" and e.Result is "success", in which
-// case it returns nil without posting. It returns within the configured
+// Notify posts e, unless On is "failure" and e.Result is "success" without
+// Warnings, in which case it returns nil without posting. It returns within the configured
 // timeout, or sooner if ctx ends. Its errors read
 // "notify: slack: post: CAUSE"; the caller logs them and goes on.
 func (s *Slack) Notify(ctx context.Context, e Event) error {
-	if s.failureOnly && e.Result == metrics.Success {
+	if s.failureOnly && e.Result == metrics.Success && len(e.Warnings) == 0 {
 		return nil
 	}
 	text, blocks := Message(redactEvent(e, s.secrets))

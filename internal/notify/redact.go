@@ -30,5 +30,10 @@ func redactEvent(e Event, secrets []string) Event {
 		fails[i] = Failure{What: r(f.What), Reason: r(f.Reason)}
 	}
 	e.Failures = fails
+	warns := make([]string, len(e.Warnings))
+	for i, w := range e.Warnings {
+		warns[i] = r(w)
+	}
+	e.Warnings = warns
 	return e
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
+	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -41,6 +43,9 @@ type PruneReport struct {
 	// Unreadable are the ids whose manifest does not load (unreadable or
 	// of a newer format): never deleted, never garbage.
 	Unreadable []string
+	// Shrunk are the flagged snapshots whose unaccepted shrink holds
+	// snapshots the policy alone would delete, or might later.
+	Shrunk     []string
 	Unfinished int   // unfinished uploads cancelled: b2 large files, s3 multipart uploads, local temporary files
 	Objects    int   // keys deleted
 	Bytes      int64 // stored bytes of the snapshots and leftovers deleted in full
@@ -97,7 +102,11 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("retention: prune: %w", err)
 	}
-	snaps, byID := committed(entries, now)
+	accepted, err := shrink.Accepted(ctx, opt.Store)
+	if err != nil {
+		return rep, fmt.Errorf("retention: prune: %w", err)
+	}
+	snaps, byID := committed(entries, now, accepted)
 	rep.Decisions, err = Plan(snaps, now, opt.Policy)
 	if err != nil {
 		return rep, err
@@ -105,11 +114,12 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	if err := guard(rep.Decisions, now); err != nil {
 		return rep, err
 	}
-	p := &pruner{opt: opt, rep: &rep, log: opt.Log}
+	p := &pruner{opt: opt, rep: &rep, log: opt.Log, accepted: accepted}
 	if p.log == nil {
 		p.log = io.Discard
 	}
 	p.leaveUnreadable(entries)
+	p.tellHolds()
 	for i := len(rep.Decisions) - 1; i >= 0; i-- {
 		if d := rep.Decisions[i]; !d.Keep {
 			if err := p.deleteSnapshot(ctx, byID[d.ID], d.Reason); err != nil {
@@ -131,7 +141,7 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 // committed returns the snapshots whose manifest loaded, for Plan, and
 // their entries by id. Incomplete runs are garbage, not snapshots; entries
 // whose manifest does not load are neither, and stay out of the plan.
-func committed(entries []snapshot.Entry, now time.Time) ([]Snapshot, map[string]snapshot.Entry) {
+func committed(entries []snapshot.Entry, now time.Time, accepted map[string]bool) ([]Snapshot, map[string]snapshot.Entry) {
 	var snaps []Snapshot
 	byID := make(map[string]snapshot.Entry, len(entries))
 	for _, e := range entries {
@@ -139,7 +149,8 @@ func committed(entries []snapshot.Entry, now time.Time) ([]Snapshot, map[string]
 			continue
 		}
 		t, _ := snapshot.ParseID(e.ID) // List returns valid ids only
-		snaps = append(snaps, Snapshot{ID: e.ID, Time: t, Status: e.Status, Future: e.FutureAt(now)})
+		snaps = append(snaps, Snapshot{ID: e.ID, Time: t, Status: e.Status, Future: e.FutureAt(now),
+			ShrunkFrom: shrink.Held(e.Manifest), Accepted: accepted[e.ID]})
 		byID[e.ID] = e
 	}
 	return snaps, byID
@@ -174,11 +185,27 @@ func guard(ds []Decision, now time.Time) error {
 	return nil
 }
 
+// tellHolds logs every snapshot kept by a shrink hold, and records the
+// flagged snapshots holding them in the report.
+func (p *pruner) tellHolds() {
+	for _, d := range p.rep.Decisions {
+		for _, f := range d.HeldBy {
+			if f == d.ID {
+				p.rep.Shrunk = append(p.rep.Shrunk, f)
+				continue
+			}
+			fmt.Fprintf(p.log, "kept snapshot %s: before the shrink of %s, until mbackup accept-shrink %s\n", d.ID, f, f)
+		}
+	}
+	slices.Sort(p.rep.Shrunk)
+}
+
 // pruner carries one Prune run: its options and what it did so far.
 type pruner struct {
-	opt PruneOptions
-	rep *PruneReport
-	log io.Writer
+	opt      PruneOptions
+	rep      *PruneReport
+	log      io.Writer
+	accepted map[string]bool // ids whose shrink was accepted
 }
 
 // deleteSnapshot deletes the manifest of e, then its other keys.
@@ -201,6 +228,12 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 		}
 		if err := p.delete(ctx, k); err != nil {
 			return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
+		}
+	}
+	if p.accepted[e.ID] {
+		// The acceptance of a deleted snapshot's shrink holds nothing.
+		if err := p.delete(ctx, shrink.AcceptedKey(e.ID)); err != nil {
+			return fmt.Errorf("retention: delete snapshot %s: its acceptance: %w", e.ID, err)
 		}
 	}
 	p.rep.Bytes += e.Bytes

@@ -16,9 +16,19 @@
 //     never the newest complete one, never one of keep_last or a period's,
 //     so it never makes another snapshot go.
 //   - Every decision carries a human reason, for keeps and deletions alike.
+//   - The shrink hold: a snapshot whose manifest flags shrunk artifacts
+//     (ShrunkFrom) and whose shrink is not Accepted keeps itself and the
+//     snapshots it names, whatever the other rules say, until an admin
+//     accepts it (mbackup accept-shrink). Keeping the flagged snapshot too
+//     (it is small by nature) keeps the record of the hold: the hold never
+//     ends by ageing out, only by acceptance, or when none of the snapshots
+//     it names is left.
 //   - Prune plans only the snapshots whose manifest loads. An id whose
 //     manifest does not load (unreadable, or of a newer format) is neither
 //     a snapshot nor garbage: Prune reports it and never deletes its keys.
+//   - Prune reads the acceptances of shrinks (shrink.Accepted) before it
+//     plans: a listing of them that fails deletes nothing. It deletes a
+//     snapshot's acceptance after the snapshot.
 //   - Prune deletes a snapshot's manifest first, so the snapshot disappears
 //     at once and what is left of it after an interruption is garbage; it
 //     deletes nothing after the first error of a run.
@@ -64,6 +74,11 @@ type Snapshot struct {
 	// says (its manifest's start, say); Plan also takes any Time more than
 	// snapshot.FutureSkew after now for one.
 	Future bool
+	// ShrunkFrom are the snapshots this one's shrink guard compared it
+	// with and found much larger (the manifest's Shrunk); Accepted is set
+	// once an admin accepted that drop. See the package invariants.
+	ShrunkFrom []string
+	Accepted   bool
 }
 
 // Decision is the fate of one snapshot and why.
@@ -71,6 +86,9 @@ type Decision struct {
 	Snapshot
 	Keep   bool
 	Reason string
+	// HeldBy are the flagged snapshots whose unaccepted shrink keeps this
+	// one, itself included when it is the flagged one.
+	HeldBy []string
 }
 
 // ErrEmptyPolicy is wrapped by the error Plan returns for a policy that
@@ -122,6 +140,7 @@ func Plan(snaps []Snapshot, now time.Time, p Policy) ([]Decision, error) {
 		return fmt.Sprintf("%d-W%02d", y, w)
 	})
 	keepPeriods(dated, reasons, "month", "keep_monthly", p.KeepMonthly, func(t time.Time) string { return t.Format("2006-01") })
+	keepShrinkHolds(dated, reasons)
 	for i := range dated {
 		d := &dated[i]
 		d.Keep = len(reasons[i]) > 0
@@ -211,6 +230,33 @@ func keepPeriods(ds []Decision, reasons [][]string, unit, rule string, n int, ke
 			last = p
 			k++
 			reasons[i] = append(reasons[i], fmt.Sprintf("newest of %s %s (%s %d)", unit, p, rule, n))
+		}
+	}
+}
+
+// keepShrinkHolds keeps every flagged snapshot whose shrink is not
+// accepted and the snapshots it names (see the package invariants).
+func keepShrinkHolds(ds []Decision, reasons [][]string) {
+	index := make(map[string]int, len(ds))
+	for i, d := range ds {
+		index[d.ID] = i
+	}
+	for i, d := range ds {
+		if len(d.ShrunkFrom) == 0 || d.Accepted {
+			continue
+		}
+		until := "until mbackup accept-shrink " + d.ID
+		var held []string
+		for _, prev := range d.ShrunkFrom {
+			if j, ok := index[prev]; ok && j != i {
+				reasons[j] = append(reasons[j], fmt.Sprintf("before the shrink of %s, %s", d.ID, until))
+				ds[j].HeldBy = append(ds[j].HeldBy, d.ID)
+				held = append(held, prev)
+			}
+		}
+		if len(held) > 0 {
+			reasons[i] = append(reasons[i], fmt.Sprintf("its artifacts shrank: holds %s %s", strings.Join(held, ", "), until))
+			ds[i].HeldBy = append(ds[i].HeldBy, d.ID)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,8 +25,10 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 //	policy keep_within=14d keep_last=2 keep_daily=7
 //	20261122T000000Z-000001 complete
 //	20261121T120000Z-000002 partial
+//	20261121T000000Z-000003 complete shrunk=20261120T000000Z-000004 accepted
 //
-// Each snapshot's time is the time of its id.
+// Each snapshot's time is the time of its id; shrunk=ID names a snapshot
+// its shrink guard flagged a drop from, accepted marks that drop accepted.
 func TestPlanGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -98,7 +101,18 @@ func readCase(t *testing.T, file string) ([]Snapshot, time.Time, Policy) {
 		default:
 			var ts time.Time
 			ts, err = time.Parse("20060102T150405Z", strings.SplitN(fields[0], "-", 2)[0])
-			snaps = append(snaps, Snapshot{ID: fields[0], Time: ts, Status: fields[1]})
+			snap := Snapshot{ID: fields[0], Time: ts, Status: fields[1]}
+			for _, f := range fields[2:] {
+				switch k, v, _ := strings.Cut(f, "="); k {
+				case "shrunk":
+					snap.ShrunkFrom = append(snap.ShrunkFrom, v)
+				case "accepted":
+					snap.Accepted = true
+				default:
+					t.Fatalf("%s:%d: unknown snapshot attribute %q", file, line, f)
+				}
+			}
+			snaps = append(snaps, snap)
 		}
 		if err != nil {
 			t.Fatalf("%s:%d: %v", file, line, err)
@@ -211,7 +225,7 @@ func checkPlan(snaps []Snapshot, ds []Decision, now time.Time, p Policy) string 
 	}
 	completeKept := 0
 	for i, d := range ds {
-		if in[d.ID] != d.Snapshot {
+		if !reflect.DeepEqual(in[d.ID], d.Snapshot) {
 			return fmt.Sprintf("decision %d: %+v is not an input snapshot (or appears twice)", i, d.Snapshot)
 		}
 		delete(in, d.ID)

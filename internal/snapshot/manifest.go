@@ -72,6 +72,29 @@ type Manifest struct {
 	// manifest (ssh-keygen -l prints it); empty when unsigned. It only
 	// names the key: trust comes from the signature and the pinned key.
 	Signer string `json:"signer,omitempty"`
+	// Shrunk lists the artifacts much smaller than (or missing from) the
+	// newest complete snapshot before this one, as Taker.Review found
+	// them; retention keeps that previous snapshot until the shrink is
+	// accepted. Additive: older readers ignore it.
+	Shrunk []Shrink `json:"shrunk,omitempty"`
+	// Notes are remarks on the snapshot as a whole, such as a check that
+	// could not be made ("shrink guard not applied: ...").
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Shrink is one artifact flagged by the shrink guard: its plaintext bytes
+// (or, for files, its file count) fell below the threshold share of the
+// same artifact (component and name) in snapshot Previous, or it is
+// missing while its component was taken and did not fail.
+type Shrink struct {
+	Component   string `json:"component"`
+	Name        string `json:"name"`
+	BeforeBytes int64  `json:"before_bytes"`
+	AfterBytes  int64  `json:"after_bytes"`            // 0 when missing
+	BeforeFiles int64  `json:"before_files,omitempty"` // files: file_count
+	AfterFiles  int64  `json:"after_files,omitempty"`
+	Missing     bool   `json:"missing,omitempty"`
+	Previous    string `json:"previous"` // id of the snapshot compared with
 }
 
 // Artifact is one sealed stream of a snapshot.

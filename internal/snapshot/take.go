@@ -47,6 +47,11 @@ type Taker struct {
 	// Signer, when set, signs the manifest (see Authenticate); nil
 	// commits an unsigned snapshot, which restore refuses by default.
 	Signer Signer
+	// Review, when set, is called with the filled manifest after every
+	// job ended and before it is signed and committed, so what it adds
+	// (Shrunk, Notes) is covered by the signature. It must not fail the
+	// snapshot: it records its own problems in the manifest's Notes.
+	Review func(m *Manifest)
 }
 
 // ErrPartial is returned, with the committed manifest, when some jobs failed.
@@ -86,6 +91,9 @@ func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 		m.Status = StatusPartial
 	}
 	m.Finished = t.now().UTC()
+	if t.Review != nil {
+		t.Review(m)
+	}
 	if err := CheckKeys(m); err != nil {
 		return nil, fmt.Errorf("snapshot: take %s: nothing committed: %w", m.ID, err)
 	}

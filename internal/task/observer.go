@@ -15,6 +15,7 @@ import (
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
 	"mbackup/internal/ping"
+	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -168,6 +169,7 @@ func (o *Observer) count(r Outcome, finished time.Time) {
 			arts = append(arts, metrics.Artifact{Component: a.Component, Name: a.Name, Bytes: a.StoredBytes})
 		}
 		o.metrics.SetArtifacts(arts)
+		o.metrics.SetShrunk(len(m.Shrunk))
 	}
 }
 
@@ -182,6 +184,9 @@ func event(r Outcome, host string, finished time.Time) notify.Event {
 		}
 		for _, f := range m.Failed {
 			e.Failures = append(e.Failures, notify.Failure{What: f.Component + "/" + f.Name, Reason: f.Reason})
+		}
+		if r.Task == Backup {
+			e.Warnings = shrink.Warnings(m)
 		}
 	}
 	if m := r.Mirror; m != nil {
