@@ -107,7 +107,8 @@ type scanner struct {
 	version int
 
 	dbs    []DBCount
-	db     int // index in dbs of the selected database, -1 before a key
+	db     int // the selected database
+	in     int // its index in dbs, -1 until it has a key
 	split  bool
 	t0, t1 int64 // Unix milliseconds
 }
@@ -229,7 +230,7 @@ func (s *scanner) scan() {
 		s.fail(5, fmt.Errorf("%w: RDB version %d is newer than %d", ErrUncountable, s.version, maxRDBVersion))
 		return
 	}
-	s.db = -1
+	s.in = -1
 	expire, hasExpire := int64(0), false
 	for s.err == nil {
 		at := s.off
@@ -249,7 +250,7 @@ func (s *scanner) scan() {
 			if n > math.MaxInt32 {
 				s.fail(at, fmt.Errorf("database number %d out of range", n))
 			}
-			s.selectDB(int(n))
+			s.db, s.in = int(n), -1
 		case 0xfd: // EXPIRETIME: seconds, int32
 			expire, hasExpire = int64(int32(binary.LittleEndian.Uint32(s.read(4))))*1000, true
 		case 0xfc: // EXPIRETIME_MS
@@ -299,24 +300,17 @@ func (s *scanner) end() {
 	}
 }
 
-func (s *scanner) selectDB(n int) {
-	for i, d := range s.dbs {
-		if d.DB == n {
-			s.db = i
-			return
-		}
-	}
-	s.dbs = append(s.dbs, DBCount{DB: n})
-	s.db = len(s.dbs) - 1
-}
-
 // count adds a key, with its expiry in Unix milliseconds if it has one,
 // to the selected database (0 when none was selected).
 func (s *scanner) count(expire int64, hasExpire bool) {
-	if s.db < 0 {
-		s.selectDB(0)
+	if s.in < 0 {
+		s.in = slices.IndexFunc(s.dbs, func(d DBCount) bool { return d.DB == s.db })
+		if s.in < 0 {
+			s.dbs = append(s.dbs, DBCount{DB: s.db})
+			s.in = len(s.dbs) - 1
+		}
 	}
-	d := &s.dbs[s.db]
+	d := &s.dbs[s.in]
 	d.Keys++
 	if !hasExpire {
 		return
