@@ -453,3 +453,19 @@ func FuzzCount(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyCounterDrains writes many buffers' worth after data Count stops
+// at: every write returns, and close reports why Count stopped.
+func TestKeyCounterDrains(t *testing.T) {
+	k := newKeyCounter()
+	k.Write(newRDB(10).op(0x30).str("k").b)
+	chunk := bytes.Repeat([]byte{0xab}, 100_000)
+	for range 3 * counterBufs * counterBufSize / len(chunk) {
+		if n, err := k.Write(chunk); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if _, err := k.close(); !errors.Is(err, ErrUncountable) || !strings.Contains(err.Error(), "at byte 9: ") {
+		t.Errorf("close = %v", err)
+	}
+}
