@@ -289,8 +289,12 @@ func (s *scanner) scan() {
 			s.plainLength()
 			s.plainLength()
 		default:
+			if err := typeError(op); err != nil {
+				s.fail(at, err)
+				return
+			}
 			s.skipString() // the key
-			s.skipValue(at, op)
+			s.skipValue(op)
 			if s.err == nil {
 				s.count(expire, hasExpire)
 			}
@@ -336,8 +340,20 @@ func (s *scanner) count(expire int64, hasExpire bool) {
 	}
 }
 
-// skipValue skips the value of a key of type typ, read at offset at.
-func (s *scanner) skipValue(at int64, typ byte) {
+// typeError says why a value of type typ cannot be skipped, or is nil.
+func typeError(typ byte) error {
+	switch {
+	case typ == 6:
+		return fmt.Errorf("%w: a pre-release module value (type 6)", ErrUncountable)
+	case typ == 8 || typ > 25:
+		return fmt.Errorf("%w: unknown value type %d", ErrUncountable, typ)
+	}
+	return nil
+}
+
+// skipValue skips the value of a key of type typ, which typeError
+// accepted.
+func (s *scanner) skipValue(typ byte) {
 	switch typ {
 	case 0, // string
 		9, 10, 11, 12, 13, 16, 17, 20, // zipmap, ziplists, intset, listpacks: one string
@@ -385,10 +401,6 @@ func (s *scanner) skipValue(at int64, typ byte) {
 	case 7: // module 2: module id, then annotated values
 		s.plainLength()
 		s.skipModuleValue()
-	case 6:
-		s.fail(at, fmt.Errorf("%w: a pre-release module value (type 6)", ErrUncountable))
-	default:
-		s.fail(at, fmt.Errorf("%w: unknown value type %d", ErrUncountable, typ))
 	}
 }
 
