@@ -224,21 +224,7 @@ func (s *scanner) skipStrings(n uint64) {
 }
 
 func (s *scanner) scan() {
-	h := s.read(headerLen)
-	if s.err != nil {
-		return
-	}
-	if err := checkHeader(h); err != nil {
-		s.fail(0, err)
-		return
-	}
-	s.version = int(h[5]-'0')*1000 + int(h[6]-'0')*100 + int(h[7]-'0')*10 + int(h[8]-'0')
-	if s.version < 1 {
-		s.fail(5, fmt.Errorf("bad RDB version %d", s.version))
-		return
-	}
-	if s.version > maxRDBVersion {
-		s.fail(5, fmt.Errorf("%w: RDB version %d is newer than %d", ErrUncountable, s.version, maxRDBVersion))
+	if !s.header() {
 		return
 	}
 	s.in = -1
@@ -246,48 +232,20 @@ func (s *scanner) scan() {
 	for s.err == nil {
 		at := s.off
 		op := s.byte()
-		if s.err != nil {
-			return
-		}
-		switch op {
-		case 0xff: // EOF, then the CRC-64 since version 5
+		switch {
+		case s.err != nil:
+		case op == 0xff: // EOF, then the CRC-64 since version 5
 			if s.version >= 5 {
 				s.read(8)
 			}
 			s.end()
 			return
-		case 0xfe: // SELECTDB
-			n := s.plainLength()
-			if n > math.MaxInt32 {
-				s.fail(at, fmt.Errorf("database number %d out of range", n))
-			}
-			s.db, s.in = int(n), -1
-		case 0xfd: // EXPIRETIME: seconds, int32
+		case op == 0xfd: // EXPIRETIME: seconds, int32
 			expire, hasExpire = int64(int32(binary.LittleEndian.Uint32(s.read(4))))*1000, true
-		case 0xfc: // EXPIRETIME_MS
+		case op == 0xfc: // EXPIRETIME_MS
 			expire, hasExpire = int64(binary.LittleEndian.Uint64(s.read(8))), true
-		case 0xfb: // RESIZEDB: a sizing hint, not a count other writers must keep
-			s.plainLength()
-			s.plainLength()
-		case 0xfa: // AUX: two strings
-			s.skipStrings(2)
-		case 0xf9: // FREQ
-			s.byte()
-		case 0xf8: // IDLE
-			s.plainLength()
-		case 0xf7: // MODULE_AUX: module id, when opcode, when, value
-			s.plainLength()
-			s.plainLength()
-			s.plainLength()
-			s.skipModuleValue()
-		case 0xf6:
-			s.fail(at, fmt.Errorf("%w: a pre-release function library (opcode 0xf6)", ErrUncountable))
-		case 0xf5: // FUNCTION2: the library's code
-			s.skipString()
-		case 0xf4: // SLOT_INFO: slot, size, expires size
-			s.plainLength()
-			s.plainLength()
-			s.plainLength()
+		case op >= 0xf4:
+			s.opcode(at, op)
 		default:
 			if err := typeError(op); err != nil {
 				s.fail(at, err)
@@ -300,6 +258,63 @@ func (s *scanner) scan() {
 			}
 			hasExpire = false
 		}
+	}
+}
+
+// header reads the magic and the version.
+func (s *scanner) header() bool {
+	h := s.read(headerLen)
+	if s.err != nil {
+		return false
+	}
+	if err := checkHeader(h); err != nil {
+		s.fail(0, err)
+		return false
+	}
+	s.version = int(h[5]-'0')*1000 + int(h[6]-'0')*100 + int(h[7]-'0')*10 + int(h[8]-'0')
+	if s.version < 1 {
+		s.fail(5, fmt.Errorf("bad RDB version %d", s.version))
+		return false
+	}
+	if s.version > maxRDBVersion {
+		s.fail(5, fmt.Errorf("%w: RDB version %d is newer than %d", ErrUncountable, s.version, maxRDBVersion))
+		return false
+	}
+	return true
+}
+
+// opcode reads what follows an opcode (0xf4 to 0xfe) other than the
+// expiry opcodes, which belong to the next key.
+func (s *scanner) opcode(at int64, op byte) {
+	switch op {
+	case 0xfe: // SELECTDB
+		n := s.plainLength()
+		if n > math.MaxInt32 {
+			s.fail(at, fmt.Errorf("database number %d out of range", n))
+		}
+		s.db, s.in = int(n), -1
+	case 0xfb: // RESIZEDB: a sizing hint, not a count other writers must keep
+		s.plainLength()
+		s.plainLength()
+	case 0xfa: // AUX: two strings
+		s.skipStrings(2)
+	case 0xf9: // FREQ
+		s.byte()
+	case 0xf8: // IDLE
+		s.plainLength()
+	case 0xf7: // MODULE_AUX: module id, when opcode, when, value
+		s.plainLength()
+		s.plainLength()
+		s.plainLength()
+		s.skipModuleValue()
+	case 0xf6:
+		s.fail(at, fmt.Errorf("%w: a pre-release function library (opcode 0xf6)", ErrUncountable))
+	case 0xf5: // FUNCTION2: the library's code
+		s.skipString()
+	case 0xf4: // SLOT_INFO: slot, size, expires size
+		s.plainLength()
+		s.plainLength()
+		s.plainLength()
 	}
 }
 
@@ -464,88 +479,4 @@ func (s *scanner) skipModuleValue() {
 			s.fail(at, fmt.Errorf("bad module value opcode %d", op))
 		}
 	}
-}
-
-// keyCounter runs Count in a goroutine on a copy of what is written to
-// it, so that the dump and the count run side by side. Its Write never
-// fails; it waits only when Count is counterBufs buffers behind, which
-// also bounds its memory. After an error Count stops and the rest is
-// discarded.
-type keyCounter struct {
-	full   chan []byte // filled buffers, to Count
-	free   chan []byte // buffers Count is done with
-	buf    []byte      // the buffer being filled
-	done   chan struct{}
-	counts Counts
-	err    error
-}
-
-const (
-	counterBufSize = 256 << 10
-	counterBufs    = 4
-)
-
-func newKeyCounter() *keyCounter {
-	k := &keyCounter{full: make(chan []byte, counterBufs), free: make(chan []byte, counterBufs),
-		buf: make([]byte, 0, counterBufSize), done: make(chan struct{})}
-	for range counterBufs - 1 {
-		k.free <- make([]byte, 0, counterBufSize)
-	}
-	go func() {
-		defer close(k.done)
-		k.counts, k.err = Count(&bufReader{k: k}, time.Time{}, time.Time{})
-		for b := range k.full {
-			k.free <- b[:0]
-		}
-	}()
-	return k
-}
-
-func (k *keyCounter) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		c := copy(k.buf[len(k.buf):cap(k.buf)], p)
-		k.buf, p = k.buf[:len(k.buf)+c], p[c:]
-		if len(k.buf) == cap(k.buf) {
-			k.full <- k.buf
-			k.buf = <-k.free
-		}
-	}
-	return n, nil
-}
-
-// close ends the stream and returns what Count found; the caller ignores
-// it when the dump failed.
-func (k *keyCounter) close() (Counts, error) {
-	if len(k.buf) > 0 {
-		k.full <- k.buf
-	}
-	close(k.full)
-	<-k.done
-	return k.counts, k.err
-}
-
-// bufReader reads the buffers of a keyCounter, giving each back when it
-// is read.
-type bufReader struct {
-	k    *keyCounter
-	cur  []byte // the buffer being read
-	rest []byte // its unread part
-}
-
-func (r *bufReader) Read(p []byte) (int, error) {
-	for len(r.rest) == 0 {
-		if r.cur != nil {
-			r.k.free <- r.cur[:0]
-			r.cur = nil
-		}
-		b, ok := <-r.k.full
-		if !ok {
-			return 0, io.EOF
-		}
-		r.cur, r.rest = b, b
-	}
-	n := copy(p, r.rest)
-	r.rest = r.rest[n:]
-	return n, nil
 }
