@@ -107,7 +107,8 @@ type scanner struct {
 	version int
 
 	dbs    []DBCount
-	db     int // index in dbs of the selected database, -1 before a key
+	db     int // the selected database
+	in     int // its index in dbs, -1 until it has a key
 	split  bool
 	t0, t1 int64 // Unix milliseconds
 }
@@ -139,7 +140,18 @@ func (s *scanner) read(n int) []byte {
 	return s.buf[:n]
 }
 
-func (s *scanner) byte() byte { return s.read(1)[0] }
+func (s *scanner) byte() byte {
+	if s.err != nil {
+		return 0
+	}
+	b, err := s.r.ReadByte()
+	if err != nil {
+		s.readErr(err)
+		return 0
+	}
+	s.off++
+	return b
+}
 
 // skip drops the next n bytes without holding them.
 func (s *scanner) skip(n uint64) {
@@ -212,78 +224,97 @@ func (s *scanner) skipStrings(n uint64) {
 }
 
 func (s *scanner) scan() {
-	h := s.read(headerLen)
-	if s.err != nil {
+	if !s.header() {
 		return
 	}
-	if err := checkHeader(h); err != nil {
-		s.fail(0, err)
-		return
-	}
-	s.version = int(h[5]-'0')*1000 + int(h[6]-'0')*100 + int(h[7]-'0')*10 + int(h[8]-'0')
-	if s.version < 1 {
-		s.fail(5, fmt.Errorf("bad RDB version %d", s.version))
-		return
-	}
-	if s.version > maxRDBVersion {
-		s.fail(5, fmt.Errorf("%w: RDB version %d is newer than %d", ErrUncountable, s.version, maxRDBVersion))
-		return
-	}
-	s.db = -1
+	s.in = -1
 	expire, hasExpire := int64(0), false
 	for s.err == nil {
 		at := s.off
 		op := s.byte()
-		if s.err != nil {
-			return
-		}
-		switch op {
-		case 0xff: // EOF, then the CRC-64 since version 5
+		switch {
+		case s.err != nil:
+		case op == 0xff: // EOF, then the CRC-64 since version 5
 			if s.version >= 5 {
 				s.read(8)
 			}
 			s.end()
 			return
-		case 0xfe: // SELECTDB
-			n := s.plainLength()
-			if n > math.MaxInt32 {
-				s.fail(at, fmt.Errorf("database number %d out of range", n))
-			}
-			s.selectDB(int(n))
-		case 0xfd: // EXPIRETIME: seconds, int32
+		case op == 0xfd: // EXPIRETIME: seconds, int32
 			expire, hasExpire = int64(int32(binary.LittleEndian.Uint32(s.read(4))))*1000, true
-		case 0xfc: // EXPIRETIME_MS
+		case op == 0xfc: // EXPIRETIME_MS
 			expire, hasExpire = int64(binary.LittleEndian.Uint64(s.read(8))), true
-		case 0xfb: // RESIZEDB: a sizing hint, not a count other writers must keep
-			s.plainLength()
-			s.plainLength()
-		case 0xfa: // AUX: two strings
-			s.skipStrings(2)
-		case 0xf9: // FREQ
-			s.byte()
-		case 0xf8: // IDLE
-			s.plainLength()
-		case 0xf7: // MODULE_AUX: module id, when opcode, when, value
-			s.plainLength()
-			s.plainLength()
-			s.plainLength()
-			s.skipModuleValue()
-		case 0xf6:
-			s.fail(at, fmt.Errorf("%w: a pre-release function library (opcode 0xf6)", ErrUncountable))
-		case 0xf5: // FUNCTION2: the library's code
-			s.skipString()
-		case 0xf4: // SLOT_INFO: slot, size, expires size
-			s.plainLength()
-			s.plainLength()
-			s.plainLength()
+		case op >= 0xf4:
+			s.opcode(at, op)
 		default:
+			if err := typeError(op); err != nil {
+				s.fail(at, err)
+				return
+			}
 			s.skipString() // the key
-			s.skipValue(at, op)
+			s.skipValue(op)
 			if s.err == nil {
 				s.count(expire, hasExpire)
 			}
 			hasExpire = false
 		}
+	}
+}
+
+// header reads the magic and the version.
+func (s *scanner) header() bool {
+	h := s.read(headerLen)
+	if s.err != nil {
+		return false
+	}
+	if err := checkHeader(h); err != nil {
+		s.fail(0, err)
+		return false
+	}
+	s.version = int(h[5]-'0')*1000 + int(h[6]-'0')*100 + int(h[7]-'0')*10 + int(h[8]-'0')
+	if s.version < 1 {
+		s.fail(5, fmt.Errorf("bad RDB version %d", s.version))
+		return false
+	}
+	if s.version > maxRDBVersion {
+		s.fail(5, fmt.Errorf("%w: RDB version %d is newer than %d", ErrUncountable, s.version, maxRDBVersion))
+		return false
+	}
+	return true
+}
+
+// opcode reads what follows an opcode (0xf4 to 0xfe) other than the
+// expiry opcodes, which belong to the next key.
+func (s *scanner) opcode(at int64, op byte) {
+	switch op {
+	case 0xfe: // SELECTDB
+		n := s.plainLength()
+		if n > math.MaxInt32 {
+			s.fail(at, fmt.Errorf("database number %d out of range", n))
+		}
+		s.db, s.in = int(n), -1
+	case 0xfb: // RESIZEDB: a sizing hint, not a count other writers must keep
+		s.plainLength()
+		s.plainLength()
+	case 0xfa: // AUX: two strings
+		s.skipStrings(2)
+	case 0xf9: // FREQ
+		s.byte()
+	case 0xf8: // IDLE
+		s.plainLength()
+	case 0xf7: // MODULE_AUX: module id, when opcode, when, value
+		s.plainLength()
+		s.plainLength()
+		s.plainLength()
+		s.skipModuleValue()
+	case 0xf6:
+		s.fail(at, fmt.Errorf("%w: a pre-release function library (opcode 0xf6)", ErrUncountable))
+	case 0xf5: // FUNCTION2: the library's code
+		s.skipString()
+	case 0xf4: // SLOT_INFO: slot, size, expires size
+		s.plainLength()
+		s.plainLength()
+		s.plainLength()
 	}
 }
 
@@ -299,24 +330,17 @@ func (s *scanner) end() {
 	}
 }
 
-func (s *scanner) selectDB(n int) {
-	for i, d := range s.dbs {
-		if d.DB == n {
-			s.db = i
-			return
-		}
-	}
-	s.dbs = append(s.dbs, DBCount{DB: n})
-	s.db = len(s.dbs) - 1
-}
-
 // count adds a key, with its expiry in Unix milliseconds if it has one,
 // to the selected database (0 when none was selected).
 func (s *scanner) count(expire int64, hasExpire bool) {
-	if s.db < 0 {
-		s.selectDB(0)
+	if s.in < 0 {
+		s.in = slices.IndexFunc(s.dbs, func(d DBCount) bool { return d.DB == s.db })
+		if s.in < 0 {
+			s.dbs = append(s.dbs, DBCount{DB: s.db})
+			s.in = len(s.dbs) - 1
+		}
 	}
-	d := &s.dbs[s.db]
+	d := &s.dbs[s.in]
 	d.Keys++
 	if !hasExpire {
 		return
@@ -331,8 +355,20 @@ func (s *scanner) count(expire int64, hasExpire bool) {
 	}
 }
 
-// skipValue skips the value of a key of type typ, read at offset at.
-func (s *scanner) skipValue(at int64, typ byte) {
+// typeError says why a value of type typ cannot be skipped, or is nil.
+func typeError(typ byte) error {
+	switch {
+	case typ == 6:
+		return fmt.Errorf("%w: a pre-release module value (type 6)", ErrUncountable)
+	case typ == 8 || typ > 25:
+		return fmt.Errorf("%w: unknown value type %d", ErrUncountable, typ)
+	}
+	return nil
+}
+
+// skipValue skips the value of a key of type typ, which typeError
+// accepted.
+func (s *scanner) skipValue(typ byte) {
 	switch typ {
 	case 0, // string
 		9, 10, 11, 12, 13, 16, 17, 20, // zipmap, ziplists, intset, listpacks: one string
@@ -380,10 +416,6 @@ func (s *scanner) skipValue(at int64, typ byte) {
 	case 7: // module 2: module id, then annotated values
 		s.plainLength()
 		s.skipModuleValue()
-	case 6:
-		s.fail(at, fmt.Errorf("%w: a pre-release module value (type 6)", ErrUncountable))
-	default:
-		s.fail(at, fmt.Errorf("%w: unknown value type %d", ErrUncountable, typ))
 	}
 }
 
@@ -447,38 +479,4 @@ func (s *scanner) skipModuleValue() {
 			s.fail(at, fmt.Errorf("bad module value opcode %d", op))
 		}
 	}
-}
-
-// keyCounter runs Count in a goroutine on what is written to it. Its
-// Write never fails and never waits for more than Count's parsing of the
-// bytes: after an error Count stops and the rest is discarded.
-type keyCounter struct {
-	pw     *io.PipeWriter
-	done   chan struct{}
-	counts Counts
-	err    error
-}
-
-func newKeyCounter() *keyCounter {
-	pr, pw := io.Pipe()
-	k := &keyCounter{pw: pw, done: make(chan struct{})}
-	go func() {
-		defer close(k.done)
-		k.counts, k.err = Count(pr, time.Time{}, time.Time{})
-		io.Copy(io.Discard, pr)
-	}()
-	return k
-}
-
-func (k *keyCounter) Write(p []byte) (int, error) {
-	k.pw.Write(p) // fails only once closed, and the reader never closes
-	return len(p), nil
-}
-
-// close ends the stream, with the dump's error if it failed, and returns
-// what Count found.
-func (k *keyCounter) close(dumpErr error) (Counts, error) {
-	k.pw.CloseWithError(dumpErr)
-	<-k.done
-	return k.counts, k.err
 }

@@ -98,7 +98,7 @@ func Dump(ctx context.Context, cfg Config, w io.Writer) (dump.Info, error) {
 	if err == nil {
 		err = s.finish()
 	}
-	counts, countErr := keys.close(err)
+	counts, countErr := keys.close()
 	if err != nil {
 		return info, c.errorf("dump", refused(err))
 	}

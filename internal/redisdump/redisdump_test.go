@@ -171,6 +171,9 @@ func TestDumpLoads(t *testing.T) {
 	if n := src.do(t, "DBSIZE"); n != "9" {
 		t.Errorf("DBSIZE = %s; fill changed?", n)
 	}
+	if want := keyspace(t, src); !slices.Equal(info.Keyspace, want) || len(want) != 3 {
+		t.Errorf("Info.Keyspace = %+v; DBSIZE and INFO keyspace say %+v", info.Keyspace, want)
+	}
 }
 
 // TestDumpACLUsers dumps as users with the least rights: with replconf
