@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sync"
 	"syscall"
 )
 
@@ -30,8 +28,7 @@ type MariaDB struct {
 	sock string // a short socket directory to remove, if any
 	proc *Process
 
-	once    sync.Once
-	stopErr error
+	stopper
 }
 
 // StartMariaDB creates a data directory in a new directory under dir with
@@ -134,18 +131,5 @@ func (m *MariaDB) greets(ctx context.Context) error {
 // after StopTimeout), waits for it and removes its directory. It may be
 // called more than once.
 func (m *MariaDB) Stop() error {
-	m.once.Do(func() {
-		var errs []error
-		if m.proc != nil {
-			errs = append(errs, m.proc.Stop(syscall.SIGTERM))
-		}
-		if m.sock != "" {
-			errs = append(errs, os.RemoveAll(m.sock))
-		}
-		errs = append(errs, os.RemoveAll(m.base))
-		if err := errors.Join(errs...); err != nil {
-			m.stopErr = fmt.Errorf("sandbox: stop mariadb in %s: %w", m.base, err)
-		}
-	})
-	return m.stopErr
+	return m.stopper.stop("mariadb", m.proc, syscall.SIGTERM, m.sock, m.base)
 }

@@ -2,14 +2,12 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -31,8 +29,7 @@ type Postgres struct {
 	cred *syscall.Credential // the postgres OS user when run as root
 	proc *Process
 
-	once    sync.Once
-	stopErr error
+	stopper
 }
 
 // StartPostgres creates a cluster in a new directory under dir with the
@@ -173,20 +170,7 @@ func (p *Postgres) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
 // group after StopTimeout), waits for it and removes its directory. It may
 // be called more than once.
 func (p *Postgres) Stop() error {
-	p.once.Do(func() {
-		var errs []error
-		if p.proc != nil {
-			errs = append(errs, p.proc.Stop(syscall.SIGINT))
-		}
-		if p.sock != "" {
-			errs = append(errs, os.RemoveAll(p.sock))
-		}
-		errs = append(errs, os.RemoveAll(p.base))
-		if err := errors.Join(errs...); err != nil {
-			p.stopErr = fmt.Errorf("sandbox: stop postgres %d in %s: %w", p.Major, p.base, err)
-		}
-	})
-	return p.stopErr
+	return p.stopper.stop(fmt.Sprintf("postgres %d", p.Major), p.proc, syscall.SIGINT, p.sock, p.base)
 }
 
 // String names the server for messages.

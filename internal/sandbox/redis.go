@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -37,8 +36,7 @@ type Redis struct {
 	sock   string // a short socket directory to remove, if any
 	proc   *Process
 
-	once    sync.Once
-	stopErr error
+	stopper
 }
 
 // NewRedis finds redis-server and makes a new directory for the server
@@ -207,18 +205,5 @@ func readReply(br *bufio.Reader) (string, error) {
 // removes its directory, the RDB in Dir included. It may be called more
 // than once.
 func (r *Redis) Stop() error {
-	r.once.Do(func() {
-		var errs []error
-		if r.proc != nil {
-			errs = append(errs, r.proc.Stop(syscall.SIGTERM))
-		}
-		if r.sock != "" {
-			errs = append(errs, os.RemoveAll(r.sock))
-		}
-		errs = append(errs, os.RemoveAll(r.base))
-		if err := errors.Join(errs...); err != nil {
-			r.stopErr = fmt.Errorf("sandbox: stop redis in %s: %w", r.base, err)
-		}
-	})
-	return r.stopErr
+	return r.stopper.stop("redis", r.proc, syscall.SIGTERM, r.sock, r.base)
 }
