@@ -254,6 +254,34 @@ run() {
 	echo "$t0 $t1 $rss" | awk '{printf "%.3f %d\n", $2 - $1, $3}' >>"$tmp/$name.times"
 }
 
+# The times the commands print, as Go durations ("848ms", "18.3s",
+# "1m2s"), in seconds. secs is an awk function for the scripts below.
+secs='function secs(d,   t, n, u) {
+	t = 0
+	while (match(d, /^[0-9.]+(h|ms|m|s|µs|us|ns)/)) {
+		n = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
+		u = n; sub(/^[0-9.]+/, "", u); sub(/[a-zµ]+$/, "", n)
+		t += n * (u == "h" ? 3600 : u == "m" ? 60 : u == "s" ? 1 : u == "ms" ? 1e-3 : u == "ns" ? 1e-9 : 1e-6)
+	}
+	return t
+}'
+
+# Untimed after each run: what the commands say of their own steps, one
+# line per round. A: "start restore steps rto", the drill's server start
+# and restore steps, the sum of its steps and its whole time (RTO); B:
+# "restore", the time verify gives its restore and row counts.
+steps() {
+	case $1 in
+	a) awk -F '  +' "$secs"'
+		/^drill: ok: restored and checked in / {rto = secs(substr($0, index($0, " in ") + 4))}
+		NF >= 4 && $2 ~ /^[a-z]+\// {t = secs($4); all += t; if ($3 == "start server") st += t; if ($3 == "restore") re += t}
+		END {printf "%.3f %.3f %.3f %.3f\n", st, re, all, rto}' "$tmp/a.log" >>"$tmp/a.steps" ;;
+	b) awk "$secs"'
+		match($0, /restored into scratch databases in [^ ,]+/) {print secs(substr($0, RSTART + 35, RLENGTH - 35))}' \
+		"$tmp/b.log" >>"$tmp/b.steps" ;;
+	esac
+}
+
 # Untimed after each run: both commands check the row counts themselves
 # and say so; the drill leaves nothing in DIR, verify no scratch database.
 check() {
@@ -287,10 +315,11 @@ for i in $(seq 0 "$runs"); do
 		b) PGPASSWORD=$password run b "${cmd_b[@]}" ;;
 		esac
 		check "$name"
+		steps "$name"
 		log "  $name $(tail -n 1 "$tmp/$name.times" | cut -d' ' -f1) s"
 	done
 	if [ "$i" -eq 0 ]; then
-		rm -f "$tmp"/[ab].times
+		rm -f "$tmp"/[ab].times "$tmp"/[ab].steps
 	fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -309,6 +338,16 @@ diff_ab=$(diffs a b | median)
 rss_a=$(col a 2 | sort -n | tail -n 1)
 rss_b=$(col b 2 | sort -n | tail -n 1)
 
+# A's and B's times as the commands give them, medians over the rounds.
+scol() { awk -v c="$2" '{print $c}' "$tmp/$1.steps"; }
+a_start=$(scol a 1 | median)
+a_restore=$(scol a 2 | median)
+a_rest=$(awk '{printf "%.3f\n", $4 - $3}' "$tmp/a.steps" | median)
+a_outside=$(paste -d' ' "$tmp/a.times" "$tmp/a.steps" | awk '{printf "%.3f\n", $1 - $6}' | median)
+b_restore=$(scol b 1 | median)
+b_outside=$(paste -d' ' "$tmp/b.times" "$tmp/b.steps" | awk '{printf "%.3f\n", $1 - $3}' | median)
+sec() { printf '%7s' "$1"; }
+
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
 
 cat <<EOF
@@ -326,6 +365,14 @@ mbackup drill (its own PostgreSQL) vs mbackup verify --restore-into (a running o
 
   A/B  $ratio_ab   per round: $(ratios a b | tr '\n' ' ')
   A-B  $diff_ab s (the server's start and stop)   per round: $(diffs a b | tr '\n' ' ')
+
+  where the time goes, as the commands report it (medians, seconds)
+    A  server start (initdb, start, ready)               $(sec "$a_start")
+    A  restore and row counts, own server                $(sec "$a_restore")
+    B  read back, restore, row counts, running server    $(sec "$b_restore")
+    A  rest of the drill: artifacts check, stop, removal $(sec "$a_rest")
+    A  outside the drill: authenticate, record, exit     $(sec "$a_outside")
+    B  outside: read back, authenticate, drop database   $(sec "$b_outside")
 
   peak RSS of A  $(mib "$rss_a")
     the largest of mbackup, pg_restore and the drill's server processes;
