@@ -148,17 +148,18 @@ as_server "$PGBIN/initdb" -D "$data" -U postgres --pwfile="$tmp/pwfile" \
 	{ cat "$tmp/initdb.log" >&2; exit 1; }
 rm -f "$tmp/pwfile"
 cat >>"$data/postgresql.conf" <<EOF
-# bench/drill.sh: private, and fast to load (durability is not needed)
+# bench/drill.sh: private, and set as the drill's own server is
+# (internal/sandbox), autovacuum included: the scratch database of B gets
+# the same ANALYZE runs as A's, so only the server's start and stop differ.
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$sock'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+max_wal_size = 1GB
+max_connections = 20
 logging_collector = off
-# The ANALYZE autovacuum starts on the freshly loaded tables lands at a
-# random point of a run, or of the next, and takes one of the CPUs.
-autovacuum = off
 EOF
 server_started=1
 as_server "$PGBIN/pg_ctl" start -D "$data" -l "$data/server.log" -w -t 60 >/dev/null ||
@@ -346,7 +347,7 @@ a_rest=$(awk '{printf "%.3f\n", $4 - $3}' "$tmp/a.steps" | median)
 a_outside=$(paste -d' ' "$tmp/a.times" "$tmp/a.steps" | awk '{printf "%.3f\n", $1 - $6}' | median)
 b_restore=$(scol b 1 | median)
 b_outside=$(paste -d' ' "$tmp/b.times" "$tmp/b.steps" | awk '{printf "%.3f\n", $1 - $3}' | median)
-sec() { printf '%7s' "$1"; }
+sec() { awk -v x="$1" 'BEGIN {printf "%7.3f", x}'; }
 
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
 
