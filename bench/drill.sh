@@ -20,6 +20,9 @@
 # the drill's table of step times from its last run. Every drill writes a
 # record into the benchmark's store, which is removed on exit.
 #
+# The server is set as the drill's own is (internal/sandbox: fsync off,
+# autovacuum on, ...), so that A and B restore into alike servers.
+#
 # It never touches the machine's own PostgreSQL: the server is initdb'd into
 # a temporary directory, on a port number free on this machine, and is
 # stopped and removed, with everything else, on exit. Everything but B
