@@ -95,29 +95,19 @@ func TestDrillUsage(t *testing.T) {
 	}
 }
 
-// TestDrillInterrupted: SIGTERM while pg_restore runs (main cancels the
-// run's context) exits 130 and leaves no server, no directory and no
-// staged plaintext; nothing is recorded.
+// TestDrillInterrupted: SIGTERM as the restore of a database begins (main
+// cancels the run's context) exits 130 and leaves no server, no directory
+// and no staged plaintext; nothing is recorded.
 func TestDrillInterrupted(t *testing.T) {
 	dir, cfg, _ := restoreFixture(t)
 	work := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	seen := false
-	wg.Go(func() {
-		if signalWhenSeen(stop, "pg_restore", 0) {
-			seen = true
-			cancel() // what main does on SIGTERM
-		}
-	})
-	var out, errb bytes.Buffer
-	code := run(ctx, []string{"--config", cfg, "drill", "-i", filepath.Join(dir, "id.txt"), "--dir", work}, nil, &out, &errb)
-	close(stop)
-	wg.Wait()
-	if !seen {
-		t.Fatalf("pg_restore never ran; exit %d:\n%s", code, lastLines(errb.String(), 10))
+	errb := &cancelOn{when: "postgres/rst_app: restore", cancel: cancel}
+	var out bytes.Buffer
+	code := run(ctx, []string{"--config", cfg, "drill", "-i", filepath.Join(dir, "id.txt"), "--dir", work}, nil, &out, errb)
+	if !errb.seen() {
+		t.Fatalf("the restore of rst_app never began; exit %d:\n%s", code, lastLines(errb.String(), 10))
 	}
 	if code != exitInterrupted {
 		t.Errorf("exit %d, want %d:\n%s", code, exitInterrupted, lastLines(errb.String(), 10))
@@ -131,6 +121,39 @@ func TestDrillInterrupted(t *testing.T) {
 	if _, st, _ := mbackup(t, "--config", cfg, "status"); !strings.Contains(st, "last drill: none recorded") {
 		t.Errorf("an interrupted drill was recorded:\n%s", st)
 	}
+}
+
+// cancelOn is a writer that calls cancel once what it was written holds
+// when: the moment a signal is sent, found in the command's own output.
+type cancelOn struct {
+	when   string
+	cancel func()
+	mu     sync.Mutex
+	b      bytes.Buffer
+	hit    bool
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.b.Write(p)
+	if !c.hit && strings.Contains(c.b.String(), c.when) {
+		c.hit = true
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+func (c *cancelOn) seen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hit
+}
+
+func (c *cancelOn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.String()
 }
 
 // checkEmptyDir fails unless dir exists and is empty.
