@@ -110,8 +110,28 @@ func (f *faultEnv) edit(t *testing.T, old, new string) {
 	os.WriteFile(f.cfg, bytes.Replace(text, []byte(old), []byte(new), 1), 0o600)
 }
 
+// The watchdogs of the fault matrix. A row that makes a stall happen sets
+// the short one for its faulty run only: the other rows' dumps and calls
+// are real work, which a busy machine may hold up for seconds before a
+// first byte, so they run under timeouts no loaded machine reaches.
+const (
+	relaxedTimeout = "60s"
+	shortDumpStall = "2s" // SIGSTOP of pg_dump: "wrote nothing for 2s"
+	shortB2Stall   = "3s" // the blackholed upload host
+)
+
+// timeouts sets the config's watchdog line key (as the config spells it,
+// indentation included) from one value to another.
+func (f *faultEnv) timeouts(t *testing.T, from, to string, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		f.edit(t, k+": "+from+"\n", k+": "+to+"\n")
+	}
+}
+
 // faultConfig writes a config backing up database fault_db and a Redis of
-// its own into a b2 store on b2test, posting to slack.
+// its own into a b2 store on b2test, posting to slack, with relaxed
+// watchdogs.
 func faultConfig(t *testing.T, slack *slackSink) *faultEnv {
 	t.Helper()
 	srv := b2test.New(t)
@@ -125,18 +145,18 @@ func faultConfig(t *testing.T, slack *slackSink) *faultEnv {
 	f := &faultEnv{cfg: cfg, b2: srv, redis: r, dir: dir}
 	f.edit(t, "storage:\n  type: local\n  path: "+filepath.Join(dir, "store")+"\n", fmt.Sprintf(`storage:
   type: b2
-  endpoint: %s
+  endpoint: %[1]s
   bucket: backups
-  key_id: %s
+  key_id: %[2]s
   application_key_file: b2.key
   chunk_size: 5MB
-  call_timeout: 3s
-  stall_timeout: 3s
+  call_timeout: %[4]s
+  stall_timeout: %[4]s
 notify:
   slack:
-    webhook_url: %s/hook
-dump_stall_timeout: 2s
-`, srv.URL, srv.KeyID, slack.srv.URL))
+    webhook_url: %[3]s/hook
+dump_stall_timeout: %[4]s
+`, srv.URL, srv.KeyID, slack.srv.URL, relaxedTimeout))
 	f.edit(t, "url: redis://"+redis.Addr, "url: redis://"+r.Addr)
 	f.edit(t, "mysql:\n", "mysql:\n  databases: [fault_blog]\n")
 	return f
@@ -163,9 +183,15 @@ func TestFaultMatrix(t *testing.T) {
 		during: func(stop <-chan struct{}, f *faultEnv) { signalWhenSeen(stop, "pg_dump", syscall.SIGKILL) },
 		code:   exitPartial, slack: []string{"postgres/fault_db", "killed"},
 	}, {
-		name:   "pg_dump SIGSTOP: the stall watchdog fires",
+		name: "pg_dump SIGSTOP: the stall watchdog fires",
+		setup: func(t *testing.T, f *faultEnv) {
+			f.timeouts(t, relaxedTimeout, shortDumpStall, "\ndump_stall_timeout")
+		},
 		during: func(stop <-chan struct{}, f *faultEnv) { signalWhenSeen(stop, "pg_dump", syscall.SIGSTOP) },
-		code:   exitPartial, slack: []string{"postgres/fault_db", "stalled", "wrote nothing for 2s"},
+		undo: func(t *testing.T, f *faultEnv) {
+			f.timeouts(t, shortDumpStall, relaxedTimeout, "\ndump_stall_timeout")
+		},
+		code: exitPartial, slack: []string{"postgres/fault_db", "stalled", "wrote nothing for " + shortDumpStall},
 	}, {
 		name: "Redis closes the connection mid-RDB",
 		setup: func(t *testing.T, f *faultEnv) {
@@ -215,10 +241,14 @@ func TestFaultMatrix(t *testing.T) {
 	}, {
 		name: "upload host blackholed",
 		setup: func(t *testing.T, f *faultEnv) {
+			f.timeouts(t, relaxedTimeout, shortB2Stall, "  call_timeout", "  stall_timeout")
 			f.b2.Inject("b2_upload_file", b2test.Fault{Hang: true})
 			f.b2.Inject("b2_upload_part", b2test.Fault{Hang: true})
 		},
-		undo: func(t *testing.T, f *faultEnv) { f.b2.ClearFaults() },
+		undo: func(t *testing.T, f *faultEnv) {
+			f.b2.ClearFaults()
+			f.timeouts(t, shortB2Stall, relaxedTimeout, "  call_timeout", "  stall_timeout")
+		},
 		code: exitError, slack: []string{"failure", "stalled"},
 	}, {
 		name:   "SIGTERM mid-upload",
