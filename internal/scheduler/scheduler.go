@@ -9,7 +9,9 @@
 //     loses the job forever after one panic. Across processes (a manual
 //     "mbackup backup" beside the daemon) the jobs take internal/lock.
 //   - Every run gets the scheduler's context: Stop cancels the running
-//     jobs and waits until they have returned.
+//     jobs and waits until they have returned, the runs RunNow started
+//     included (cron's own wait knows only the runs it started). After
+//     Stop or Retire, RunNow starts nothing.
 package scheduler
 
 import (
@@ -53,6 +55,8 @@ type Scheduler struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	ids    map[string]cron.EntryID
+	now    sync.WaitGroup // the runs RunNow started
+	ended  bool           // Stop or Retire was called: RunNow starts nothing
 }
 
 // New returns a stopped Scheduler whose jobs run with a context derived
@@ -83,10 +87,9 @@ func (s *Scheduler) Add(name, spec string, run func(ctx context.Context)) error 
 // runs (so it is skipped if a run is in progress), without waiting.
 func (s *Scheduler) RunNow(name string) {
 	s.mu.Lock()
-	id, ok := s.ids[name]
-	s.mu.Unlock()
-	if ok {
-		go s.c.Entry(id).WrappedJob.Run()
+	defer s.mu.Unlock()
+	if id, ok := s.ids[name]; ok && !s.ended {
+		s.now.Go(s.c.Entry(id).WrappedJob.Run)
 	}
 }
 
@@ -107,9 +110,25 @@ func (s *Scheduler) Start() { s.c.Start() }
 // Stop stops scheduling, cancels the running jobs and returns a context
 // that is done when they have all returned.
 func (s *Scheduler) Stop() context.Context {
-	done := s.c.Stop()
+	done := s.end()
 	s.cancel()
 	return done
+}
+
+// end stops scheduling and RunNow and returns a context that is done when
+// every run, scheduled or started by RunNow, has returned.
+func (s *Scheduler) end() context.Context {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
+	cronDone := s.c.Stop()
+	ctx, done := context.WithCancel(context.Background())
+	go func() {
+		<-cronDone.Done()
+		s.now.Wait()
+		done()
+	}()
+	return ctx
 }
 
 // cronLogger adapts slog to cron's logger.
@@ -131,5 +150,5 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 // replaced this scheduler) and returns a context that is done when they
 // have returned; Stop of the daemon's context cancels them.
 func (s *Scheduler) Retire() context.Context {
-	return s.c.Stop()
+	return s.end()
 }

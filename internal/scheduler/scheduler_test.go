@@ -80,3 +80,44 @@ func TestOverlapSkipped(t *testing.T) {
 		t.Errorf("%d runs, at most %d at once; want 1 and 1", total.Load(), most.Load())
 	}
 }
+
+// TestStopWaitsForRunNow: a run started by RunNow (the daemon's catch-up
+// at start) is cancelled by Stop, which waits until it has returned: a
+// daemon that returned while it ran left its store lock held, and the next
+// start's catch-up found the store busy. After Stop, RunNow starts nothing.
+func TestStopWaitsForRunNow(t *testing.T) {
+	s := New(context.Background(), quiet())
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	var returned atomic.Bool
+	s.Add("backup", "0 0 1 1 *", func(ctx context.Context) {
+		started <- struct{}{}
+		<-ctx.Done()
+		<-release // the cancelled run still cleans up
+		returned.Store(true)
+	})
+	s.Start()
+	s.RunNow("backup")
+	<-started
+	done := s.Stop()
+	select {
+	case <-done.Done():
+		t.Fatal("Stop was done while the RunNow run still ran")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-done.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop never done after the RunNow run returned")
+	}
+	if !returned.Load() {
+		t.Error("Stop was done before the RunNow run returned")
+	}
+	s.RunNow("backup")
+	select {
+	case <-started:
+		t.Error("RunNow started a run after Stop")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
