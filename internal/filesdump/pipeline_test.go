@@ -46,7 +46,7 @@ func TestPipelineB2(t *testing.T) {
 	store, err := b2.New(context.Background(), b2.Config{
 		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
 		ChunkSize: 5_000_000, ConcurrentUploads: 2, APIBase: srv.URL,
-		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 3,
+		CallTimeout: 10 * time.Second, StallTimeout: 10 * time.Second, UploadRetries: 3, // nothing hangs here
 	})
 	if err != nil {
 		t.Fatal(err)

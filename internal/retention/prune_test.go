@@ -43,7 +43,7 @@ func newB2(t *testing.T) (*b2.Store, *b2test.Server) {
 	s, err := b2.New(context.Background(), b2.Config{
 		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
 		ChunkSize: b2.MinChunkSize, APIBase: srv.URL,
-		CallTimeout: time.Second, StallTimeout: 2 * time.Second, UploadRetries: 2,
+		CallTimeout: 10 * time.Second, StallTimeout: 10 * time.Second, UploadRetries: 2, // no test here hangs a call: no short watchdog to trip under load
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func TestGuardListingFails(t *testing.T) {
 	s, err := b2.New(context.Background(), b2.Config{
 		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", Prefix: "mastodon/",
 		ChunkSize: 5_000_000, ConcurrentUploads: 2, APIBase: srv.URL,
-		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 3,
+		CallTimeout: 10 * time.Second, StallTimeout: 10 * time.Second, UploadRetries: 3, // nothing hangs here
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestAcceptStoreErrors(t *testing.T) {
 	srv.CreateBucket("backups")
 	s, err := b2.New(ctx, b2.Config{
 		KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: "backups", APIBase: srv.URL,
-		CallTimeout: 5 * time.Second, StallTimeout: 2 * time.Second, UploadRetries: 1,
+		CallTimeout: 10 * time.Second, StallTimeout: 10 * time.Second, UploadRetries: 1, // nothing hangs here
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,9 @@ import (
 // other job is committed.
 func TestStalledProducerIsKilled(t *testing.T) {
 	tk, _ := newTaker(t)
-	tk.StallTimeout = 500 * time.Millisecond
+	// The timeout watches the other job too: 2 s, not less, lets a loaded
+	// machine start seq before it counts as stalled.
+	tk.StallTimeout = 2 * time.Second
 	m, err := tk.Take(context.Background(), []Job{
 		{Component: "postgres", Name: "stopped", Ext: ".dump", Produce: shell("echo started; kill -STOP $$; echo never")},
 		{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell("seq 1 1000")},
@@ -22,7 +24,7 @@ func TestStalledProducerIsKilled(t *testing.T) {
 	if !errors.Is(err, ErrPartial) || m == nil || len(m.Artifacts) != 1 || len(m.Failed) != 1 {
 		t.Fatalf("Take: %v, %+v", err, m)
 	}
-	if r := m.Failed[0].Reason; !strings.Contains(r, "stalled") || !strings.Contains(r, "wrote nothing for 500ms") {
+	if r := m.Failed[0].Reason; !strings.Contains(r, "stalled") || !strings.Contains(r, "wrote nothing for 2s") {
 		t.Errorf("reason %q", r)
 	}
 }
