@@ -134,11 +134,11 @@ func commandUsage(fs *flag.FlagSet) string {
 		b.WriteString("\nflags:\n")
 		b.WriteString(h)
 	}
-	b.WriteString("\nglobal flags: see mbackup --help")
+	global := "global flags: see mbackup --help"
 	if !c.config {
-		fmt.Fprintf(&b, " (%s reads no configuration: no --config)", c.name)
+		global += " (" + c.name + " reads no configuration: no --config)"
 	}
-	b.WriteString("\n")
+	b.WriteString("\n" + wrap(global, helpWidth, 0))
 	return b.String()
 }
 
