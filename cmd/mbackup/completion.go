@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -54,26 +55,31 @@ type compSpec struct {
 // completionSpecs are the top level's flags, then each command with its
 // own flags and the global ones it accepts.
 func completionSpecs(ctx context.Context) []compSpec {
-	top := compSpec{flags: []compFlag{
-		{"--config", true, "configuration file"},
-		{"-v", false, "verbose: debug log lines"},
-		{"--version", false, "print the version"},
-		{"--help", false, "the list of commands"},
-	}}
+	topFS, _ := (&env{}).topFlags()
+	top := compSpec{flags: append(compFlags(topFS, func(*flag.Flag) bool { return true }), helpFlag("the list of commands"))}
 	specs := []compSpec{top}
 	for _, c := range commands() {
-		s := compSpec{name: c.name, summary: shorten(c.summary)}
-		for _, f := range ownFlags(commandFlags(ctx, c)) {
-			s.flags = append(s.flags, compFlag{flagName(f), !isBool(f), shorten(flagText(f))})
-		}
-		if c.config {
-			s.flags = append(s.flags, top.flags[0])
-		}
-		s.flags = append(s.flags, top.flags[1], compFlag{"--help", false, "usage and flags of " + c.name})
-		specs = append(specs, s)
+		fs := commandFlags(ctx, c)
+		own := compFlags(fs, func(f *flag.Flag) bool { return !isGlobal(f.Name) })
+		global := compFlags(fs, func(f *flag.Flag) bool { return isGlobal(f.Name) && (c.config || f.Name != "config") })
+		flags := append(append(own, global...), helpFlag("usage and flags of "+c.name))
+		specs = append(specs, compSpec{name: c.name, summary: shorten(c.summary), flags: flags})
 	}
 	return specs
 }
+
+// compFlags are the flags of fs that keep selects, sorted by name.
+func compFlags(fs *flag.FlagSet, keep func(*flag.Flag) bool) []compFlag {
+	var out []compFlag
+	fs.VisitAll(func(f *flag.Flag) {
+		if keep(f) {
+			out = append(out, compFlag{flagName(f), !isBool(f), shorten(flagText(f))})
+		}
+	})
+	return out
+}
+
+func helpFlag(text string) compFlag { return compFlag{"--help", false, text} }
 
 // shorten cuts a description to its first clause, at most 60 characters.
 func shorten(s string) string {

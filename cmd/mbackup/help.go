@@ -168,7 +168,7 @@ func flagHelp(fs *flag.FlagSet) string {
 func ownFlags(fs *flag.FlagSet) []*flag.Flag {
 	var own []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "config" && f.Name != "v" {
+		if !isGlobal(f.Name) {
 			own = append(own, f)
 		}
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -31,6 +32,13 @@ func TestTopHelp(t *testing.T) {
 			t.Errorf("the help lists %q %d times, want once", flag, n)
 		}
 	}
+	// A global flag added to flagSet is documented here, once.
+	fs, _ := (&env{}).topFlags()
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(want, "\n  "+flagName(f)+" ") && !strings.Contains(want, "\n  "+flagName(f)+"\n") {
+			t.Errorf("the help's global flags lack %s", flagName(f))
+		}
+	})
 	checkWidth(t, "mbackup --help", want)
 }
 

@@ -94,8 +94,7 @@ const topUsage = "usage: mbackup [--config FILE] [-v] COMMAND [flags]; mbackup -
 // run executes one mbackup invocation and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := e.flagSet("mbackup")
-	showVersion := fs.Bool("version", false, "print the version, as mbackup version does")
+	fs, showVersion := e.topFlags()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printHelp(stdout)
@@ -116,6 +115,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return report(ctx, e, usagef("unknown command %q%s", rest[0], suggest(rest[0])))
 	}
 	return report(ctx, e, c.run(ctx, e, rest[1:]))
+}
+
+// topFlags is the FlagSet of the top level, before the command: the
+// global flags and --version.
+func (e *env) topFlags() (*flag.FlagSet, *bool) {
+	fs := e.flagSet("mbackup")
+	return fs, fs.Bool("version", false, "print the version, as mbackup version does")
+}
+
+// isGlobal tells whether name is a global flag, one flagSet gives every
+// command.
+func isGlobal(name string) bool {
+	return (&env{}).flagSet("mbackup").Lookup(name) != nil
 }
 
 // flagSet returns the FlagSet of command name with the global options, so
