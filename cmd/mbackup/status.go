@@ -89,7 +89,7 @@ func checkAge(r *status.Report, maxAge config.Duration) *maxAgeJSON {
 	v := &maxAgeJSON{Seconds: maxAge.Std().Seconds()}
 	g := r.NewestGood
 	if g == nil {
-		v.Reason = fmt.Sprintf("no complete snapshot younger than %s: the store has none (mbackup backup takes one)", maxAge)
+		v.Reason = fmt.Sprintf("no complete snapshot younger than %s: none in the store (mbackup backup takes one)", maxAge)
 		return v
 	}
 	age := roundDuration(time.Duration(g.AgeSeconds * float64(time.Second)))
