@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 
 	"filippo.io/age"
 
@@ -40,15 +39,6 @@ func (e *env) loadConfig() (*config.Config, error) {
 		return nil, &configError{err}
 	}
 	return cfg, nil
-}
-
-// logger logs to stderr: debug lines with -v.
-func (e *env) logger() *slog.Logger {
-	level := slog.LevelInfo
-	if e.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // openStore opens the configured store.
