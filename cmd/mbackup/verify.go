@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"mbackup/internal/engine"
+	"mbackup/internal/progress"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -77,7 +78,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := verifier{e: e, store: store, ids: ids, scratch: scratch, staging: f.staging, signer: signer}
+	v := verifier{e: e, store: store, ids: ids, scratch: scratch, staging: f.staging, signer: signer, tty: e.terminal()}
 	failed := 0
 	for _, en := range ms {
 		if en.Manifest == nil {
@@ -105,7 +106,8 @@ type verifier struct {
 	ids     []age.Identity
 	scratch []engine.Scratch // --restore-into
 	staging string
-	signer  ssh.PublicKey // nil with --insecure-skip-signature
+	signer  ssh.PublicKey      // nil with --insecure-skip-signature
+	tty     *progress.Terminal // standard error's terminal, for the progress; nil off one
 }
 
 func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
@@ -123,7 +125,7 @@ func (v verifier) verify(ctx context.Context, m *snapshot.Manifest) bool {
 		what += ", decrypted size and sha256"
 	}
 	rb := snapshot.ReadBack{Identities: v.ids, Plain: len(v.ids) > 0, Scan: restore.Scanner}
-	if err := rb.Check(ctx, v.store, m); err != nil {
+	if err := v.readBack(ctx, rb, m); err != nil {
 		fmt.Fprintf(v.e.stdout, "%s: FAILED (%s):\n  %s\n", m.ID, what, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return false
 	}
