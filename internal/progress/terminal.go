@@ -92,10 +92,11 @@ func (t *Terminal) Show(line string) {
 // Clear erases the progress line and forgets it.
 func (t *Terminal) Clear() { t.Show("") }
 
-// Draw shows line() every interval, and whenever a value is sent on now,
-// until the returned stop is called; stop clears the line and returns
-// once nothing more is drawn.
+// Draw shows line() at once, then every interval and whenever a value is
+// sent on now, until the returned stop is called; stop clears the line
+// and returns once nothing more is drawn.
 func (t *Terminal) Draw(every time.Duration, now <-chan struct{}, line func() string) (stop func()) {
+	t.Show(line())
 	quit, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
