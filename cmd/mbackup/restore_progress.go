@@ -19,8 +19,12 @@ type restoreBar struct{ t *progress.Terminal }
 
 func newRestoreBar(w io.Writer) *restoreBar { return &restoreBar{progress.NewTerminal(w)} }
 
-// Write clears the bar, writes p, a log line, and draws the bar again.
-func (b *restoreBar) Write(p []byte) (int, error) { return b.t.Write(p) }
+// Write clears the bar and writes p, a log line: the bar of the step it
+// tells of is not drawn again, the next report draws the next one.
+func (b *restoreBar) Write(p []byte) (int, error) {
+	b.t.Clear()
+	return b.t.Write(p)
+}
 
 // show redraws the bar: step, phase, done of total in unit ("items" or
 // "bytes"), what the phase is at, and the rate of a phase counted in bytes.

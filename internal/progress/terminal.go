@@ -84,9 +84,11 @@ func (x writerTo) Write(p []byte) (int, error) { return x.t.WriteTo(x.w, p) }
 func (t *Terminal) Show(line string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.clearLocked()
+	if line == "" {
+		t.clearLocked()
+	}
 	t.line = line
-	t.drawLocked()
+	t.drawLocked() // "\r\033[K" first: it replaces the line drawn
 }
 
 // Clear erases the progress line and forgets it.
