@@ -47,6 +47,7 @@ func printHelp(w io.Writer) {
 Global flags:
   --config FILE  configuration file (default $MBACKUP_CONFIG, else /etc/mbackup/mbackup.yaml)
   -v             verbose: debug log lines
+  --log-format F log lines as text (key=value, the default) or json
 
 Exit codes:
   0    success
