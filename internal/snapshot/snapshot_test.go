@@ -244,3 +244,28 @@ func TestLoadRejects(t *testing.T) {
 		t.Errorf("Load(../etc) = %v", err)
 	}
 }
+
+// TestProducerFailureComesFirst: when a producer fails, its error is the
+// artifact's reason, never wrapped in the store's "local: put KEY: ..."
+// that only passed it on; before any byte, after a few, after many.
+func TestProducerFailureComesFirst(t *testing.T) {
+	for _, script := range []string{
+		"echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1",
+		"echo some; echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1",
+		"head -c 3000000 /dev/urandom; echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1",
+	} {
+		tk, _ := newTaker(t)
+		jobs := []Job{
+			{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell(script)},
+			{Component: "postgres", Name: "ok", Ext: ".dump", Produce: shell("echo fine")},
+		}
+		m, err := tk.Take(context.Background(), jobs)
+		if !errors.Is(err, ErrPartial) || len(m.Failed) != 1 {
+			t.Fatalf("Take = %v, %+v", err, m)
+		}
+		want := "sh: exit status 1: Could not connect to Redis at 127.0.0.1:6999: Connection refused"
+		if got := m.Failed[0].Reason; got != want {
+			t.Errorf("%s:\nreason %q\nwant   %q", script, got, want)
+		}
+	}
+}
