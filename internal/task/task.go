@@ -56,7 +56,7 @@ type Outcome struct {
 	// (the store was listed for the report), else the message leaves it out.
 	NewestGood  time.Time
 	NewestKnown bool
-	Mirror     *mediasync.Result // what a mirror run did
+	Mirror      *mediasync.Result // what a mirror run did
 }
 
 // Result classifies the run: metrics.Success without an error,
