@@ -45,8 +45,10 @@ func Message(e Event) (text string, blocks []slack.Block) {
 	if e.Summary != "" {
 		blocks = append(blocks, section(clean(e.Summary)))
 	}
-	blocks = append(blocks, slack.NewContextBlock("",
-		slack.NewTextBlockObject(slack.MarkdownType, truncate(footer(e), maxContext), false, false)))
+	if f := footer(e); f != "" { // Slack refuses an empty text
+		blocks = append(blocks, slack.NewContextBlock("",
+			slack.NewTextBlockObject(slack.MarkdownType, truncate(f, maxContext), false, false)))
+	}
 	return fallback(e, head), blocks
 }
 
@@ -225,7 +227,9 @@ func fallback(e Event, head string) string {
 	if e.Summary != "" {
 		b.WriteString("\n" + clean(e.Summary))
 	}
-	b.WriteString("\n" + footer(e))
+	if f := footer(e); f != "" {
+		b.WriteString("\n" + f)
+	}
 	return truncate(b.String(), maxText)
 }
 

@@ -73,7 +73,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Resul
 		report(signing(cfg))
 		report(identities(identityDirs(o.ConfigPath)))
 	}
-	report(store(ctx, cfg.Storage))
+	rs, entries := store(ctx, cfg.Storage)
+	report(rs)
 	if cfg.Postgres != nil {
 		report(postgres(ctx, cfg.Postgres))
 	}
@@ -92,7 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Resul
 	if cfg.Drill != nil {
 		report(drill(cfg.Drill, sandbox.Binaries{}))
 	}
-	report(slack(ctx, cfg, o.Notify, o.Secrets))
+	report(slack(ctx, cfg, o.Notify, o.Secrets, entries))
 }
 
 // results collects the results of one probe about one thing.

@@ -56,7 +56,7 @@ func TestStoreProbe(t *testing.T) {
 	srv := b2test.New(t)
 	srv.CreateBucket("backups")
 	srv.SetBucketEncryption("backups", "SSE-B2")
-	rs := store(context.Background(), b2Storage(srv))
+	rs, _ := store(context.Background(), b2Storage(srv))
 	want := []Result{
 		{What: "storage b2", Level: OK, Message: "listed 0 snapshot(s); wrote, read back and deleted a test object"},
 		{What: "storage b2 key", Level: OK, Message: "has listFiles, readFiles, writeFiles, deleteFiles"},
@@ -75,7 +75,7 @@ func TestStoreProbe(t *testing.T) {
 	}
 
 	srv.Inject("download", b2test.Fault{Status: http.StatusForbidden})
-	rs = store(context.Background(), b2Storage(srv))
+	rs, _ = store(context.Background(), b2Storage(srv))
 	if len(rs) != 1 || rs[0].Level != Fail || !strings.HasPrefix(rs[0].Message, "read "+MarkerPrefix) {
 		t.Fatalf("a failed read back: %+v", rs)
 	}
@@ -86,7 +86,7 @@ func TestStoreProbe(t *testing.T) {
 
 // TestStoreUnusable: a storage section that cannot be used is one Fail.
 func TestStoreUnusable(t *testing.T) {
-	rs := store(context.Background(), config.Storage{Type: "ftp"})
+	rs, _ := store(context.Background(), config.Storage{Type: "ftp"})
 	if len(rs) != 1 || rs[0].Level != Fail || rs[0].What != "storage ftp" || !strings.Contains(rs[0].Message, `"ftp" is not b2, s3 or local`) {
 		t.Errorf("results %+v", rs)
 	}

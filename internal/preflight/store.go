@@ -22,14 +22,17 @@ const MarkerPrefix = "check/"
 // store lists the snapshots, writes, reads back and deletes a marker
 // object, and reports each snapshot that needs a look; for B2 also the
 // key's capabilities and the bucket's encryption.
-func store(ctx context.Context, sc config.Storage) []Result {
+// It returns the listing, nil (not empty) when the store could not be listed.
+func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) {
 	r := &results{what: "storage " + sc.Type}
 	var more []Result
+	var listed []snapshot.Entry
 	err := configured.With(ctx, sc, func(s storage.Store) error {
 		entries, err := snapshot.List(ctx, s)
 		if err != nil {
 			return fmt.Errorf("list: %w", err)
 		}
+		listed = append([]snapshot.Entry{}, entries...) // not nil: listed, maybe empty
 		if err := probe(ctx, s); err != nil {
 			return err
 		}
@@ -42,8 +45,9 @@ func store(ctx context.Context, sc config.Storage) []Result {
 	})
 	if err != nil {
 		r.fail(err.Error(), "")
+		return r.rs, nil
 	}
-	return append(r.rs, more...)
+	return append(r.rs, more...), listed
 }
 
 // snapshots warns about each snapshot whose manifest does not load or
