@@ -131,23 +131,30 @@ func Job(cfg *config.Config, component, name string, err error) string {
 	return Of(err, s).String()
 }
 
+// The sources a configuration names.
+var (
+	Postgres = Source{"postgres", "postgres.host, postgres.port", "postgres.user, postgres.password_file"}
+	MySQL    = Source{"mysql", "mysql.host, mysql.port", "mysql.user, mysql.password_file"}
+)
+
+// Redis is the i-th entry of the redis section.
+func Redis(i int) Source {
+	p := fmt.Sprintf("redis[%d]", i)
+	return Source{"redis", p + ".url", p + ".url, " + p + ".password_file"}
+}
+
 // SourceOf is the source of cfg that the backup jobs of component (and,
 // for redis, name) read.
 func SourceOf(cfg *config.Config, component, name string) (Source, bool) {
 	switch component {
 	case "postgres":
-		if cfg.Postgres != nil {
-			return Source{"postgres", "postgres.host, postgres.port", "postgres.user, postgres.password_file"}, true
-		}
+		return Postgres, cfg.Postgres != nil
 	case "mysql":
-		if cfg.MySQL != nil {
-			return Source{"mysql", "mysql.host, mysql.port", "mysql.user, mysql.password_file"}, true
-		}
+		return MySQL, cfg.MySQL != nil
 	case "redis":
 		for i, r := range cfg.Redis {
 			if r.Name == name {
-				p := fmt.Sprintf("redis[%d]", i)
-				return Source{"redis", p + ".url", p + ".url, " + p + ".password_file"}, true
+				return Redis(i), true
 			}
 		}
 	}

@@ -20,7 +20,7 @@ func TestResultText(t *testing.T) {
 		want string
 	}{
 		{Result{Message: "listable"}, "listable"},
-		{Result{Message: "plain HTTP", Fix: "use https://"}, "plain HTTP: use https://"},
+		{Result{Message: "plain HTTP", Fix: "use https://"}, "plain HTTP — use https://"},
 	} {
 		if got := c.r.Text(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
@@ -113,7 +113,7 @@ func TestSnapshotsNeedingALook(t *testing.T) {
 		t.Fatalf("results %+v", rs)
 	}
 	if r := rs[0]; r.What != "snapshot "+broken || r.Level != Warn || r.Fix != entries[1].Hint() ||
-		r.Text() != "unreadable: unreadable manifest: unexpected EOF; never deleted by prune, never restored by default: "+entries[1].Hint() {
+		r.Text() != "unreadable: unreadable manifest: unexpected EOF; never deleted by prune, never restored by default — "+entries[1].Hint() {
 		t.Errorf("the unreadable snapshot: %+v", r)
 	}
 	if r := rs[1]; r.What != "snapshot "+future || r.Level != Warn || !strings.HasPrefix(r.Fix, "check the clock") ||

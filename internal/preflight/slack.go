@@ -22,7 +22,7 @@ func slack(ctx context.Context, cfg *config.Config, post bool, secrets []string,
 	s, err := notify.NewSlack(notify.Config{WebhookURL: sl.WebhookURL.Reveal(), Token: sl.Token.Reveal(), Channel: sl.Channel,
 		Secrets: secrets})
 	if err != nil {
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), "set notify.slack.webhook_url (or webhook_url_file) to the https://hooks.slack.com/services/... URL, or token and channel")
 		return r.rs
 	}
 	if !post {
@@ -40,7 +40,7 @@ func slack(ctx context.Context, cfg *config.Config, post bool, secrets []string,
 	}
 	err = s.Notify(ctx, e)
 	if err != nil {
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), "check that the webhook (or the token and channel) is still valid in Slack's app settings, and that this host reaches hooks.slack.com over HTTPS")
 		return r.rs
 	}
 	r.ok("test message posted")

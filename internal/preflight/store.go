@@ -44,10 +44,24 @@ func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) 
 		return nil
 	})
 	if err != nil {
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), storeFix(sc.Type))
 		return r.rs, nil
 	}
 	return append(r.rs, more...), listed
+}
+
+// storeFix is what to look at when a store of type typ cannot be used.
+func storeFix(typ string) string {
+	switch typ {
+	case config.StorageB2:
+		return "check storage.bucket, storage.key_id and storage.application_key_file (b2 key list shows the keys), " +
+			"and that this host reaches api.backblazeb2.com"
+	case config.StorageS3:
+		return "check storage.endpoint, storage.region, storage.bucket, storage.access_key_id and storage.secret_access_key"
+	case config.StorageLocal:
+		return "storage.path must be a directory this user may write"
+	}
+	return "set storage.type to b2, s3 or local"
 }
 
 // snapshots warns about each snapshot whose manifest does not load or
@@ -100,7 +114,7 @@ func b2Key(ctx context.Context, s *b2.Store) []Result {
 	key, enc := &results{what: "storage b2 key"}, &results{what: "storage b2 encryption"}
 	a, err := s.Inspect(ctx)
 	if err != nil {
-		key.fail(err.Error(), "")
+		key.fail(err.Error(), storeFix(config.StorageB2))
 		return key.rs
 	}
 	if m := a.Missing(); len(m) > 0 {
