@@ -10,8 +10,9 @@
 //
 // Invariants:
 //   - Pure: it reads the error's text only, never the network or a file.
-//   - Fix is never empty: a cause it does not recognise keeps the error's
-//     own text, with the source's generic fix.
+//   - Of's Fix is never empty: a cause it does not recognise keeps the
+//     error's own text, with the source's generic fix (for check's ❌);
+//     Job keeps such an error's text alone.
 //   - It adds no secret: only an address the error already names and the
 //     names of settings.
 package explain
@@ -72,12 +73,9 @@ var (
 		{regexp.MustCompile(`(?i)i/o timeout|timed out|Connection timed out`), func(s Source, addr string, _ []string) Explained {
 			return Explained{"no answer from " + addr, fmt.Sprintf("is a firewall dropping the connection, or the host down? (%s)", s.Setting)}
 		}},
-		{regexp.MustCompile(`(?i)password authentication failed for user "([^"]*)"|Access denied for user '([^']*)'|WRONGPASS|NOAUTH|invalid username-password|AUTH failed|invalid password`), func(s Source, addr string, m []string) Explained {
-			user := firstNonEmpty(m[1:]...)
-			if user != "" {
-				user = " as " + user
-			}
-			return Explained{addr + " refused the login" + user, fmt.Sprintf("check the user and password (%s)", s.Password)}
+		{regexp.MustCompile(`(?i)password authentication failed for user "[^"]*"|Access denied for user '[^']*'@'[^']*'(?: \(using password: \w+\))?|WRONGPASS[^\n]*|NOAUTH[^\n]*|invalid username-password pair|invalid password`), func(s Source, addr string, m []string) Explained {
+			// The server's own words name the user and what it refused.
+			return Explained{addr + " refused the login: " + m[0], fmt.Sprintf("check the user and password (%s)", s.Password)}
 		}},
 		{regexp.MustCompile(`no pg_hba\.conf entry for host "([^"]*)", user "([^"]*)"`), func(s Source, addr string, m []string) Explained {
 			return Explained{fmt.Sprintf("%s allows no connection from %s as %s", addr, m[1], m[2]),
@@ -88,17 +86,25 @@ var (
 
 // Of explains err, a failure of the source s.
 func Of(err error, s Source) Explained {
-	text := err.Error()
-	addr := address(text)
-	for _, r := range rules {
-		if m := r.match.FindStringSubmatch(text); m != nil {
-			return r.explain(s, addr, m)
-		}
+	if x, ok := known(err, s); ok {
+		return x
 	}
+	text := err.Error()
 	if strings.Contains(text, "install it with") || strings.Contains(text, "apt-get install") {
 		return Explained{text, "install it as said, then run mbackup check"} // it names its fix already
 	}
 	return Explained{text, fmt.Sprintf("check that %s is up and that %s and %s are right", server[s.Kind], s.Setting, s.Password)}
+}
+
+// known explains err when it recognises the cause.
+func known(err error, s Source) (Explained, bool) {
+	text := err.Error()
+	for _, r := range rules {
+		if m := r.match.FindStringSubmatch(text); m != nil {
+			return r.explain(s, address(text), m), true
+		}
+	}
+	return Explained{}, false
 }
 
 // address is the address text names, or "the server" when it names none.
@@ -111,24 +117,19 @@ func address(text string) string {
 	return "the server"
 }
 
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
 // Job explains the failure of the backup job of component and name under
-// cfg: "CAUSE — FIX (SETTING)" for a source it knows, err's own text
-// otherwise (a files entry, a store's failure, a name it cannot find).
+// cfg: "CAUSE — FIX (SETTING)" for a cause it recognises, err's own text
+// otherwise (a stalled or killed producer, a files entry, a store's
+// failure), which a generic fix would only blur.
 func Job(cfg *config.Config, component, name string, err error) string {
 	s, ok := SourceOf(cfg, component, name)
 	if !ok {
 		return err.Error()
 	}
-	return Of(err, s).String()
+	if x, ok := known(err, s); ok {
+		return x.String()
+	}
+	return err.Error()
 }
 
 // The sources a configuration names.

@@ -70,16 +70,16 @@ func TestCauses(t *testing.T) {
 		cause, in string
 	}{
 		{pg, `pgdump: connect: failed to connect to ` + "`user=mastodon database=postgres`" + `: 10.0.0.5:5432 (10.0.0.5): server error: FATAL: password authentication failed for user "mastodon" (SQLSTATE 28P01)`,
-			"10.0.0.5:5432 refused the login as mastodon", "postgres.user, postgres.password_file"},
+			`10.0.0.5:5432 refused the login: password authentication failed for user "mastodon"`, "postgres.user, postgres.password_file"},
 		{pg, `pgdump: connect: 10.0.0.5:5432 (10.0.0.5): server error: FATAL: no pg_hba.conf entry for host "10.0.0.9", user "mastodon", database "postgres", no encryption`,
 			"10.0.0.5:5432 allows no connection from 10.0.0.9 as mastodon", "pg_hba.conf"},
 		{pg, `pgdump: connect: hostname resolving error: lookup db.invalid: no such host`, "cannot resolve the host of db.invalid", "postgres.host"},
 		{pg, `pgdump: connect: dial tcp 10.0.0.5:5432: i/o timeout`, "no answer from 10.0.0.5:5432", "firewall"},
-		{redis, `redisdump: server version main: redis-cli: exit status 1: AUTH failed: WRONGPASS invalid username-password pair`, "the server refused the login", "redis[0].password_file"},
+		{redis, `redisdump: server version main: redis-cli: exit status 1: AUTH failed: WRONGPASS invalid username-password pair`, "the server refused the login: WRONGPASS invalid username-password pair", "redis[0].password_file"},
 		{redis, `redisdump: server version main: redis-cli: exit status 1: Could not connect to Redis at /run/redis/redis.sock: No such file or directory`,
 			"cannot connect to /run/redis/redis.sock: no such socket", "redis[0].url"},
 		{my, `mysqldump: list databases: mariadb: exit status 1: ERROR 1045 (28000): Access denied for user 'backup'@'localhost' (using password: YES)`,
-			"the server refused the login as backup", "mysql.password_file"},
+			"the server refused the login: Access denied for user 'backup'@'localhost' (using password: YES)", "mysql.password_file"},
 		{my, `mysqldump: list databases: mariadb: exit status 1: ERROR 2002 (HY000): Can't connect to local server through socket '/run/mysqld/mysqld.sock' (2)`,
 			"cannot connect to /run/mysqld/mysqld.sock: no such socket", "mysql.host"},
 		{my, `mysqldump: list databases: mariadb: exit status 1: ERROR 2005 (HY000): Unknown server host 'db.invalid' (-2)`,
@@ -95,7 +95,8 @@ func TestCauses(t *testing.T) {
 	}
 }
 
-// TestJobUnknown: what is not a configured source keeps its own text.
+// TestJobUnknown: what is not a configured source, or a cause not
+// recognised, keeps its own text.
 func TestJobUnknown(t *testing.T) {
 	err := errors.New("files: /etc/x: permission denied")
 	cfg := &config.Config{Redis: []config.Redis{{Name: "main"}}}
@@ -103,5 +104,9 @@ func TestJobUnknown(t *testing.T) {
 		if got := Job(cfg, c[0], c[1], err); got != err.Error() {
 			t.Errorf("%v: %q", c, got)
 		}
+	}
+	stalled := errors.New("snapshot: producer stalled: it wrote nothing for 2s (stopped or hung); it was killed")
+	if got := Job(cfg, "redis", "main", stalled); got != stalled.Error() {
+		t.Errorf("a cause not recognised: %q", got)
 	}
 }
