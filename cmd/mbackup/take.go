@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/explain"
 	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -40,7 +41,8 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	t := &snapshot.Taker{
 		Store: store, Recipients: rs, RecipientIDs: texts,
 		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log, StallTimeout: cfg.DumpStallTimeout.Std(),
-		Review: guard.Review,
+		Review:  guard.Review,
+		Explain: func(component, name string, err error) string { return explain.Job(cfg, component, name, err) },
 	}
 	if signer != nil {
 		t.Signer = signer
