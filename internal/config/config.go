@@ -305,8 +305,9 @@ type Schedule struct {
 // Retention is the retention section. A complete snapshot is kept when it
 // is among the newest KeepLast or younger than KeepWithin.
 type Retention struct {
-	// KeepWithin keeps every snapshot younger than this: "14d", "36h",
-	// "1d12h". Default 14d.
+	// KeepWithin keeps every snapshot younger than this, in days, weeks
+	// or years of 365 days: "14d", "2w", "1y". A unit below a day (h, m,
+	// s) is refused: "6m" would be six minutes, not six months. Default 14d.
 	KeepWithin Duration `yaml:"keep_within"`
 	// KeepLast keeps the newest complete snapshots whatever their age, so
 	// that failed runs never prune the last good backup. At least 1.

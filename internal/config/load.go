@@ -135,6 +135,7 @@ func load(path string, data []byte, lookupEnv func(string) (string, bool), world
 	c.src = src
 	c.finishDefaults()
 	r := resolver{src: src}
+	r.dayDurations(body)
 	r.storagePath(c)
 	r.secrets(c)
 	r.recipients(c)
