@@ -42,7 +42,8 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	c := &checker{w: e.stdout}
-	c.print([]preflight.Result{{What: "config", Level: preflight.OK, Message: e.configPath + " loads"}})
+	c.print([]preflight.Result{{What: "config", Level: preflight.OK, Message: e.configPath + " loads"},
+		{What: "retention", Level: preflight.OK, Message: cfg.Retention.Describe()}})
 	preflight.Run(ctx, cfg, preflight.Options{ConfigPath: e.configPath, Notify: *notifyToo, Secrets: task.Secrets(cfg)}, c.print)
 	if c.failed > 0 {
 		return fmt.Errorf("check: %d of the checks above failed", c.failed)

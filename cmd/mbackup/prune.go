@@ -37,6 +37,9 @@ func runPrune(ctx context.Context, e *env, args []string) error {
 		}
 		defer rl.Release()
 	}
+	if *dryRun {
+		fmt.Fprintf(e.stdout, "retention: %s\n", cfg.Retention.Describe())
+	}
 	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		rep, err := retention.Prune(ctx, retention.PruneOptions{
 			Store: s, Policy: task.Policy(cfg.Retention), Now: time.Now(), DryRun: *dryRun, Log: e.stdout,

@@ -26,7 +26,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var rep *status.Report
-	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
+	err = withExisting(ctx, cfg.Storage, func(s storage.Store) error {
 		rep, err = status.Gather(ctx, cfg, s, lockPlace, time.Now())
 		return err
 	})
