@@ -234,6 +234,19 @@ type dashboard struct {
 	SchemaVersion int `json:"schemaVersion"`
 	UID           string
 	Panels        []panel
+	Templating    struct {
+		List []variable
+	}
+}
+
+// variable is a template variable; Query is a string for a datasource
+// variable and an object for a query variable.
+type variable struct {
+	Name       string
+	Type       string
+	Query      json.RawMessage
+	Definition string
+	Datasource *struct{ Type, UID string }
 }
 
 type panel struct {
@@ -272,8 +285,24 @@ func TestDashboard(t *testing.T) {
 	if d.SchemaVersion < 36 {
 		t.Errorf("schemaVersion %d", d.SchemaVersion)
 	}
-	if len(d.Inputs) != 1 || d.Inputs[0].Name != "DS_PROMETHEUS" || d.Inputs[0].PluginID != "prometheus" {
-		t.Errorf("__inputs = %+v, want one DS_PROMETHEUS prometheus input", d.Inputs)
+	// A datasource variable, not an import-time input: the file works
+	// when provisioned as it is.
+	if len(d.Inputs) != 0 {
+		t.Errorf("__inputs = %+v, want none (a datasource variable instead)", d.Inputs)
+	}
+	vars := map[string]variable{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	if ds := vars["datasource"]; ds.Type != "datasource" || string(ds.Query) != `"prometheus"` {
+		t.Errorf("variable datasource = %+v, want type datasource, query prometheus", ds)
+	}
+	inst := vars["instance"]
+	if inst.Datasource == nil || inst.Datasource.UID != "${datasource}" {
+		t.Errorf("variable instance: datasource %+v, want ${datasource}", inst.Datasource)
+	}
+	if q := string(inst.Query) + inst.Definition; strings.Contains(q, "job") || !strings.Contains(q, "label_values("+RunsTotal+", instance)") {
+		t.Errorf("variable instance queries %s, want label_values(%s, instance) with no job", q, RunsTotal)
 	}
 	ids := map[int]bool{}
 	queries := 0
@@ -285,16 +314,16 @@ func TestDashboard(t *testing.T) {
 		if p.Type == "row" {
 			continue
 		}
-		if p.Datasource == nil || p.Datasource.UID != "${DS_PROMETHEUS}" {
-			t.Errorf("panel %q: datasource %+v, want ${DS_PROMETHEUS}", p.Title, p.Datasource)
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q: datasource %+v, want ${datasource}", p.Title, p.Datasource)
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, q := range p.Targets {
 			queries++
-			if q.Datasource == nil || q.Datasource.UID != "${DS_PROMETHEUS}" {
-				t.Errorf("panel %q: a query's datasource %+v, want ${DS_PROMETHEUS}", p.Title, q.Datasource)
+			if q.Datasource == nil || q.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q: a query's datasource %+v, want ${datasource}", p.Title, q.Datasource)
 			}
 			for _, m := range legendLabel.FindAllStringSubmatch(q.LegendFormat, -1) {
 				if !knownLabels[m[1]] {
