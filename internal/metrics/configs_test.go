@@ -429,3 +429,41 @@ func TestConfigsQueryExportedSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeDaemonSteps: the README's daemon steps are the unit's own
+// install comment, for the unit's user and group: the user, the
+// configuration directory the group may enter, files it may read.
+func TestReadmeDaemonSteps(t *testing.T) {
+	unit := readConfig(t, unitPath)
+	svc := unitKeys(t, unit)["Service"]
+	user, group := strings.Join(svc["User"], ""), strings.Join(svc["Group"], "")
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Run it as a daemon\n")
+	_, block, ok2 := strings.Cut(section, "```sh\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal(`README.md has no sh block in "## Run it as a daemon"`)
+	}
+	var steps []string
+	for _, l := range strings.Split(block, "\n") {
+		if cmd, _, _ := strings.Cut(l, "   #"); strings.TrimSpace(cmd) != "" {
+			steps = append(steps, strings.TrimSpace(cmd))
+		}
+	}
+	for _, want := range []string{
+		"useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin " + user,
+		"install -d -m 0750 -o root -g " + group + " /etc/mbackup",
+		"mbackup init --group " + group + " --from /home/mastodon/live/.env.production -o /etc/mbackup/mbackup.yaml",
+		"install -d -m 0700 -o " + user + " -g " + group + " /var/backups/mbackup",
+	} {
+		if !slices.Contains(steps, want) {
+			t.Errorf("the README's daemon steps lack %q:\n%s", want, strings.Join(steps, "\n"))
+		}
+		if !strings.Contains(string(unit), "#   "+want) {
+			t.Errorf("the unit's install comment lacks %q", want)
+		}
+	}
+}
