@@ -24,7 +24,7 @@ func TestReadOnlyCommandsNeverCreateTheStore(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, out, errOut := mbackup(t, append([]string{"--config", cfg}, args...)...)
-			want := "local: store " + store + " does not exist: file does not exist: check storage.path in the configuration (mbackup backup creates the store)"
+			want := "local: store " + store + " does not exist: check storage.path in the configuration (mbackup backup creates the store)"
 			if code != exitError || !strings.Contains(errOut, want) {
 				t.Errorf("exited %d, want %d with %q:\n%s%s", code, exitError, want, out, errOut)
 			}

@@ -61,7 +61,7 @@ func Open(dir string) (*Store, error) {
 	fi, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("local: store %s does not exist: %w", abs, fs.ErrNotExist)
+		return nil, &missingError{abs}
 	case err != nil:
 		return nil, fmt.Errorf("local: open %s: %w", abs, err)
 	case !fi.IsDir():
@@ -69,6 +69,12 @@ func Open(dir string) (*Store, error) {
 	}
 	return &Store{root: abs}, nil
 }
+
+// missingError is Open's error for a store directory that does not exist.
+type missingError struct{ dir string }
+
+func (e *missingError) Error() string        { return "local: store " + e.dir + " does not exist" }
+func (e *missingError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Root returns the directory the store writes into.
 func (s *Store) Root() string { return s.root }

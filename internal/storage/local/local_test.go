@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,13 +78,13 @@ func TestOpenCreatesNothing(t *testing.T) {
 	}
 	t.Chdir(dir)
 	for _, tt := range []struct{ name, path, err string }{
-		{"missing", "missing/store", "local: store " + filepath.Join(dir, "missing/store") + " does not exist: file does not exist"},
+		{"missing", "missing/store", "local: store " + filepath.Join(dir, "missing/store") + " does not exist"},
 		{"a file", "file", "local: store " + file + " is not a directory"},
 		{"under a file", "file/store", "local: open " + filepath.Join(file, "store") + ": stat " + filepath.Join(file, "store") + ": not a directory"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Open(tt.path)
-			if err == nil || err.Error() != tt.err {
+			if err == nil || err.Error() != tt.err || errors.Is(err, fs.ErrNotExist) != (tt.name == "missing") {
 				t.Fatalf("Open(%q) = %v, want %q", tt.path, err, tt.err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
