@@ -73,7 +73,7 @@ type preflightJSON struct {
 }
 
 func (r *restorer) planJSON(steps []restore.Step, rep restore.Report, err error) dryRunJSON {
-	out := dryRunJSON{Snapshot: r.m.ID, Host: r.m.Host, Status: r.m.Status, Taken: r.m.Started.UTC(),
+	out := dryRunJSON{Snapshot: r.m.ID, Host: r.m.Host, Status: r.m.Status, Taken: utc(r.m.Started),
 		Clean: r.f.clean, Staging: r.f.staging, Steps: []stepJSON{},
 		Preflight: preflightJSON{OK: err == nil, Seconds: rep.Preflight.Seconds(), Problems: problems(err), Notes: append([]string{}, rep.Notes...)}}
 	for _, s := range steps {

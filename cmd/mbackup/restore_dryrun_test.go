@@ -112,6 +112,12 @@ func dryRunPlan(t *testing.T, code int, args []string) dryRunJSON {
 	if err := dec.Decode(&plan); err != nil || dec.More() || got != code {
 		t.Fatalf("--json exited %d (want %d), %v; standard output:\n%s\nstandard error:\n%s", got, code, err, out, errOut)
 	}
+	var raw any
+	json.Unmarshal([]byte(out), &raw)
+	keys := map[string]bool{}
+	keyPaths(raw, "", keys)
+	checkKeys(t, "restore --dry-run --json", keys, restorePlanKeys, true)
+	checkTime(t, "taken", plan.Taken)
 	return plan
 }
 

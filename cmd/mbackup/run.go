@@ -30,33 +30,48 @@ type env struct {
 	verbose        bool
 }
 
-// command is one subcommand: its one-line summary for help, and its body,
-// which parses its own flags from args.
+// command is one subcommand: its synopsis and one-line summary for the
+// help, the man page and the completion scripts, whether it reads the
+// configuration (only those take --config after their name), and its body,
+// which parses its own flags from args with e.flagSet and parse.
 type command struct {
 	name    string
+	args    string // positional arguments for the usage line, "" for none
 	summary string
+	config  bool
 	run     func(ctx context.Context, e *env, args []string) error
 }
 
 func commands() []command {
 	return []command{
-		{"quickstart", "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", runQuickstart},
-		{"init", "--from .env.production [-o mbackup.yaml]: draft a config from Mastodon's settings, secrets in 0600 files beside it", runInit},
-		{"backup", "take one snapshot now (--only " + strings.Join(engines.Names(), ",") + ")", runBackup},
-		{"list", "list snapshots, newest first (--json)", runList},
-		{"accept-shrink", "ID: accept the drop the shrink guard flagged in snapshot ID, so retention stops holding the snapshot from before it", runAcceptShrink},
-		{"prune", "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", runPrune},
-		{"mirror", "mirror the media bucket into the store, incrementally (--dry-run; --reverse --to-* copies it back into a bucket)", runMirror},
-		{"verify", "[ID|--all] check the newest snapshot's stored hashes; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", runVerify},
-		{"drill", "[ID] restore the newest complete snapshot, or ID, into throwaway servers started here, check every table, key and file, time each step, record the result in the store", runDrill},
-		{"daemon", "run the schedules (backup and prune, mirror, verify), post to Slack, serve /metrics, until SIGTERM; SIGHUP reloads the configuration", runDaemon},
-		{"check", "preflight: every source and the store reached with the credentials given, each line ✅/⚠️/❌ with the fix (--notify posts to Slack)", runCheck},
-		{"status", "the newest good snapshot and its age, snapshots by status, next runs, the daemon's last runs (--json)", runStatus},
-		{"restore", "[ID] restore the newest complete snapshot, or ID: guided on a terminal, --yes and flags for scripts", runRestore},
-		{"keygen", "write a new age identity (0600, never overwritten) and print its recipient; --signing -o FILE: the backup host's signing key", runKeygen},
-		{"help", "show this help, or the help of a command", runHelp},
-		{"version", "print the version of mbackup and of the libraries it is built with", runVersion},
+		{name: "quickstart", summary: "first run: identity, config and a verified snapshot of the local services in ./mbackup-quickstart/", run: runQuickstart},
+		{name: "init", summary: "draft a config from Mastodon's settings (--from .env.production), secrets in 0600 files beside it", run: runInit},
+		{name: "backup", summary: "take one snapshot now (--only " + strings.Join(engines.Names(), ",") + ")", config: true, run: runBackup},
+		{name: "list", summary: "list snapshots, newest first (--json)", config: true, run: runList},
+		{name: "accept-shrink", args: "ID", summary: "accept the drop the shrink guard flagged in snapshot ID, so retention stops holding the snapshot from before it", config: true, run: runAcceptShrink},
+		{name: "prune", summary: "apply retention and delete the leftovers of interrupted runs (--dry-run: only print what would go)", config: true, run: runPrune},
+		{name: "mirror", summary: "mirror the media bucket into the store, incrementally (--dry-run; --reverse --to-* copies it back into a bucket)", config: true, run: runMirror},
+		{name: "verify", args: "[ID]", summary: "check the newest snapshot's stored hashes, or ID's, or --all; -i IDENTITY decrypts too; --restore-into URL restores into scratch servers and counts rows", config: true, run: runVerify},
+		{name: "drill", args: "[ID]", summary: "restore the newest complete snapshot, or ID, into throwaway servers started here, check every table, key and file, time each step, record the result in the store", config: true, run: runDrill},
+		{name: "daemon", summary: "run the schedules (backup and prune, mirror, verify), post to Slack, serve /metrics, until SIGTERM; SIGHUP reloads the configuration", config: true, run: runDaemon},
+		{name: "check", summary: "preflight: every source and the store reached with the credentials given, each line ✅/⚠️/❌ with the fix (--notify posts to Slack)", config: true, run: runCheck},
+		{name: "status", summary: "the newest good snapshot and its age, snapshots by status, next runs, the daemon's last runs (--json)", config: true, run: runStatus},
+		{name: "restore", args: "[ID]", summary: "restore the newest complete snapshot, or ID: guided on a terminal, --yes and flags for scripts", config: true, run: runRestore},
+		{name: "keygen", summary: "write a new age identity (0600, never overwritten) and print its recipient; --signing -o FILE: the backup host's signing key", run: runKeygen},
+		{name: "completion", args: "bash|zsh|fish", summary: "print the shell completion script of mbackup for bash, zsh or fish", run: runCompletion},
+		{name: "help", args: "[COMMAND]", summary: "show this help, or the help of a command; --man: the manual page", run: runHelp},
+		{name: "version", summary: "print the version of mbackup and of the libraries it is built with", run: runVersion},
 	}
+}
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // usageError marks a mistake on the command line: exit 2 and a hint.
@@ -66,28 +81,60 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
+// helpRequest is what parse returns for -h or --help: no failure, but the
+// end of the command; report prints the command's help on standard output
+// and exits 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h *helpRequest) Error() string { return h.fs.Name() + ": help requested" }
+
+// topUsage is the usage line of an invocation that names no command yet.
+const topUsage = "usage: mbackup [--config FILE] [-v] COMMAND [flags]; mbackup --help lists the commands"
+
 // run executes one mbackup invocation and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := e.flagSet("mbackup")
+	fs, showVersion := e.topFlags()
 	if err := fs.Parse(args); err != nil {
-		return report(ctx, e, usagef("%v", err))
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout)
+			return exitOK
+		}
+		return report(ctx, e, usagef("%v\n%s", err, topUsage))
 	}
 	rest := fs.Args()
+	if *showVersion {
+		rest = append([]string{"version"}, rest...)
+	}
 	if len(rest) == 0 {
 		printHelp(stderr)
 		return exitUsage
 	}
-	for _, c := range commands() {
-		if c.name == rest[0] {
-			return report(ctx, e, c.run(ctx, e, rest[1:]))
-		}
+	c, ok := lookup(rest[0])
+	if !ok {
+		return report(ctx, e, usagef("unknown command %q%s", rest[0], suggest(rest[0])))
 	}
-	return report(ctx, e, usagef("unknown command %q%s", rest[0], suggest(rest[0])))
+	return report(ctx, e, c.run(ctx, e, rest[1:]))
 }
 
-// flagSet returns a FlagSet that knows the global options, so they may be
-// given before or after the subcommand.
+// topFlags is the FlagSet of the top level, before the command: the
+// global flags and --version.
+func (e *env) topFlags() (*flag.FlagSet, *bool) {
+	fs := e.flagSet("mbackup")
+	return fs, fs.Bool("version", false, "print the version, as mbackup version does")
+}
+
+// isGlobal tells whether name is a global flag, one flagSet gives every
+// command.
+func isGlobal(name string) bool {
+	return (&env{}).flagSet("mbackup").Lookup(name) != nil
+}
+
+// flagSet returns the FlagSet of command name with the global options, so
+// they may be given after the command as well as before it: -v everywhere,
+// --config only where the command reads a configuration. Before the command
+// --config is always accepted (an alias may carry it), and the commands
+// that read no configuration ignore it.
 func (e *env) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -98,18 +145,25 @@ func (e *env) flagSet(name string) *flag.FlagSet {
 	if e.configPath == "" {
 		e.configPath = def
 	}
-	fs.StringVar(&e.configPath, "config", e.configPath, "configuration `file`")
+	if c, ok := lookup(name); !ok || c.config {
+		fs.StringVar(&e.configPath, "config", e.configPath, "configuration `file`")
+	} else {
+		fs.Func("config", "refused: "+name+" reads no configuration", func(string) error {
+			return fmt.Errorf("%s reads no configuration", name)
+		})
+	}
 	fs.BoolVar(&e.verbose, "v", e.verbose, "verbose: debug log lines")
 	return fs
 }
 
-// parse parses a subcommand's flags, turning flag errors into usage errors.
+// parse parses a subcommand's flags. -h and --help end the command with a
+// helpRequest; a bad flag is a usage error carrying the command's usage.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usagef("usage: mbackup %s [flags]\n%s", fs.Name(), flagHelp(fs))
+			return &helpRequest{fs}
 		}
-		return usagef("%s: %v\n%s", fs.Name(), err, flagHelp(fs))
+		return usagef("%s: %v\n%s", fs.Name(), err, commandUsage(fs))
 	}
 	return nil
 }
@@ -131,21 +185,17 @@ func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func flagHelp(fs *flag.FlagSet) string {
-	var b strings.Builder
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	return b.String()
-}
-
 // report prints err, if any, and maps it to the documented exit code.
 func report(ctx context.Context, e *env, err error) int {
 	var ue *usageError
 	var ce *configError
 	var pe *partialError
+	var hr *helpRequest
 	switch {
 	case err == nil:
+		return exitOK
+	case errors.As(err, &hr):
+		io.WriteString(e.stdout, commandHelp(hr.fs))
 		return exitOK
 	case errors.As(err, &pe):
 		fmt.Fprintf(e.stderr, "mbackup: %v\n", err)

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"mbackup/internal/config"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/status"
 	"mbackup/internal/storage"
@@ -14,32 +15,90 @@ import (
 
 func runStatus(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("status")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print JSON (see the README's \"JSON output\")")
+	var maxAge config.Duration
+	fs.Func("max-age", "exit 1 unless a complete snapshot is younger than `DURATION` (26h, 2d): a probe for cron or Nagios", func(s string) error {
+		d, err := config.ParseDuration(s)
+		if err == nil && d <= 0 {
+			err = fmt.Errorf("want a positive duration, like 26h or 2d")
+		}
+		maxAge = d
+		return err
+	})
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("status: unexpected argument %q", fs.Arg(0))
 	}
+	rep, err := gatherStatus(ctx, e)
+	doc := statusJSON{Report: rep}
+	if err == nil && maxAge > 0 {
+		doc.MaxAge = checkAge(rep, maxAge)
+		if !doc.MaxAge.OK {
+			err = fmt.Errorf("status: %s", doc.MaxAge.Reason)
+		}
+	}
+	if *asJSON {
+		doc.Error = errText(ctx, err)
+		return errors.Join(err, printJSON(e.stdout, doc))
+	}
+	if rep != nil {
+		printStatus(e.stdout, rep)
+	}
+	if doc.MaxAge != nil && doc.MaxAge.OK {
+		fmt.Fprintf(e.stdout, "max age: %s\n", doc.MaxAge.Reason)
+	}
+	return err
+}
+
+// gatherStatus reports on the configured store.
+func gatherStatus(ctx context.Context, e *env) (*status.Report, error) {
 	cfg, err := e.loadConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var rep *status.Report
 	err = withExisting(ctx, cfg.Storage, func(s storage.Store) error {
 		rep, err = status.Gather(ctx, cfg, s, lockPlace, time.Now())
 		return err
 	})
-	if err != nil {
-		return err
+	return rep, err
+}
+
+// statusJSON is what "mbackup status --json" prints: the report's fields
+// (absent when it could not be gathered), then max_age with --max-age,
+// then error when the command fails.
+type statusJSON struct {
+	*status.Report
+	MaxAge *maxAgeJSON `json:"max_age,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// maxAgeJSON is the verdict of --max-age: OK when a complete snapshot,
+// not dated in the future, is younger than Seconds; Reason says which, or
+// why there is none.
+type maxAgeJSON struct {
+	Seconds float64 `json:"seconds"`
+	OK      bool    `json:"ok"`
+	Reason  string  `json:"reason"`
+}
+
+// checkAge says whether r's newest good snapshot is younger than maxAge.
+func checkAge(r *status.Report, maxAge config.Duration) *maxAgeJSON {
+	v := &maxAgeJSON{Seconds: maxAge.Std().Seconds()}
+	g := r.NewestGood
+	if g == nil {
+		v.Reason = fmt.Sprintf("no complete snapshot younger than %s: none in the store (mbackup backup takes one)", maxAge)
+		return v
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	age := roundDuration(time.Duration(g.AgeSeconds * float64(time.Second)))
+	if g.AgeSeconds >= v.Seconds {
+		v.Reason = fmt.Sprintf("no complete snapshot younger than %s: the newest, %s, is %s old (are the backups running? mbackup status, journalctl -u mbackup)", maxAge, g.ID, age)
+		return v
 	}
-	printStatus(e.stdout, rep)
-	return nil
+	v.OK, v.Reason = true, fmt.Sprintf("the newest complete snapshot, %s, is %s old, younger than %s", g.ID, age, maxAge)
+	return v
 }
 
 func printStatus(w io.Writer, r *status.Report) {
