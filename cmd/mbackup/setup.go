@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 
 	"filippo.io/age"
 
@@ -41,15 +40,6 @@ func (e *env) loadConfig() (*config.Config, error) {
 		return nil, &configError{err}
 	}
 	return cfg, nil
-}
-
-// logger logs to stderr: debug lines with -v.
-func (e *env) logger() *slog.Logger {
-	level := slog.LevelInfo
-	if e.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // openStore opens the configured store.
@@ -126,9 +116,9 @@ func readLockStore(ctx context.Context, e *env, c config.Storage, what string) (
 	return configured.ReadLock(ctx, c, what, func(msg string) { fmt.Fprintln(e.stderr, msg) })
 }
 
-// readStore loads the configuration, refuses a missing local store, takes the store's readers' lock for
-// what (a prune waits until done is called) and opens the store. done
-// closes the store, then releases the lock.
+// readStore loads the configuration, refuses a missing local store, takes
+// the store's readers' lock for what (a prune waits until done is called)
+// and opens the store. done closes the store, then releases the lock.
 func (e *env) readStore(ctx context.Context, what string) (cfg *config.Config, s storage.Store, done func(), err error) {
 	if cfg, err = e.loadConfig(); err != nil {
 		return nil, nil, nil, err

@@ -31,8 +31,8 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	if cfg.Encryption.PostQuantum {
 		log.Warn("post-quantum recipients: restoring needs age 1.3.0 or later (Debian 12 ships 1.1.1) or mbackup itself")
 	}
-	if isTerminal(e.stderr) {
-		p := newProgress(e.stderr)
+	if t := e.terminal(); t != nil {
+		p := newProgress(t)
 		defer p.close()
 		p.wrap(js)
 	}

@@ -135,7 +135,8 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 // sends its final ping and posts it to Slack when configured.
 func (o *Observer) Done(ctx context.Context, r Outcome) {
 	finished := time.Now()
-	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond), "next", r.Next.Format(time.RFC3339)}
+	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond).String()}
+	attrs = append(attrs, TimeAttr("next", r.Next)...)
 	if r.Manifest != nil {
 		attrs = append(attrs, "snapshot", r.Manifest.ID)
 	}
