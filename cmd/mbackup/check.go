@@ -61,7 +61,8 @@ func check(ctx context.Context, e *env, c *checker, notifyToo bool) error {
 	if err != nil {
 		return err
 	}
-	c.print([]preflight.Result{{What: "config", Level: preflight.OK, Message: e.configPath + " loads"}})
+	c.print([]preflight.Result{{What: "config", Level: preflight.OK, Message: e.configPath + " loads"},
+		{What: "retention", Level: preflight.OK, Message: cfg.Retention.Describe()}})
 	preflight.Run(ctx, cfg, preflight.Options{ConfigPath: e.configPath, Notify: notifyToo, Secrets: task.Secrets(cfg)}, c.print)
 	if c.failed > 0 {
 		return fmt.Errorf("check: %d of the checks above failed", c.failed)

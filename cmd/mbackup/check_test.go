@@ -41,7 +41,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check exited %d", code)
 	}
 	for _, want := range []string{
-		"✅ config", "✅ recipients: 1 age recipient(s)", "⚠️  identity: " + filepath.Join(dir, "id.txt"),
+		"✅ config", "✅ retention: keep every snapshot younger than 14 days, and the newest 2 complete ones\n", "✅ recipients: 1 age recipient(s)", "⚠️  identity: " + filepath.Join(dir, "id.txt"),
 		"✅ storage local: listed 0 snapshot(s); wrote, read back and deleted a test object",
 		"✅ postgres 127.0.0.1:", "pg_dump (PostgreSQL) 15", "databases postgres",
 		"✅ redis main: server 7", "SYNC permitted", "mysql 127.0.0.1:", "⚠️  media source", "listable, but empty", "plain HTTP",

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,8 +60,21 @@ func startDaemon(t *testing.T, cfg string) *daemonRun {
 		case <-time.After(time.Minute):
 			t.Error("the daemon did not stop")
 		}
+		checkDaemonLog(t, d.log.String())
 	})
 	return d
+}
+
+// checkDaemonLog fails t when a daemon's log shows a zero time or a key
+// with a space (the text handler quotes such a key).
+func checkDaemonLog(t *testing.T, log string) {
+	t.Helper()
+	if strings.Contains(log, "0001-01-01") {
+		t.Errorf("a zero time in the daemon's log:\n%s", log)
+	}
+	if m := regexp.MustCompile(` "[^"=]*"=`).FindString(log); m != "" {
+		t.Errorf("a log key with a space, %s, in the daemon's log:\n%s", m, log)
+	}
 }
 
 // waitFor polls cond until it holds or three minutes passed: a deadline
@@ -214,9 +228,11 @@ func TestDaemonReload(t *testing.T) {
 	})
 	os.WriteFile(cfg, bytes.Replace(good, []byte(`backup: "0 0 1 1 *"`), []byte(`backup: "0 12 * * *"`), 1), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the reload", d.log, func() bool {
-		return strings.Contains(d.log.String(), "configuration reloaded") && strings.Contains(d.log.String(), `backup="0 12 * * *"`)
-	})
+	reloaded := regexp.MustCompile(`msg="configuration reloaded" backup="0 12 \* \* \*" next_backup=\d{4}-`)
+	waitFor(t, "the reload", d.log, func() bool { return reloaded.MatchString(d.log.String()) })
+	if n := strings.Count(d.log.String(), `msg="daemon started"`); n != 1 {
+		t.Errorf(`"daemon started" logged %d times; a reload says "configuration reloaded":\n%s`, n, d.log.String())
+	}
 }
 
 // childRunning reports whether a child of this process runs program.

@@ -78,7 +78,8 @@ func TestDrillCommand(t *testing.T) {
 // TestDrillUsage: no identity is a usage error naming both ways to give
 // one; a missing identity file names it.
 func TestDrillUsage(t *testing.T) {
-	_, cfg := setup(t, "")
+	dir, cfg := setup(t, "")
+	os.Mkdir(filepath.Join(dir, "store"), 0o700) // a drill never creates the store
 	for _, tc := range []struct {
 		args []string
 		code int

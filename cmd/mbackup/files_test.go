@@ -27,7 +27,7 @@ func TestFilesBackup(t *testing.T) {
 	code, out, errOut := mbackup(t, "--config", cfg, "check")
 	t.Logf("check:\n%s%s", out, errOut)
 	for _, want := range []string{"✅ files " + env + ": 1 files", "⚠️  files " + env + ": ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY is missing or empty",
-		"✅ files " + conf + ": 1 files", "❌ files " + missing + ": missing: create it, or remove it from files:"} {
+		"✅ files " + conf + ": 1 files", "❌ files " + missing + ": missing — create it, or remove it from files:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check lacks %q", want)
 		}

@@ -35,6 +35,7 @@ func globalFlags() []item {
 		{"--config FILE", "configuration file (default $MBACKUP_CONFIG, else /etc/mbackup/mbackup.yaml); " +
 			"after the command name only where the command reads one"},
 		{"-v", "verbose: debug log lines"},
+		{"--log-format", "text (key=value lines, the default) or json; under systemd each line starts with its priority and has no time"},
 		{"-h, --help", "this help; mbackup COMMAND --help: the command's usage and flags"},
 		{"--version", "print the version, as mbackup version does"},
 	}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"syscall"
 
 	"mbackup/internal/dotenv"
 	"mbackup/internal/draft"
@@ -18,6 +21,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("init")
 	from := fs.String("from", "", "Mastodon's `.env.production` to read, such as /home/mastodon/live/.env.production")
 	out := fs.String("o", "mbackup.yaml", "configuration `file` to write; the secret files go beside it")
+	group := fs.String("group", "", "make the files 0640 and a directory init creates 0750, of `group` NAME (the service's, such as mbackup); default 0600 and 0700, this user's")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -26,6 +30,13 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	}
 	if *from == "" {
 		return usagef("init: --from FILE is required: Mastodon's .env.production, such as /home/mastodon/live/.env.production")
+	}
+	gid := -1
+	if *group != "" {
+		var err error
+		if gid, err = lookupGID(*group); err != nil {
+			return err
+		}
 	}
 	f, err := os.Open(*from)
 	if err != nil {
@@ -41,14 +52,69 @@ func runInit(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("init: %s: %w", *from, err)
 	}
 	dir := filepath.Dir(*out)
+	if err := initDir(e, dir, gid, *group); err != nil {
+		return err
+	}
+	write := d.Write
+	if gid >= 0 {
+		write = func(cfg string) error { return d.WriteGroup(cfg, gid) }
+	}
+	if err := write(*out); err != nil {
+		return fmt.Errorf("init: %w%s", err, existsHint(err, " (move it away, or choose another file with -o)"))
+	}
+	printInit(e, d, *out, *from, *group)
+	return nil
+}
+
+// initDir makes the configuration's directory: 0700, or 0750 of group gid
+// when gid >= 0. An existing directory is left as it is; when the group
+// cannot enter it, initDir says how to let it.
+func initDir(e *env, dir string, gid int, group string) error {
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	if err := d.Write(*out); err != nil {
-		return fmt.Errorf("init: %w%s", err, existsHint(err, " (move it away, or choose another file with -o)"))
+	switch {
+	case gid < 0:
+		return nil
+	case statErr == nil:
+		if !groupEnters(dir, gid) {
+			fmt.Fprintf(e.stderr, "mbackup: warning: group %s cannot enter %s: chown root:%s %s && chmod 0750 %s\n",
+				group, dir, group, shellQuote(dir), shellQuote(dir))
+		}
+		return nil
 	}
-	printInit(e, d, *out, *from)
+	err := os.Chown(dir, -1, gid)
+	if err == nil {
+		err = os.Chmod(dir, 0o750)
+	}
+	if err != nil {
+		return fmt.Errorf("init: %s for group %s: %w", dir, group, pathCause(err))
+	}
 	return nil
+}
+
+// lookupGID is the id of group name.
+func lookupGID(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	gid := -1
+	if err == nil {
+		gid, err = strconv.Atoi(g.Gid)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("init: --group %s: %w: create it first (useradd --system --shell /usr/sbin/nologin %s makes the user and its group)", name, err, name)
+	}
+	return gid, nil
+}
+
+// groupEnters reports whether dir belongs to group gid and lets it in.
+func groupEnters(dir string, gid int) bool {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && (int(st.Gid) == gid && fi.Mode().Perm()&0o010 != 0 || fi.Mode().Perm()&0o001 != 0)
 }
 
 // existsHint returns hint when err says a file is in the way.
@@ -59,16 +125,20 @@ func existsHint(err error, hint string) string {
 	return ""
 }
 
-func printInit(e *env, d *draft.Draft, out, from string) {
+func printInit(e *env, d *draft.Draft, out, from, group string) {
 	dir := filepath.Dir(out)
 	fmt.Fprintf(e.stdout, "mbackup init: drafted %s from %s\n\n", out, from)
 	for _, l := range d.Found {
 		fmt.Fprintf(e.stdout, "  %s\n", l)
 	}
+	mode := "0600"
+	if group != "" {
+		mode = "0640, group " + group
+	}
 	if len(d.Secrets) > 0 {
 		fmt.Fprintln(e.stdout)
 		for _, s := range d.Secrets {
-			fmt.Fprintf(e.stdout, "  wrote %s (0600): %s\n", filepath.Join(dir, s.Name), s.What)
+			fmt.Fprintf(e.stdout, "  wrote %s (%s): %s\n", filepath.Join(dir, s.Name), mode, s.What)
 		}
 	}
 	for _, n := range d.Notes {

@@ -41,7 +41,7 @@ func runList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg.Storage)
+	store, err := openExisting(ctx, cfg.Storage)
 	if err != nil {
 		return err
 	}

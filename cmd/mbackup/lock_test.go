@@ -322,7 +322,7 @@ func TestDaemonPruneSkipsDuringRestore(t *testing.T) {
 	cfg := daemonConfigMetrics(t, "@every 2s", listen)
 	text, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(text), "\nredis:\n",
-		"\nretention:\n  keep_within: 1s\n  keep_last: 1\nnotify:\n  slack:\n    webhook_url: "+slack.srv.URL+"/hook\nredis:\n", 1)), 0o600)
+		"\nretention:\n  keep_within: 0\n  keep_last: 1\nnotify:\n  slack:\n    webhook_url: "+slack.srv.URL+"/hook\nredis:\n", 1)), 0o600)
 	c, _, err := config.Load(cfg)
 	if err != nil {
 		t.Fatal(err)

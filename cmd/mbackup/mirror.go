@@ -90,11 +90,12 @@ func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store
 		Workers: workers, Delete: m.Delete, MaxDelete: m.MaxDelete.Max(mirrored), DryRun: dryRun,
 		StallTimeout: m.StallTimeout.Std(), Log: prefixLines{w: e.stdout, prefix: "  "},
 	}
-	if isTerminal(e.stderr) {
+	if t := e.terminal(); t != nil { // the progress line under the copy lines, one writer for both
+		o.Log = prefixLines{w: t.Writer(e.stdout), prefix: "  "}
 		o.Progress = func(c mediasync.Counts) {
-			fmt.Fprintf(e.stderr, "\r  listed %d, copied %d (%s), unchanged %d, failed %d ", c.Listed, c.Copied, humanBytes(c.CopiedBytes), c.Unchanged, c.Failed)
+			t.Show(fmt.Sprintf("  listed %d, copied %d (%s), unchanged %d, failed %d", c.Listed, c.Copied, humanBytes(c.CopiedBytes), c.Unchanged, c.Failed))
 		}
-		defer fmt.Fprintln(e.stderr)
+		defer t.Clear()
 	}
 	res, err := mediasync.Mirror(ctx, o)
 	if err != nil {

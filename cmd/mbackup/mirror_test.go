@@ -72,6 +72,22 @@ func TestMirrorCommand(t *testing.T) {
 	if code, out, _ := mbackup(t, "--config", cfg, "mirror"); code != exitOK || !strings.Contains(out, "deleted 1") {
 		t.Fatalf("mirror after a deletion at the source exited %d:\n%s", code, out)
 	}
+	// On a terminal the progress line is drawn under the copy lines, cut
+	// to the width, and gone at the end: only log lines stay on the screen.
+	code, out, lines, drawn := onPTY(t, 40, "--config", cfg, "mirror")
+	if code != exitOK || !strings.Contains(out, "2 unchanged") {
+		t.Fatalf("mirror on a terminal exited %d:\n%s", code, out)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "time=") {
+			t.Errorf("left on the terminal, no log line: %q", l)
+		}
+	}
+	for _, d := range drawn {
+		if len([]rune(d)) >= 40 {
+			t.Errorf("a progress line wider than the terminal of 40: %q", d)
+		}
+	}
 
 	if err := src.CreateBucket(ctx, "restored", false); err != nil {
 		t.Fatal(err)

@@ -9,17 +9,18 @@ import (
 )
 
 // progressLine shows, on a terminal, the bytes and rate of every artifact
-// being produced, on one line redrawn twice a second. Off a terminal
-// (cron, systemd) it is not used: the summary and the log say what
-// happened.
+// being produced, on one line under the log lines, redrawn twice a second
+// and whenever an artifact starts or ends. Off a terminal (cron, systemd)
+// it is not used: the summary and the log say what happened.
 type progressLine struct {
 	m    *progress.Meter
 	stop func()
 }
 
-func newProgress(w io.Writer) *progressLine {
+// newProgress draws on t, the terminal the log lines are written through.
+func newProgress(t *progress.Terminal) *progressLine {
 	m := progress.New()
-	return &progressLine{m: m, stop: m.Draw(w, 500*time.Millisecond)}
+	return &progressLine{m: m, stop: m.Draw(t, 500*time.Millisecond)}
 }
 
 // wrap makes every job report its bytes to the line.

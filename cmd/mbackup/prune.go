@@ -46,6 +46,9 @@ func prune(ctx context.Context, e *env, dryRun bool, out io.Writer) (*retention.
 		return nil, rep, err
 	}
 	p := task.Policy(cfg.Retention)
+	if dryRun {
+		fmt.Fprintf(out, "retention: %s\n", cfg.Retention.Describe())
+	}
 	l, err := lockStore(cfg.Storage, "mbackup prune")
 	if err != nil {
 		return &p, rep, err

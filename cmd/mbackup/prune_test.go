@@ -65,7 +65,8 @@ func TestPrune(t *testing.T) {
 	_, listed, _ := mbackup(t, "--config", cfg, "list")
 
 	code, out, errOut := mbackup(t, "--config", cfg, "prune", "--dry-run")
-	if code != exitOK || strings.Count(out, "would delete snapshot ") != 2 || strings.Count(out, "would delete interrupted run ") != 3 ||
+	if code != exitOK || !strings.HasPrefix(out, "retention: keep every snapshot younger than 14 days, and the newest 2 complete ones\n") ||
+		strings.Count(out, "would delete snapshot ") != 2 || strings.Count(out, "would delete interrupted run ") != 3 ||
 		!strings.Contains(out, "would delete snapshot "+old+": older than 14d, not among the newest 2 complete\n") ||
 		!strings.Contains(out, "\nwould prune 2 snapshots and 3 interrupted runs (") || !strings.HasSuffix(out, " KiB); kept 2\n") {
 		t.Fatalf("prune --dry-run exited %d:\n%s\n%s", code, out, errOut)

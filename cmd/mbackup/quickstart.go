@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"filippo.io/age"
 
@@ -47,14 +48,19 @@ func runQuickstart(ctx context.Context, e *env, args []string) error {
 }
 
 func quickstart(ctx context.Context, e *env, o quickstartOptions) error {
+	abs, err := filepath.Abs(o.dir)
+	if err != nil {
+		return fmt.Errorf("quickstart: --dir %s: %w", o.dir, err)
+	}
+	o.dir = abs // the configuration's paths are absolute: it works from any directory
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
-		return fmt.Errorf("quickstart: %w", err)
+		return fmt.Errorf("quickstart: cannot create %s: %w: choose a directory you may write with --dir DIR", o.dir, pathCause(err))
 	}
 	fmt.Fprintf(e.stdout, "mbackup quickstart: a first backup of this machine into %s/\n\n", o.dir)
 	cfgPath := filepath.Join(o.dir, "mbackup.yaml")
 	keys, err := draft.TrialKeys(o.dir)
 	if err != nil {
-		return fmt.Errorf("quickstart: %w", err)
+		return fmt.Errorf("quickstart: %w: fix it, or choose another directory with --dir DIR", err)
 	}
 	if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
 		if err := quickstartDraft(ctx, e, o, cfgPath, keys); err != nil {
@@ -138,10 +144,35 @@ func quickstartCheck(ctx context.Context, e *env, o quickstartOptions, cfg *conf
 	return takeErr
 }
 
+// pathCause is the cause of a path error, without the operation and path
+// the message names already.
+func pathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// letters, digits and "/._-+,:@%=": the commands quickstart prints can be
+// pasted whatever --dir is.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		safe = safe && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r))
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func quickstartNext(dir, id string) string {
+	q := func(name string) string { return shellQuote(filepath.Join(dir, name)) }
 	return fmt.Sprintf(`
-Look at it:    mbackup --config %[1]s/mbackup.yaml list
-Read one back: age -d -i %[1]s/identity.txt %[1]s/backups/snapshots/%[2]s/<component>/<name>.zst.age | zstd -d
+Look at it:    mbackup --config %[1]s list
+Read one back: age -d -i %[2]s %[3]s/<component>/<name>.zst.age | zstd -d
                (README: "Restore by hand")
 
 For production:
@@ -152,6 +183,6 @@ For production:
   3. Create a B2 bucket and an application key restricted to it.
   4. Write /etc/mbackup/mbackup.yaml from configs/mbackup.example.yaml (storage type b2,
      the recipient, signing_key_file and signer, the sources listed above), then: mbackup backup
-  5. Delete %[1]s/identity.txt from this server once you are done trying.
-`, dir, id)
+  5. Delete %[2]s from this server once you are done trying.
+`, q("mbackup.yaml"), q("identity.txt"), q(filepath.Join("backups", "snapshots", id)))
 }

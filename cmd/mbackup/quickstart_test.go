@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,4 +169,67 @@ func quickstartPostgresOnly(t *testing.T, dir string) (code int, out, errOut str
 		"--pg-host", pg.Host, "--pg-port", fmt.Sprint(pg.Port), "--pg-user", pg.User,
 		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", closed),
 		"--mysql-host", "127.0.0.1", "--mysql-port", fmt.Sprint(closed))
+}
+
+// TestQuickstartRelativeDir: quickstart run with a relative --dir writes
+// absolute paths into the configuration, so that it works from any
+// directory afterwards.
+func TestQuickstartRelativeDir(t *testing.T) {
+	parent := t.TempDir()
+	t.Chdir(parent)
+	code, out, errOut := quickstartPostgresOnly(t, "qs")
+	if code != exitOK {
+		t.Fatalf("quickstart exited %d:\n%s\n%s", code, out, errOut)
+	}
+	dir := filepath.Join(parent, "qs")
+	text, _ := os.ReadFile(filepath.Join(dir, "mbackup.yaml"))
+	if !strings.Contains(string(text), "path: \""+filepath.Join(dir, "backups")+"\"\n") {
+		t.Errorf("the configuration has no absolute storage.path %s:\n%s", filepath.Join(dir, "backups"), text)
+	}
+	if !strings.Contains(out, "mbackup --config "+filepath.Join(dir, "mbackup.yaml")+" list") {
+		t.Errorf("the next steps do not name the configuration by its absolute path:\n%s", out)
+	}
+	t.Chdir(t.TempDir())
+	if code, out, errOut := mbackup(t, "--config", filepath.Join(dir, "mbackup.yaml"), "list"); code != exitOK || strings.Count(out, "complete") != 1 {
+		t.Errorf("list from another directory exited %d:\n%s%s", code, out, errOut)
+	}
+}
+
+// TestQuickstartCannotCreateDir: a --dir quickstart cannot create fails
+// naming the directory, the cause and --dir (the same message for
+// "permission denied"); so does one holding a file quickstart cannot use.
+func TestQuickstartCannotCreateDir(t *testing.T) {
+	parent := t.TempDir()
+	file := filepath.Join(parent, "file")
+	os.WriteFile(file, nil, 0o600)
+	bad := filepath.Join(parent, "bad")
+	os.Mkdir(bad, 0o700)
+	os.WriteFile(filepath.Join(bad, "identity.txt"), []byte("not a key\n"), 0o600)
+	for _, tt := range []struct{ name, dir, want string }{
+		{"under a file", filepath.Join(file, "qs"), "quickstart: cannot create " + filepath.Join(file, "qs") + ": not a directory: choose a directory you may write with --dir DIR"},
+		{"relative under a file", "file/qs", "quickstart: cannot create " + filepath.Join(file, "qs") + ": not a directory: choose a directory you may write with --dir DIR"},
+		{"unusable identity", bad, "quickstart: " + filepath.Join(bad, "identity.txt") + ": not an age identity file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(parent)
+			code, out, errOut := mbackup(t, "quickstart", "--dir", tt.dir)
+			if code != exitError || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "--dir DIR") {
+				t.Errorf("quickstart exited %d, want %d with %q and --dir:\n%s%s", code, exitError, tt.want, out, errOut)
+			}
+		})
+	}
+}
+
+// TestQuickstartNextQuoted: the commands quickstart prints run in a shell
+// as they are, whatever the directory's name.
+func TestQuickstartNextQuoted(t *testing.T) {
+	for _, dir := range []string{"/srv/qs", "/tmp/trial #2", "/tmp/it's here", "/tmp/$HOME `x` *"} {
+		next := quickstartNext(dir, "20260101T000000Z")
+		line := strings.TrimPrefix(strings.Split(strings.TrimSpace(next), "\n")[0], "Look at it:    mbackup --config ")
+		arg := strings.TrimSuffix(line, " list")
+		got, err := exec.Command("sh", "-c", "printf %s "+arg).Output()
+		if want := filepath.Join(dir, "mbackup.yaml"); err != nil || string(got) != want {
+			t.Errorf("--dir %q prints %q, which the shell reads as %q (%v), want %q", dir, arg, got, err, want)
+		}
+	}
 }

@@ -4,59 +4,39 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"mbackup/internal/human"
+	"mbackup/internal/progress"
 )
 
 // restoreBar draws where a restore's long phase stands on one terminal
-// line, redrawn in place, and passes the restore's log lines through above
-// it: each Write clears the line first, so a log line never lands in the
-// middle of the bar. The restore calls show (through
-// restore.Options.OnProgress) one report at a time, already throttled;
-// the mutex keeps a log line and a redraw from interleaving.
-type restoreBar struct {
-	mu    sync.Mutex
-	w     io.Writer
-	drawn bool
-}
+// line, redrawn in place and cut to the terminal's width, and passes the
+// restore's log lines through above it (progress.Terminal): a log line
+// never lands in the middle of the bar. The restore calls show (through
+// restore.Options.OnProgress) one report at a time, already throttled.
+type restoreBar struct{ t *progress.Terminal }
 
-func newRestoreBar(w io.Writer) *restoreBar { return &restoreBar{w: w} }
+func newRestoreBar(w io.Writer) *restoreBar { return &restoreBar{progress.NewTerminal(w)} }
 
-// Write clears the bar and writes p, a log line.
+// Write clears the bar and writes p, a log line: the bar of the step it
+// tells of is not drawn again, the next report draws the next one.
 func (b *restoreBar) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.clearLocked()
-	return b.w.Write(p)
+	b.t.Clear()
+	return b.t.Write(p)
 }
 
 // show redraws the bar: step, phase, done of total in unit ("items" or
 // "bytes"), what the phase is at, and the rate of a phase counted in bytes.
 func (b *restoreBar) show(step, phase string, done, total int64, unit, what string, elapsed time.Duration) {
-	line := barLine(step, phase, done, total, unit, what, elapsed)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	fmt.Fprint(b.w, "\r\033[K"+line)
-	b.drawn = true
+	b.t.Show(barLine(step, phase, done, total, unit, what, elapsed))
 }
 
 // close clears the bar for what is printed after the restore; a nil bar
 // (off a terminal) has nothing to clear.
 func (b *restoreBar) close() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.clearLocked()
-}
-
-func (b *restoreBar) clearLocked() {
-	if b.drawn {
-		fmt.Fprint(b.w, "\r\033[K")
-		b.drawn = false
+	if b != nil {
+		b.t.Clear()
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// TestRestoreBar: the bar says where a phase stands, redrawn in place; a
-// log line clears it first; nothing a dump names (a table) reaches the
+// TestRestoreBar: the bar says where a phase stands, redrawn in place and
+// cut to the width (80 columns when unknown); a log line clears it first; nothing a dump names (a table) reaches the
 // terminal as a control sequence.
 func TestRestoreBar(t *testing.T) {
 	var out bytes.Buffer
@@ -19,7 +19,7 @@ func TestRestoreBar(t *testing.T) {
 	fmt.Fprintln(b, "postgres/mastodon_production: restored in 4s")
 	b.close()
 	b.close() // nothing drawn: nothing to clear
-	want := "\r\033[Kpostgres/mastodon_production: apply 120 of 480 (25%) items, table public.statuses, 3s" +
+	want := "\r\033[Kpostgres/mastodon_production: apply 120 of 480 (25%) items, table public.statu…" +
 		"\r\033[Kpostgres/mastodon_production: fetch 50.0 MiB of 200.0 MiB (25%), 25.0 MiB/s, 2s" +
 		"\r\033[Kpostgres/mastodon_production: restored in 4s\n"
 	if out.String() != want {

@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"mbackup/internal/engines"
+	"mbackup/internal/progress"
 )
 
 // Exit codes, documented in "mbackup help".
@@ -28,6 +30,10 @@ type env struct {
 	stdout, stderr io.Writer
 	configPath     string
 	verbose        bool
+	logFormat      string             // --log-format: text or json (logging.go)
+	journal        bool               // stderr is the journal's stream (logging.go)
+	ttyOnce        sync.Once          // e.terminal
+	tty            *progress.Terminal // e.terminal
 }
 
 // command is one subcommand: its synopsis and one-line summary for the
@@ -94,6 +100,7 @@ const topUsage = "usage: mbackup [--config FILE] [-v] COMMAND [flags]; mbackup -
 // run executes one mbackup invocation and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	e.toJournal()
 	fs, showVersion := e.topFlags()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -153,6 +160,7 @@ func (e *env) flagSet(name string) *flag.FlagSet {
 		})
 	}
 	fs.BoolVar(&e.verbose, "v", e.verbose, "verbose: debug log lines")
+	fs.Func("log-format", "log lines as `text` (key=value, the default) or json", e.setLogFormat)
 	return fs
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 
 	"filippo.io/age"
 
@@ -14,6 +13,7 @@ import (
 	"mbackup/internal/lock"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/configured"
+	"mbackup/internal/storage/local"
 )
 
 // configError marks a configuration that cannot be used: exit 2.
@@ -42,19 +42,42 @@ func (e *env) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-// logger logs to stderr: debug lines with -v.
-func (e *env) logger() *slog.Logger {
-	level := slog.LevelInfo
-	if e.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-}
-
 // openStore opens the configured store.
 func openStore(ctx context.Context, c config.Storage) (storage.Store, error) {
 	s, err := configured.Open(ctx, c)
 	return s, storageConfigError(err)
+}
+
+// existingStore refuses a local store whose directory does not exist: a
+// command that only reads (list, status, verify, restore, drill) never
+// creates a store, so a mistyped storage.path is an error naming the path,
+// not an empty store.
+func existingStore(c config.Storage) error {
+	if c.Type != config.StorageLocal {
+		return nil
+	}
+	if _, err := local.Open(c.Path); err != nil {
+		return fmt.Errorf("%w: check storage.path in the configuration (mbackup backup creates the store)", err)
+	}
+	return nil
+}
+
+// openExisting is openStore for a command that only reads: see
+// existingStore.
+func openExisting(ctx context.Context, c config.Storage) (storage.Store, error) {
+	if err := existingStore(c); err != nil {
+		return nil, err
+	}
+	return openStore(ctx, c)
+}
+
+// withExisting is withStore for a command that only reads: see
+// existingStore.
+func withExisting(ctx context.Context, c config.Storage, fn func(storage.Store) error) error {
+	if err := existingStore(c); err != nil {
+		return err
+	}
+	return withStore(ctx, c, fn)
 }
 
 // withStore opens the configured store, runs fn and closes the store.
@@ -93,11 +116,14 @@ func readLockStore(ctx context.Context, e *env, c config.Storage, what string) (
 	return configured.ReadLock(ctx, c, what, func(msg string) { fmt.Fprintln(e.stderr, msg) })
 }
 
-// readStore loads the configuration, takes the store's readers' lock for
-// what (a prune waits until done is called) and opens the store. done
-// closes the store, then releases the lock.
+// readStore loads the configuration, refuses a missing local store, takes
+// the store's readers' lock for what (a prune waits until done is called)
+// and opens the store. done closes the store, then releases the lock.
 func (e *env) readStore(ctx context.Context, what string) (cfg *config.Config, s storage.Store, done func(), err error) {
 	if cfg, err = e.loadConfig(); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := existingStore(cfg.Storage); err != nil {
 		return nil, nil, nil, err
 	}
 	rl, err := readLockStore(ctx, e, cfg.Storage, what)

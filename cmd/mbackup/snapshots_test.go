@@ -133,7 +133,7 @@ func TestFutureDatedSnapshot(t *testing.T) {
 	real := takeAt(t, dir, 47*time.Hour)
 	future := takeAt(t, dir, -365*24*time.Hour)
 	text, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(text, "retention:\n  keep_within: 1h\n  keep_last: 1\nschedule:\n  backup: \"0 3 * * *\"\n"...), 0o600)
+	os.WriteFile(cfg, append(text, "retention:\n  keep_within: 1d\n  keep_last: 1\nschedule:\n  backup: \"0 3 * * *\"\n"...), 0o600)
 
 	code, out, errOut := mbackup(t, "--config", cfg, "status")
 	if code != exitOK || !regexp.MustCompile("newest good snapshot: "+real+`, 47h0m\d+s ago`).MatchString(out) ||

@@ -59,7 +59,7 @@ func gatherStatus(ctx context.Context, e *env) (*status.Report, error) {
 		return nil, err
 	}
 	var rep *status.Report
-	err = withStore(ctx, cfg.Storage, func(s storage.Store) error {
+	err = withExisting(ctx, cfg.Storage, func(s storage.Store) error {
 		rep, err = status.Gather(ctx, cfg, s, lockPlace, time.Now())
 		return err
 	})

@@ -111,7 +111,7 @@ func TestDaemonCountsPrune(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg := daemonConfigMetrics(t, "@every 1h", listen)
 	text, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(text), "\nredis:\n", "\nretention:\n  keep_within: 1s\n  keep_last: 1\nredis:\n", 1)), 0o600)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "\nredis:\n", "\nretention:\n  keep_within: 0\n  keep_last: 1\nredis:\n", 1)), 0o600)
 	old := takeAt(t, filepath.Dir(cfg), 72*time.Hour)
 	d := startDaemon(t, cfg)
 	waitFor(t, "the start", d.log, func() bool { return strings.Contains(d.log.String(), "daemon started") })

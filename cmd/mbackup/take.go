@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/explain"
 	"mbackup/internal/shrink"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -31,8 +32,8 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	if cfg.Encryption.PostQuantum {
 		log.Warn("post-quantum recipients: restoring needs age 1.3.0 or later (Debian 12 ships 1.1.1) or mbackup itself")
 	}
-	if isTerminal(e.stderr) {
-		p := newProgress(e.stderr)
+	if t := e.terminal(); t != nil {
+		p := newProgress(t)
 		defer p.close()
 		p.wrap(js)
 	}
@@ -40,7 +41,8 @@ func takeSnapshot(ctx context.Context, e *env, cfg *config.Config, store storage
 	t := &snapshot.Taker{
 		Store: store, Recipients: rs, RecipientIDs: texts,
 		Host: cfg.Host, Tool: "mbackup " + buildVersion(), Log: log, StallTimeout: cfg.DumpStallTimeout.Std(),
-		Review: guard.Review,
+		Review:  guard.Review,
+		Explain: func(component, name string, err error) string { return explain.Job(cfg, component, name, err) },
 	}
 	if signer != nil {
 		t.Signer = signer

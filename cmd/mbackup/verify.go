@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"mbackup/internal/engine"
+	"mbackup/internal/progress"
 	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
@@ -53,7 +54,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	case len(f.into) > 0 && len(f.identities) == 0:
 		return usagef("verify: --restore-into needs -i IDENTITY to decrypt the dumps")
 	}
-	v := verifier{e: e, out: e.stdout, staging: f.staging}
+	v := verifier{e: e, out: e.stdout, staging: f.staging, tty: e.terminal()}
 	if *asJSON {
 		v.out = e.stderr // standard output holds the JSON alone
 	}
@@ -161,7 +162,8 @@ type verifier struct {
 	ids     []age.Identity
 	scratch []engine.Scratch // --restore-into
 	staging string
-	signer  ssh.PublicKey // nil with --insecure-skip-signature
+	signer  ssh.PublicKey      // nil with --insecure-skip-signature
+	tty     *progress.Terminal // standard error's terminal, for the progress; nil off one
 }
 
 // verify checks m, prints the verdict and records it in r.
@@ -187,7 +189,7 @@ func (v verifier) verify(ctx context.Context, m *snapshot.Manifest, r *verifiedJ
 		r.Checks = append(r.Checks, "plaintext_hashes")
 	}
 	rb := snapshot.ReadBack{Identities: v.ids, Plain: len(v.ids) > 0, Scan: restore.Scanner}
-	if err := rb.Check(ctx, v.store, m); err != nil {
+	if err := v.readBack(ctx, rb, m); err != nil {
 		fmt.Fprintf(v.out, "%s: FAILED (%s):\n  %s\n", m.ID, what, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		r.Error = err.Error()
 		return

@@ -26,9 +26,11 @@
 //   - Any secret x may instead be given as x_file, a path whose contents
 //     (without the trailing newline) are the secret. Setting both is an error;
 //     a secret file that every user may read is a warning, and so is a
-//     secret written in a configuration file that every user may read. A
-//     relative path is taken relative to the directory of the configuration
-//     file.
+//     secret written in a configuration file that every user may read.
+//   - Every relative path in the file (storage.path, the x_file secrets,
+//     recipients_file, signing_key_file, drill.identity_file) is taken
+//     relative to the directory of the configuration file, never to the
+//     working directory: Load makes them absolute.
 //   - The backup host holds age recipients only: an age identity given as a
 //     recipient is refused.
 //   - Optional sections (postgres, redis, mysql, media, files, notify) that are
@@ -154,7 +156,8 @@ type Storage struct {
 
 	// Path is the directory snapshots are written to (local). Default (also
 	// when empty) /var/backups/mbackup. A relative path is relative to the
-	// working directory. Loading never creates it.
+	// directory of the configuration file, as every path in it; Load makes
+	// it absolute. Loading never creates it.
 	Path string `yaml:"path"`
 }
 
@@ -302,8 +305,9 @@ type Schedule struct {
 // Retention is the retention section. A complete snapshot is kept when it
 // is among the newest KeepLast or younger than KeepWithin.
 type Retention struct {
-	// KeepWithin keeps every snapshot younger than this: "14d", "36h",
-	// "1d12h". Default 14d.
+	// KeepWithin keeps every snapshot younger than this, in days, weeks
+	// or years of 365 days: "14d", "2w", "1y". A unit below a day (h, m,
+	// s) is refused: "6m" would be six minutes, not six months. Default 14d.
 	KeepWithin Duration `yaml:"keep_within"`
 	// KeepLast keeps the newest complete snapshots whatever their age, so
 	// that failed runs never prune the last good backup. At least 1.

@@ -96,7 +96,7 @@ func Load(path string) (*Config, []Warning, error) {
 }
 
 // Parse is Load for a configuration already read into data; path names it
-// in messages and anchors relative *_file paths. lookupEnv resolves ${NAME}
+// in messages and anchors relative paths. lookupEnv resolves ${NAME}
 // (os.LookupEnv in Load).
 func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Warning, error) {
 	return load(path, data, lookupEnv, false)
@@ -105,9 +105,13 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 // load does the work of Load; worldReadable says whether every user may
 // read the file, which makes a secret written in it a warning.
 func load(path string, data []byte, lookupEnv func(string) (string, bool), worldReadable bool) (*Config, []Warning, error) {
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	src := &source{
 		file:     filepath.Base(path),
-		dir:      filepath.Dir(path),
+		dir:      dir,
 		lines:    map[string]int{},
 		tokens:   map[*token.Token]string{},
 		expanded: map[string]bool{},
@@ -131,6 +135,8 @@ func load(path string, data []byte, lookupEnv func(string) (string, bool), world
 	c.src = src
 	c.finishDefaults()
 	r := resolver{src: src}
+	r.dayDurations(body)
+	r.storagePath(c)
 	r.secrets(c)
 	r.recipients(c)
 	r.signing(c)
@@ -215,7 +221,7 @@ func problemsOf(err error) []*Problem {
 // source remembers where each YAML path of a file is.
 type source struct {
 	file   string                  // base name, for messages
-	dir    string                  // directory, for relative *_file paths
+	dir    string                  // absolute directory, for relative paths
 	lines  map[string]int          // YAML path -> line of its key or value
 	tokens map[*token.Token]string // token of a key or value -> YAML path
 	// expanded holds the paths of the values that had a ${NAME} reference.

@@ -93,6 +93,15 @@ func (r *resolver) secrets(c *Config) {
 	}
 }
 
+// storagePath anchors a local store's relative path to the configuration
+// file, as every other path of the file is: the same store whatever the
+// working directory of the command.
+func (r *resolver) storagePath(c *Config) {
+	if c.Storage.Type == StorageLocal {
+		c.Storage.Path = r.abs(c.Storage.Path)
+	}
+}
+
 // abs makes a relative path relative to the configuration file.
 func (r *resolver) abs(p string) string {
 	if p == "" || filepath.IsAbs(p) {

@@ -26,7 +26,8 @@ func nodeError(node ast.Node, format string, args ...any) error {
 }
 
 // Duration is a time.Duration written as a Go duration ("90s", "2m",
-// "36h") optionally preceded by a number of days ("14d", "1d12h").
+// "36h") optionally preceded by a number of years, weeks and days ("14d",
+// "2w", "1y", "1d12h"): a year is 365 days, a week 7.
 type Duration time.Duration
 
 // Std returns d as a time.Duration.
@@ -35,35 +36,64 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 // String formats d as ParseDuration accepts it, with days when whole:
 // "14d", "2m0s".
 func (d Duration) String() string {
-	const day = 24 * time.Hour
 	if t := time.Duration(d); t != 0 && t%day == 0 {
 		return strconv.FormatInt(int64(t/day), 10) + "d"
 	}
 	return time.Duration(d).String()
 }
 
-// ParseDuration parses "14d", "1d12h" or any time.ParseDuration string.
-// Negative durations are refused.
+const (
+	day = 24 * time.Hour
+	// maxDays bounds the days of a duration, far from time.Duration's
+	// limit (about 106751 days).
+	maxDays = 1 << 16
+)
+
+// dayUnits are the units of a whole number of days.
+var dayUnits = map[byte]int64{'y': 365, 'w': 7, 'd': 1}
+
+// ParseDuration parses "14d", "2w", "1y", "1d12h" or any
+// time.ParseDuration string. Negative durations are refused.
 func ParseDuration(s string) (Duration, error) {
-	const day = 24 * time.Hour
 	bad := fmt.Errorf("bad duration %q (want a number with a unit, like 90s, 2m, 36h or 14d)", s)
-	var days time.Duration
-	rest := s
-	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 16)
-		if err != nil {
-			return 0, bad
-		}
-		days, rest = time.Duration(n)*day, s[i+1:]
-		if rest == "" {
-			return Duration(days), nil
-		}
+	days, rest, ok := parseDays(s)
+	if !ok {
+		return 0, bad
+	}
+	if rest == "" && s != "" {
+		return Duration(time.Duration(days) * day), nil
 	}
 	t, err := time.ParseDuration(rest)
 	if err != nil || t < 0 || (days > 0 && strings.HasPrefix(rest, "+")) {
 		return 0, bad
 	}
-	return Duration(days + t), nil
+	return Duration(time.Duration(days)*day + t), nil
+}
+
+// parseDays reads the leading groups of digits with a unit of whole days
+// ("1y2w3d") and returns their days and the rest of s; ok is false when
+// a group is malformed or the days exceed maxDays.
+func parseDays(s string) (days int64, rest string, ok bool) {
+	rest = s
+	for {
+		i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if i < 0 {
+			return days, rest, true
+		}
+		n, isDays := dayUnits[rest[i]]
+		if !isDays {
+			return days, rest, true
+		}
+		v, err := strconv.ParseInt(rest[:i], 10, 32)
+		if err != nil || v > maxDays {
+			return 0, "", false
+		}
+		days += v * n
+		if days > maxDays {
+			return 0, "", false
+		}
+		rest = rest[i+1:]
+	}
 }
 
 // UnmarshalYAML decodes a duration string.

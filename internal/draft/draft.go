@@ -12,7 +12,8 @@
 //     UTF-8) is an error naming the setting, never written changed.
 //   - Secrets never appear in the configuration text, in the summary lines
 //     or in an error: each one goes to its own 0600 file beside the
-//     configuration, which names it in an x_file key.
+//     configuration, which names it in an x_file key ([Draft.WriteGroup]:
+//     0640, readable by one group, never by every user).
 //   - Writing creates every file new (internal/newfile): an existing file
 //     or symbolic link at any of the paths stops it before anything is
 //     written, nothing is followed or overwritten, and a failed write
@@ -71,7 +72,24 @@ func (d *Draft) addSecret(name, what, value string) string {
 // configuration to cfg, all new: if any of them exists (a symbolic link
 // included) the error is a [newfile.ExistsError] naming it, before
 // anything is written. On failure, what was written is removed.
-func (d *Draft) Write(cfg string) (err error) {
+func (d *Draft) Write(cfg string) error { return d.write(cfg, nil) }
+
+// WriteGroup is Write for a service that runs as another user: each file,
+// once written 0600, is given to group gid and made 0640 (the owner
+// writes, the group reads, nobody else). A file that cannot be is an
+// error, and what was written is removed.
+func (d *Draft) WriteGroup(cfg string, gid int) error {
+	return d.write(cfg, func(p string) error {
+		if err := os.Chown(p, -1, gid); err != nil {
+			return err
+		}
+		return os.Chmod(p, 0o640)
+	})
+}
+
+// write writes the files as Write says, calling share (when not nil) on
+// each one written.
+func (d *Draft) write(cfg string, share func(string) error) (err error) {
 	dir := filepath.Dir(cfg)
 	paths := []string{cfg}
 	for _, s := range d.Secrets {
@@ -93,8 +111,20 @@ func (d *Draft) Write(cfg string) (err error) {
 			return err
 		}
 		written = append(written, paths[i+1])
+		if share != nil {
+			if err := share(paths[i+1]); err != nil {
+				return err
+			}
+		}
 	}
-	return newfile.Write(cfg, []byte(d.YAML))
+	if err := newfile.Write(cfg, []byte(d.YAML)); err != nil {
+		return err
+	}
+	written = append(written, cfg)
+	if share != nil {
+		return share(cfg)
+	}
+	return nil
 }
 
 // NewSigningKey writes a new signing key to path (0600, never

@@ -28,6 +28,38 @@ func TestWriteRemovesOnFailure(t *testing.T) {
 	}
 }
 
+// TestWriteGroup: every file is 0640 of the group; when a file cannot be
+// given to it (here the configuration, the last one), every file written
+// is removed.
+func TestWriteGroup(t *testing.T) {
+	dir := t.TempDir()
+	d := &Draft{YAML: "host: x\n", Secrets: []Secret{{"a.pass", "a", "1"}, {"b.pass", "b", "2"}}}
+	cfg := filepath.Join(dir, "mbackup.yaml")
+	if err := d.WriteGroup(cfg, os.Getegid()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.pass", "b.pass", "mbackup.yaml"} {
+		if fi, err := os.Stat(filepath.Join(dir, n)); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("%s: %v %v, want 0640", n, fi.Mode(), err)
+		}
+	}
+	dir = t.TempDir()
+	cfg = filepath.Join(dir, "mbackup.yaml")
+	refused := errors.New("operation not permitted")
+	err := d.write(cfg, func(p string) error {
+		if p == cfg {
+			return refused
+		}
+		return nil
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("write = %v, want the refusal", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
+
 // TestWriteRefusesBeforeWriting: one path in the way (here a dangling
 // symbolic link at the last secret) and nothing is written.
 func TestWriteRefusesBeforeWriting(t *testing.T) {

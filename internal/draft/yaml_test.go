@@ -93,12 +93,16 @@ func TestTrialHostile(t *testing.T) {
 				t.Fatalf("load: %v\n%s", err, d.YAML)
 			}
 			for what, got := range map[string]string{
-				"storage.path": c.Storage.Path, "postgres.host": c.Postgres.Host, "postgres.user": c.Postgres.User,
+				"postgres.host": c.Postgres.Host, "postgres.user": c.Postgres.User,
 				"mysql.host": c.MySQL.Host, "mysql.user": c.MySQL.User,
 			} {
 				if got != h.s {
 					t.Errorf("%s = %q, want %q\n%s", what, got, h.s, d.YAML)
 				}
+			}
+			// A relative store path is relative to the configuration file.
+			if want := h.s; c.Storage.Path != want && (filepath.IsAbs(want) || c.Storage.Path != filepath.Join(sub, want)) {
+				t.Errorf("storage.path = %q, want %q relative to %s\n%s", c.Storage.Path, want, sub, d.YAML)
 			}
 			if c.Postgres.Password.Reveal() != "pg: #'\"secret" || c.Encryption.Signer != signer {
 				t.Errorf("password or signer changed\n%s", d.YAML)
@@ -191,13 +195,13 @@ func FuzzQuote(f *testing.F) {
 		if strings.ContainsAny(q, "\n\r") {
 			t.Fatalf("quote(%q) spans lines: %s", s, q)
 		}
-		data := "storage:\n  type: local\n  path: " + q + "\nencryption:\n  recipients: [\"" + fuzzRecipient + "\"]\n"
+		data := "storage:\n  type: local\n  path: /srv\nencryption:\n  recipients: [\"" + fuzzRecipient + "\"]\npostgres:\n  user: " + q + "\n"
 		c, _, err := config.Parse("/nonexistent/mbackup.yaml", []byte(data), func(string) (string, bool) { return "", false })
 		if err != nil {
 			t.Fatalf("quote(%q) = %s does not load: %v", s, q, err)
 		}
-		if c.Storage.Path != s {
-			t.Fatalf("quote(%q) = %s loads as %q", s, q, c.Storage.Path)
+		if c.Postgres.User != s {
+			t.Fatalf("quote(%q) = %s loads as %q", s, q, c.Postgres.User)
 		}
 	})
 }

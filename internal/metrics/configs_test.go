@@ -234,6 +234,19 @@ type dashboard struct {
 	SchemaVersion int `json:"schemaVersion"`
 	UID           string
 	Panels        []panel
+	Templating    struct {
+		List []variable
+	}
+}
+
+// variable is a template variable; Query is a string for a datasource
+// variable and an object for a query variable.
+type variable struct {
+	Name       string
+	Type       string
+	Query      json.RawMessage
+	Definition string
+	Datasource *struct{ Type, UID string }
 }
 
 type panel struct {
@@ -272,8 +285,24 @@ func TestDashboard(t *testing.T) {
 	if d.SchemaVersion < 36 {
 		t.Errorf("schemaVersion %d", d.SchemaVersion)
 	}
-	if len(d.Inputs) != 1 || d.Inputs[0].Name != "DS_PROMETHEUS" || d.Inputs[0].PluginID != "prometheus" {
-		t.Errorf("__inputs = %+v, want one DS_PROMETHEUS prometheus input", d.Inputs)
+	// A datasource variable, not an import-time input: the file works
+	// when provisioned as it is.
+	if len(d.Inputs) != 0 {
+		t.Errorf("__inputs = %+v, want none (a datasource variable instead)", d.Inputs)
+	}
+	vars := map[string]variable{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	if ds := vars["datasource"]; ds.Type != "datasource" || string(ds.Query) != `"prometheus"` {
+		t.Errorf("variable datasource = %+v, want type datasource, query prometheus", ds)
+	}
+	inst := vars["instance"]
+	if inst.Datasource == nil || inst.Datasource.UID != "${datasource}" {
+		t.Errorf("variable instance: datasource %+v, want ${datasource}", inst.Datasource)
+	}
+	if q := string(inst.Query) + inst.Definition; strings.Contains(q, "job") || !strings.Contains(q, "label_values("+RunsTotal+", instance)") {
+		t.Errorf("variable instance queries %s, want label_values(%s, instance) with no job", q, RunsTotal)
 	}
 	ids := map[int]bool{}
 	queries := 0
@@ -285,16 +314,16 @@ func TestDashboard(t *testing.T) {
 		if p.Type == "row" {
 			continue
 		}
-		if p.Datasource == nil || p.Datasource.UID != "${DS_PROMETHEUS}" {
-			t.Errorf("panel %q: datasource %+v, want ${DS_PROMETHEUS}", p.Title, p.Datasource)
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q: datasource %+v, want ${datasource}", p.Title, p.Datasource)
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, q := range p.Targets {
 			queries++
-			if q.Datasource == nil || q.Datasource.UID != "${DS_PROMETHEUS}" {
-				t.Errorf("panel %q: a query's datasource %+v, want ${DS_PROMETHEUS}", p.Title, q.Datasource)
+			if q.Datasource == nil || q.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q: a query's datasource %+v, want ${datasource}", p.Title, q.Datasource)
 			}
 			for _, m := range legendLabel.FindAllStringSubmatch(q.LegendFormat, -1) {
 				if !knownLabels[m[1]] {
@@ -397,6 +426,44 @@ func TestConfigsQueryExportedSeries(t *testing.T) {
 	for _, name := range slices.Compact(other) {
 		if !slices.Contains(otherSeries, name) {
 			t.Errorf("the configs use %s: add it to otherSeries", name)
+		}
+	}
+}
+
+// TestReadmeDaemonSteps: the README's daemon steps are the unit's own
+// install comment, for the unit's user and group: the user, the
+// configuration directory the group may enter, files it may read.
+func TestReadmeDaemonSteps(t *testing.T) {
+	unit := readConfig(t, unitPath)
+	svc := unitKeys(t, unit)["Service"]
+	user, group := strings.Join(svc["User"], ""), strings.Join(svc["Group"], "")
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Run it as a daemon\n")
+	_, block, ok2 := strings.Cut(section, "```sh\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal(`README.md has no sh block in "## Run it as a daemon"`)
+	}
+	var steps []string
+	for _, l := range strings.Split(block, "\n") {
+		if cmd, _, _ := strings.Cut(l, "   #"); strings.TrimSpace(cmd) != "" {
+			steps = append(steps, strings.TrimSpace(cmd))
+		}
+	}
+	for _, want := range []string{
+		"useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin " + user,
+		"install -d -m 0750 -o root -g " + group + " /etc/mbackup",
+		"mbackup init --group " + group + " --from /home/mastodon/live/.env.production -o /etc/mbackup/mbackup.yaml",
+		"install -d -m 0700 -o " + user + " -g " + group + " /var/backups/mbackup",
+	} {
+		if !slices.Contains(steps, want) {
+			t.Errorf("the README's daemon steps lack %q:\n%s", want, strings.Join(steps, "\n"))
+		}
+		if !strings.Contains(string(unit), "#   "+want) {
+			t.Errorf("the unit's install comment lacks %q", want)
 		}
 	}
 }

@@ -24,7 +24,7 @@ const (
 
 // Message builds the Block Kit message for e and its plain-text fallback.
 // It is pure: the age of the newest good snapshot is measured from
-// e.Finished. Everything from the event is escaped for mrkdwn, and anything
+// e.Finished, and told only when e.NewestKnown. Everything from the event is escaped for mrkdwn, and anything
 // that looks like a credential (a URL password, a Slack webhook URL or
 // token) is redacted; secrets known only by value are removed by
 // [Slack.Notify] before it calls Message.
@@ -45,8 +45,10 @@ func Message(e Event) (text string, blocks []slack.Block) {
 	if e.Summary != "" {
 		blocks = append(blocks, section(clean(e.Summary)))
 	}
-	blocks = append(blocks, slack.NewContextBlock("",
-		slack.NewTextBlockObject(slack.MarkdownType, truncate(footer(e), maxContext), false, false)))
+	if f := footer(e); f != "" { // Slack refuses an empty text
+		blocks = append(blocks, slack.NewContextBlock("",
+			slack.NewTextBlockObject(slack.MarkdownType, truncate(f, maxContext), false, false)))
+	}
 	return fallback(e, head), blocks
 }
 
@@ -170,7 +172,10 @@ func limitLines(head string, lines []string, tail string) string {
 }
 
 func footer(e Event) string {
-	parts := []string{newestGood(e)}
+	var parts []string
+	if e.NewestKnown {
+		parts = append(parts, newestGood(e))
+	}
 	if !e.NextRun.IsZero() {
 		parts = append(parts, "next run: "+utc(e.NextRun))
 	}
@@ -222,7 +227,9 @@ func fallback(e Event, head string) string {
 	if e.Summary != "" {
 		b.WriteString("\n" + clean(e.Summary))
 	}
-	b.WriteString("\n" + footer(e))
+	if f := footer(e); f != "" {
+		b.WriteString("\n" + f)
+	}
 	return truncate(b.String(), maxText)
 }
 

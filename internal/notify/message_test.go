@@ -44,6 +44,11 @@ func texts(t *testing.T, blocks []slack.Block) []string {
 	if _, err := json.Marshal(slack.Blocks{BlockSet: blocks}); err != nil {
 		t.Errorf("blocks do not marshal: %v", err)
 	}
+	for i, s := range out {
+		if s == "" {
+			t.Errorf("text %d is empty: Slack refuses the message", i)
+		}
+	}
 	return out
 }
 
@@ -58,7 +63,7 @@ func TestMessageHeader(t *testing.T) {
 		if got := texts(t, blocks)[0]; got != tc.want {
 			t.Errorf("header = %q, want %q", got, tc.want)
 		}
-		if !strings.HasPrefix(text, tc.want+"\n") {
+		if text != tc.want && !strings.HasPrefix(text, tc.want+"\n") {
 			t.Errorf("fallback %q does not start with %q", text, tc.want)
 		}
 	}
@@ -118,6 +123,7 @@ func TestMessageFooter(t *testing.T) {
 		want       string
 	}{
 		{"none", time.Time{}, time.Time{}, "no good snapshot!"},
+		{"unknown", time.Time{}, fin.Add(time.Hour), "next run: 2026-11-23 04:00 UTC"},
 		{"12h", fin.Add(-12 * time.Hour), time.Time{}, "newest good snapshot: 12h ago (2026-11-22 15:00 UTC)"},
 		{"3d", fin.Add(-80 * time.Hour), time.Time{}, "newest good snapshot: 3d ago"},
 		{"now", fin, time.Time{}, "newest good snapshot: just now"},
@@ -125,8 +131,12 @@ func TestMessageFooter(t *testing.T) {
 			"newest good snapshot: 5m ago (2026-11-23 02:55 UTC)  ·  next run: 2026-11-24 02:30 UTC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			text, blocks := Message(Event{Result: "success", Finished: fin, NewestGood: tc.good, NextRun: tc.next})
+			known := tc.name != "unknown" // the store was not listed: the line is left out
+			text, blocks := Message(Event{Result: "success", Finished: fin, NewestKnown: known, NewestGood: tc.good, NextRun: tc.next})
 			all := texts(t, blocks)
+			if !known && (strings.Contains(text, "good snapshot") || strings.Contains(strings.Join(all, "\n"), "good snapshot")) {
+				t.Errorf("a message that does not know tells of the newest good snapshot:\n%s", text)
+			}
 			if got := all[len(all)-1]; !strings.HasPrefix(got, tc.want) {
 				t.Errorf("context = %q, want %q", got, tc.want)
 			}

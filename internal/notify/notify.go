@@ -41,9 +41,14 @@ type Event struct {
 	Summary    string // one extra line, e.g. "pruned 3 snapshots" (optional)
 	// Warnings are lines an admin must read although the run succeeded,
 	// such as an artifact the shrink guard flagged. Each is shown with ⚠️.
-	Warnings   []string
-	NewestGood time.Time // time of the newest complete snapshot, zero if none
-	NextRun    time.Time // zero if unknown
+	Warnings []string
+	// NewestKnown says the store was listed for the message: only then
+	// does it tell of the newest good snapshot (NewestGood, zero when the
+	// store holds none). A message that does not know leaves the line out
+	// rather than cry "no good snapshot!".
+	NewestKnown bool
+	NewestGood  time.Time // time of the newest complete snapshot, zero if none
+	NextRun     time.Time // zero if unknown
 	// LastDrill says how the newest restore drill in the store went, such
 	// as "last drill: ok 5h ago, RTO 14m (…)"; "" when none ran.
 	LastDrill string

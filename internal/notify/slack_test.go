@@ -42,9 +42,10 @@ func testEvent() Event {
 			Reason: "redis-cli: AUTH failed for redis://default:" + password + "@redis:6379/0; password " +
 				password + " rejected; alert " + fakeHook + " token " + fakeToken,
 		}},
-		Summary:    "pruned 3 snapshots",
-		NewestGood: fin.Add(-12 * time.Hour),
-		NextRun:    time.Date(2026, 11, 24, 3, 0, 0, 0, time.FixedZone("CET", 3600)),
+		Summary:     "pruned 3 snapshots",
+		NewestKnown: true,
+		NewestGood:  fin.Add(-12 * time.Hour),
+		NextRun:     time.Date(2026, 11, 24, 3, 0, 0, 0, time.FixedZone("CET", 3600)),
 	}
 }
 

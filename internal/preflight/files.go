@@ -29,7 +29,7 @@ func files(ctx context.Context, entry string) []Result {
 		r.fail("missing", "create it, or remove it from files:")
 		return r.rs
 	case err != nil:
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), "make it readable by this user, or remove it from files:")
 		return r.rs
 	}
 	r.ok(fmt.Sprintf("%d files, %s, read in %s", info.FileCount, human.Bytes(info.FileBytes), human.Duration(time.Since(start))))

@@ -34,7 +34,7 @@ func TestFilesProbe(t *testing.T) {
 		t.Errorf("a value in the results: %s", js)
 	}
 	rs = files(context.Background(), filepath.Join(dir, "gone"))
-	if len(rs) != 1 || rs[0].Level != Fail || rs[0].Text() != "missing: create it, or remove it from files:" {
+	if len(rs) != 1 || rs[0].Level != Fail || rs[0].Text() != "missing — create it, or remove it from files:" {
 		t.Errorf("missing entry: %+v", rs)
 	}
 }

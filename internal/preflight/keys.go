@@ -17,7 +17,7 @@ import (
 func recipients(cfg *config.Config) []Result {
 	r := &results{what: "recipients"}
 	if _, err := cfg.Encryption.AgeRecipients(); err != nil {
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), "set encryption.recipients (or recipients_file) to age1... recipients: mbackup keygen, run where the identity is kept, prints one")
 		return r.rs
 	}
 	texts := cfg.Encryption.All
@@ -40,7 +40,7 @@ func signing(cfg *config.Config) []Result {
 	k, err := cfg.Encryption.SigningKey()
 	switch {
 	case err != nil:
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), "encryption.signing_key_file must be an ssh-ed25519 private key this user may read: make one with mbackup keygen --signing -o FILE")
 	case k == nil:
 		r.warn("encryption.signing_key_file is not set", "snapshots are not signed, and restore and verify "+
 			"refuse them unless told --insecure-skip-signature; make a key with mbackup keygen --signing -o /etc/mbackup/signing.key")

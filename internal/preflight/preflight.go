@@ -24,6 +24,7 @@ import (
 	"context"
 
 	"mbackup/internal/config"
+	"mbackup/internal/explain"
 	"mbackup/internal/sandbox"
 )
 
@@ -44,12 +45,13 @@ type Result struct {
 	Fix     string // what to do about it; "" when nothing is known
 }
 
-// Text is the message, then ": " and the fix when there is one.
+// Text is the message, then " — " and the fix when there is one: the
+// cause first, then what to do.
 func (r Result) Text() string {
 	if r.Fix == "" {
 		return r.Message
 	}
-	return r.Message + ": " + r.Fix
+	return r.Message + " — " + r.Fix
 }
 
 // Options are what the probes need beside the configuration.
@@ -73,12 +75,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Resul
 		report(signing(cfg))
 		report(identities(identityDirs(o.ConfigPath)))
 	}
-	report(store(ctx, cfg.Storage))
+	rs, entries := store(ctx, cfg.Storage)
+	report(rs)
 	if cfg.Postgres != nil {
 		report(postgres(ctx, cfg.Postgres))
 	}
-	for _, r := range cfg.Redis {
-		report(redis(ctx, r))
+	for i, r := range cfg.Redis {
+		report(redis(ctx, i, r))
 	}
 	if cfg.MySQL != nil {
 		report(mysql(ctx, cfg.MySQL))
@@ -92,7 +95,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options, report func([]Resul
 	if cfg.Drill != nil {
 		report(drill(cfg.Drill, sandbox.Binaries{}))
 	}
-	report(slack(ctx, cfg, o.Notify, o.Secrets))
+	report(slack(ctx, cfg, o.Notify, o.Secrets, entries))
 }
 
 // results collects the results of one probe about one thing.
@@ -106,6 +109,12 @@ func (r *results) ok(msg string) { r.add(OK, msg, "") }
 func (r *results) warn(msg, fix string) { r.add(Warn, msg, fix) }
 
 func (r *results) fail(msg, fix string) { r.add(Fail, msg, fix) }
+
+// explained fails with err as an admin reads it: the cause, then the fix.
+func (r *results) explained(err error, s explain.Source) {
+	x := explain.Of(err, s)
+	r.fail(x.Cause, x.Fix)
+}
 
 func (r *results) add(l Level, msg, fix string) {
 	r.rs = append(r.rs, Result{What: r.what, Level: l, Message: msg, Fix: fix})

@@ -20,7 +20,7 @@ func TestResultText(t *testing.T) {
 		want string
 	}{
 		{Result{Message: "listable"}, "listable"},
-		{Result{Message: "plain HTTP", Fix: "use https://"}, "plain HTTP: use https://"},
+		{Result{Message: "plain HTTP", Fix: "use https://"}, "plain HTTP — use https://"},
 	} {
 		if got := c.r.Text(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
@@ -56,7 +56,7 @@ func TestStoreProbe(t *testing.T) {
 	srv := b2test.New(t)
 	srv.CreateBucket("backups")
 	srv.SetBucketEncryption("backups", "SSE-B2")
-	rs := store(context.Background(), b2Storage(srv))
+	rs, _ := store(context.Background(), b2Storage(srv))
 	want := []Result{
 		{What: "storage b2", Level: OK, Message: "listed 0 snapshot(s); wrote, read back and deleted a test object"},
 		{What: "storage b2 key", Level: OK, Message: "has listFiles, readFiles, writeFiles, deleteFiles"},
@@ -75,7 +75,7 @@ func TestStoreProbe(t *testing.T) {
 	}
 
 	srv.Inject("download", b2test.Fault{Status: http.StatusForbidden})
-	rs = store(context.Background(), b2Storage(srv))
+	rs, _ = store(context.Background(), b2Storage(srv))
 	if len(rs) != 1 || rs[0].Level != Fail || !strings.HasPrefix(rs[0].Message, "read "+MarkerPrefix) {
 		t.Fatalf("a failed read back: %+v", rs)
 	}
@@ -86,7 +86,7 @@ func TestStoreProbe(t *testing.T) {
 
 // TestStoreUnusable: a storage section that cannot be used is one Fail.
 func TestStoreUnusable(t *testing.T) {
-	rs := store(context.Background(), config.Storage{Type: "ftp"})
+	rs, _ := store(context.Background(), config.Storage{Type: "ftp"})
 	if len(rs) != 1 || rs[0].Level != Fail || rs[0].What != "storage ftp" || !strings.Contains(rs[0].Message, `"ftp" is not b2, s3 or local`) {
 		t.Errorf("results %+v", rs)
 	}
@@ -113,7 +113,7 @@ func TestSnapshotsNeedingALook(t *testing.T) {
 		t.Fatalf("results %+v", rs)
 	}
 	if r := rs[0]; r.What != "snapshot "+broken || r.Level != Warn || r.Fix != entries[1].Hint() ||
-		r.Text() != "unreadable: unreadable manifest: unexpected EOF; never deleted by prune, never restored by default: "+entries[1].Hint() {
+		r.Text() != "unreadable: unreadable manifest: unexpected EOF; never deleted by prune, never restored by default — "+entries[1].Hint() {
 		t.Errorf("the unreadable snapshot: %+v", r)
 	}
 	if r := rs[1]; r.What != "snapshot "+future || r.Level != Warn || !strings.HasPrefix(r.Fix, "check the clock") ||

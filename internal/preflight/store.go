@@ -22,14 +22,17 @@ const MarkerPrefix = "check/"
 // store lists the snapshots, writes, reads back and deletes a marker
 // object, and reports each snapshot that needs a look; for B2 also the
 // key's capabilities and the bucket's encryption.
-func store(ctx context.Context, sc config.Storage) []Result {
+// It returns the listing, nil (not empty) when the store could not be listed.
+func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) {
 	r := &results{what: "storage " + sc.Type}
 	var more []Result
+	var listed []snapshot.Entry
 	err := configured.With(ctx, sc, func(s storage.Store) error {
 		entries, err := snapshot.List(ctx, s)
 		if err != nil {
 			return fmt.Errorf("list: %w", err)
 		}
+		listed = append([]snapshot.Entry{}, entries...) // not nil: listed, maybe empty
 		if err := probe(ctx, s); err != nil {
 			return err
 		}
@@ -41,9 +44,24 @@ func store(ctx context.Context, sc config.Storage) []Result {
 		return nil
 	})
 	if err != nil {
-		r.fail(err.Error(), "")
+		r.fail(err.Error(), storeFix(sc.Type))
+		return r.rs, nil
 	}
-	return append(r.rs, more...)
+	return append(r.rs, more...), listed
+}
+
+// storeFix is what to look at when a store of type typ cannot be used.
+func storeFix(typ string) string {
+	switch typ {
+	case config.StorageB2:
+		return "check storage.bucket, storage.key_id and storage.application_key_file (b2 key list shows the keys), " +
+			"and that this host reaches api.backblazeb2.com"
+	case config.StorageS3:
+		return "check storage.endpoint, storage.region, storage.bucket, storage.access_key_id and storage.secret_access_key"
+	case config.StorageLocal:
+		return "storage.path must be a directory this user may write"
+	}
+	return "set storage.type to b2, s3 or local"
 }
 
 // snapshots warns about each snapshot whose manifest does not load or
@@ -96,7 +114,7 @@ func b2Key(ctx context.Context, s *b2.Store) []Result {
 	key, enc := &results{what: "storage b2 key"}, &results{what: "storage b2 encryption"}
 	a, err := s.Inspect(ctx)
 	if err != nil {
-		key.fail(err.Error(), "")
+		key.fail(err.Error(), storeFix(config.StorageB2))
 		return key.rs
 	}
 	if m := a.Missing(); len(m) > 0 {

@@ -1,10 +1,13 @@
 // Package progress counts the bytes of every artifact being produced and
-// draws them, with their rate, on one terminal line.
+// draws them, with their rate, on one terminal line that the log lines
+// share (Terminal).
 //
 // Invariants: counting never changes what a producer writes, nor its
 // error; an artifact is on the line only while its producer runs; the
-// line is redrawn in place ("\r" and erase to the end of the line) and
-// cleared when the drawing stops, so nothing of it stays on the screen.
+// line is redrawn in place ("\r" and erase to the end of the line), cut to
+// the terminal's width, cleared before any other line is written and
+// drawn again under it, and cleared when the drawing stops, so nothing of
+// it stays on the screen.
 package progress
 
 import (
@@ -25,12 +28,21 @@ import (
 
 // Meter counts the plaintext bytes of the artifacts being produced.
 type Meter struct {
-	mu     sync.Mutex
-	active map[string]*counting
+	mu      sync.Mutex
+	active  map[string]*counting
+	changed chan struct{} // an artifact started or ended: draw at once
 }
 
 // New returns a Meter counting nothing yet.
-func New() *Meter { return &Meter{active: map[string]*counting{}} }
+func New() *Meter { return &Meter{active: map[string]*counting{}, changed: make(chan struct{}, 1)} }
+
+// poke tells the drawing that the artifacts changed, without waiting.
+func (m *Meter) poke() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
 
 // counting counts the plaintext bytes an artifact's producer wrote.
 type counting struct {
@@ -58,10 +70,12 @@ func (m *Meter) Wrap(js []snapshot.Job) {
 			m.mu.Lock()
 			m.active[name] = c
 			m.mu.Unlock()
+			m.poke()
 			defer func() {
 				m.mu.Lock()
 				delete(m.active, name)
 				m.mu.Unlock()
+				m.poke()
 			}()
 			return produce(ctx, c)
 		}
@@ -83,28 +97,11 @@ func (m *Meter) Line() string {
 	return strings.Join(parts, " | ")
 }
 
-// Draw redraws m's line on w every interval until the returned stop is
-// called; stop clears the line and returns once nothing more is drawn.
-func (m *Meter) Draw(w io.Writer, every time.Duration) (stop func()) {
-	quit, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-				fmt.Fprint(w, "\r\033[K"+m.Line())
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-stopped
-	}
+// Draw draws m's line on t every interval, and at once when an artifact
+// starts or ends, until the returned stop is called; stop clears the line
+// and returns once nothing more is drawn.
+func (m *Meter) Draw(t *Terminal, every time.Duration) (stop func()) {
+	return t.Draw(every, m.changed, m.Line)
 }
 
 // IsTerminal reports whether w is a character device, such as a terminal.

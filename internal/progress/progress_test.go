@@ -100,7 +100,7 @@ func TestDrawClearsTheLine(t *testing.T) {
 	done := make(chan struct{})
 	go func() { js[0].Produce(context.Background(), io.Discard); close(done) }()
 	var screen lockedBuffer
-	stop := m.Draw(&screen, time.Millisecond)
+	stop := m.Draw(NewTerminal(&screen), time.Hour) // drawn at the start and at the end of the artifact
 	for !strings.Contains(screen.String(), "\r\033[Kmysql/blog 100 B ") {
 		time.Sleep(time.Millisecond)
 	}

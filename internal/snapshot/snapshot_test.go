@@ -244,3 +244,57 @@ func TestLoadRejects(t *testing.T) {
 		t.Errorf("Load(../etc) = %v", err)
 	}
 }
+
+// TestProducerFailureComesFirst: when a producer fails, its error is the
+// artifact's reason, never wrapped in the store's "local: put KEY: ..."
+// that only passed it on; before any byte, after a few, after many.
+func TestProducerFailureComesFirst(t *testing.T) {
+	for _, script := range []string{
+		"echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1",
+		"echo some; echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1",
+		"head -c 3000000 /dev/urandom; echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1",
+	} {
+		tk, _ := newTaker(t)
+		jobs := []Job{
+			{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell(script)},
+			{Component: "postgres", Name: "ok", Ext: ".dump", Produce: shell("echo fine")},
+		}
+		m, err := tk.Take(context.Background(), jobs)
+		if !errors.Is(err, ErrPartial) || len(m.Failed) != 1 {
+			t.Fatalf("Take = %v, %+v", err, m)
+		}
+		want := "sh: exit status 1: Could not connect to Redis at 127.0.0.1:6999: Connection refused"
+		if got := m.Failed[0].Reason; got != want {
+			t.Errorf("%s:\nreason %q\nwant   %q", script, got, want)
+		}
+	}
+}
+
+// TestFailureCauseFirst: the Taker's Explain gives the reason the manifest
+// and the log record, and Take's error begins with the failures, the
+// cause first, before it says what became of the snapshot.
+func TestFailureCauseFirst(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		tk, _ := newTaker(t)
+		var logged bytes.Buffer
+		tk.Log = slog.New(slog.NewTextHandler(&logged, nil))
+		tk.Explain = func(component, name string, err error) string {
+			return "cannot connect to 127.0.0.1:6999: connection refused — is redis-server running? (redis[0].url)"
+		}
+		jobs := []Job{{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell("echo 'Could not connect to Redis at 127.0.0.1:6999: Connection refused' >&2; exit 1")}}
+		if partial {
+			jobs = append(jobs, Job{Component: "postgres", Name: "ok", Ext: ".dump", Produce: shell("echo fine")})
+		}
+		m, err := tk.Take(context.Background(), jobs)
+		want := "redis main: cannot connect to 127.0.0.1:6999: connection refused — is redis-server running? (redis[0].url)\n"
+		if err == nil || !strings.HasPrefix(err.Error(), want) || errors.Is(err, ErrPartial) != partial {
+			t.Errorf("partial %v: Take = %v", partial, err)
+		}
+		if partial && (m == nil || m.Failed[0].Reason != strings.TrimPrefix(strings.TrimSuffix(want, "\n"), "redis main: ")) {
+			t.Errorf("manifest %+v", m)
+		}
+		if !strings.Contains(logged.String(), `reason="cannot connect to 127.0.0.1:6999`) {
+			t.Errorf("log:\n%s", logged.String())
+		}
+	}
+}

@@ -52,6 +52,10 @@ type Taker struct {
 	// (Shrunk, Notes) is covered by the signature. It must not fail the
 	// snapshot: it records its own problems in the manifest's Notes.
 	Review func(m *Manifest)
+	// Explain, when set, turns a job's failure into the reason the
+	// manifest, the log and the messages give, the cause first, then the
+	// fix (explain.Job); nil keeps the error's own text.
+	Explain func(component, name string, err error) string
 }
 
 // ErrPartial is returned, with the committed manifest, when some jobs failed.
@@ -75,7 +79,7 @@ func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 	results := t.runAll(ctx, m.ID, jobs)
 	for i, r := range results {
 		if r.err != nil {
-			m.Failed = append(m.Failed, Failure{jobs[i].Component, jobs[i].Name, r.err.Error()})
+			m.Failed = append(m.Failed, Failure{jobs[i].Component, jobs[i].Name, t.reason(jobs[i], r.err)})
 			continue
 		}
 		m.Artifacts = append(m.Artifacts, r.art)
@@ -84,7 +88,8 @@ func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 		return nil, fmt.Errorf("snapshot: take %s: interrupted, nothing committed: %w", m.ID, err)
 	}
 	if len(m.Artifacts) == 0 {
-		return nil, fmt.Errorf("snapshot: take %s: every job failed, nothing committed: %w", m.ID, failures(m.Failed))
+		// The causes first: the last line only says what became of the snapshot.
+		return nil, fmt.Errorf("%w\nsnapshot %s: every job failed, nothing committed", failures(m.Failed), m.ID)
 	}
 	m.Status = StatusComplete
 	if len(m.Failed) > 0 {
@@ -101,7 +106,7 @@ func (t *Taker) Take(ctx context.Context, jobs []Job) (*Manifest, error) {
 		return nil, err
 	}
 	if m.Status == StatusPartial {
-		return m, fmt.Errorf("%w: %s: %w", ErrPartial, m.ID, failures(m.Failed))
+		return m, fmt.Errorf("%w\n%w: %s committed without them", failures(m.Failed), ErrPartial, m.ID)
 	}
 	return m, nil
 }
@@ -112,6 +117,14 @@ func failures(fs []Failure) error {
 		errs = append(errs, fmt.Errorf("%s %s: %s", f.Component, f.Name, f.Reason))
 	}
 	return errors.Join(errs...)
+}
+
+// reason is why job j failed with err, as the manifest records it.
+func (t *Taker) reason(j Job, err error) string {
+	if t.Explain == nil {
+		return err.Error()
+	}
+	return t.Explain(j.Component, j.Name, err)
 }
 
 func (t *Taker) now() time.Time {
@@ -159,7 +172,11 @@ func (t *Taker) logResult(j Job, r result) {
 		return
 	}
 	if r.err != nil {
-		t.Log.Warn("artifact failed", "component", j.Component, "name", j.Name, "err", r.err)
+		attrs := []any{"component", j.Component, "name", j.Name, "reason", t.reason(j, r.err)}
+		if t.Explain != nil {
+			attrs = append(attrs, "err", r.err) // the whole chain, for the one who debugs
+		}
+		t.Log.Warn("artifact failed", attrs...)
 		return
 	}
 	t.Log.Info("artifact stored", "key", r.art.Key, "plain_bytes", r.art.PlainBytes,

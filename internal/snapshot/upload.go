@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"mbackup/internal/dump"
 	"mbackup/internal/storage"
@@ -27,8 +28,9 @@ func (t *Taker) upload(ctx context.Context, id string, j Job) (Artifact, error) 
 		err error
 	}
 	done := make(chan putResult, 1)
+	src := &sourceReader{r: pr}
 	go func() {
-		obj, err := t.Store.Put(putCtx, a.Key, pr)
+		obj, err := t.Store.Put(putCtx, a.Key, src)
 		if err != nil {
 			pr.CloseWithError(err) // unblocks the producer: Put gave up
 		}
@@ -39,7 +41,7 @@ func (t *Taker) upload(ctx context.Context, id string, j Job) (Artifact, error) 
 		cancel()
 		pw.CloseWithError(err)
 		put := <-done
-		return a, blame(err, put.err)
+		return a, blame(err, put.err, src.failed.Load())
 	}
 	pw.Close()
 	put := <-done
@@ -83,10 +85,29 @@ func seal(ctx context.Context, j Job, w io.Writer, t *Taker) (stream.Sums, dump.
 
 // blame picks the error that explains a failed upload: the store's, when
 // the store gave up on its own (the producer then only saw its pipe closed
-// or was killed by SIGPIPE), else the producer's.
-func blame(produceErr, putErr error) error {
-	if putErr != nil && !errors.Is(putErr, context.Canceled) {
+// or was killed by SIGPIPE), else the producer's alone. When the store
+// failed only because its reader handed it the producer's error
+// (sawProducer), the store is not to blame and its wrapping ("local: put
+// KEY: ...") goes: the cause comes first.
+func blame(produceErr, putErr error, sawProducer bool) error {
+	if putErr != nil && !sawProducer && !errors.Is(putErr, context.Canceled) {
 		return putErr
 	}
 	return produceErr
+}
+
+// sourceReader is what the store reads: it records whether a read
+// returned an error other than io.EOF, which can only be the producer's
+// (the pipe is closed with the store's own error only after Put returned).
+type sourceReader struct {
+	r      io.Reader
+	failed atomic.Bool
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.failed.Store(true)
+	}
+	return n, err
 }

@@ -69,6 +69,12 @@ func NewDaemon(log *slog.Logger, obs *Observer, ops Ops) *Daemon {
 // verifier's configuration (config.Config.Verifier) schedules no backup:
 // that host only drills, and verifies when schedule.verify is set.
 func (d *Daemon) Start(ctx context.Context, cfg *config.Config) error {
+	return d.start(ctx, cfg, "daemon started")
+}
+
+// start schedules cfg's tasks, logs msg with the schedules and catches up
+// a missed backup.
+func (d *Daemon) start(ctx context.Context, cfg *config.Config, msg string) error {
 	s := scheduler.New(ctx, d.log)
 	if !cfg.Verifier() {
 		if err := s.Add(Backup, cfg.Schedule.Backup, d.backup); err != nil {
@@ -94,18 +100,46 @@ func (d *Daemon) Start(ctx context.Context, cfg *config.Config) error {
 	d.cfg, d.sched = cfg, s
 	d.mu.Unlock()
 	s.Start()
-	attrs := []any{"verify", cfg.Schedule.Verify, "metrics", cfg.Metrics.Listen}
+	d.log.Info(msg, schedules(cfg, s)...)
+	go d.catchUp(ctx, cfg, s)
+	return nil
+}
+
+// schedules are the log attributes of cfg's schedules as s runs them:
+// each schedule and, when known, its next run; unset ones are left out.
+func schedules(cfg *config.Config, s *scheduler.Scheduler) []any {
+	var attrs []any
 	if cfg.Verifier() {
 		attrs = append(attrs, "backup", "none (a verifier)")
 	} else {
-		attrs = append(attrs, "backup", cfg.Schedule.Backup, "next backup", s.Next(Backup).Format(time.RFC3339))
+		attrs = append(attrs, "backup", cfg.Schedule.Backup)
+		attrs = append(attrs, TimeAttr("next_backup", s.Next(Backup))...)
 	}
 	if cfg.Drill != nil {
-		attrs = append(attrs, "drill", cfg.Drill.Schedule, "next drill", s.Next(Drill).Format(time.RFC3339))
+		attrs = append(attrs, "drill", cfg.Drill.Schedule)
+		attrs = append(attrs, TimeAttr("next_drill", s.Next(Drill))...)
 	}
-	d.log.Info("daemon started", attrs...)
-	go d.catchUp(ctx, cfg, s)
-	return nil
+	if cfg.Schedule.Verify != "" {
+		attrs = append(attrs, "verify", cfg.Schedule.Verify)
+		attrs = append(attrs, TimeAttr("next_verify", s.Next(Verify))...)
+	}
+	if cfg.Media != nil {
+		attrs = append(attrs, "mirror", cfg.Schedule.Mirror)
+		attrs = append(attrs, TimeAttr("next_mirror", s.Next(Mirror))...)
+	}
+	if cfg.Metrics.Listen != "" {
+		attrs = append(attrs, "metrics", cfg.Metrics.Listen)
+	}
+	return attrs
+}
+
+// TimeAttr is the log attribute key=t in RFC 3339, or nothing when t is
+// zero (unknown): a log never shows 0001-01-01.
+func TimeAttr(key string, t time.Time) []any {
+	if t.IsZero() {
+		return nil
+	}
+	return []any{key, t.Format(time.RFC3339)}
 }
 
 // catchUp lists the store at start, so that the metrics tell what it
@@ -138,7 +172,7 @@ func (d *Daemon) catchUp(ctx context.Context, cfg *config.Config, s *scheduler.S
 		s.RunNow(Backup)
 	case d.ops.Now().Sub(newest) > interval:
 		d.log.Info("catch-up: the newest complete snapshot is older than the backup interval: backing up now",
-			"newest", newest.Format(time.RFC3339), "interval", interval)
+			"newest", newest.Format(time.RFC3339), "interval", interval.String())
 		s.RunNow(Backup)
 	}
 }
@@ -153,7 +187,7 @@ func (d *Daemon) Reload(ctx context.Context) {
 	d.mu.Lock()
 	old := d.sched
 	d.mu.Unlock()
-	if err := d.Start(ctx, cfg); err != nil {
+	if err := d.start(ctx, cfg, "configuration reloaded"); err != nil {
 		d.log.Error("reload: keeping the old configuration", "err", err)
 		return
 	}
@@ -163,7 +197,6 @@ func (d *Daemon) Reload(ctx context.Context) {
 	if err := d.obs.Configure(cfg); err != nil {
 		d.log.Error("reload: notifications keep their old settings", "err", err)
 	}
-	d.log.Info("reload: configuration reloaded")
 }
 
 // Stop cancels the running tasks and waits until they have returned.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -102,9 +103,28 @@ func startConfiguredDaemon(t *testing.T, dir string, edit func(*config.Config)) 
 	if err := td.Start(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); td.Stop() })
+	t.Cleanup(func() {
+		cancel()
+		td.Stop()
+		checkLog(t, td.log.String())
+	})
 	return td
 }
+
+// checkLog fails t when log, a daemon's text log, shows a zero time or a
+// key with a space (the text handler quotes such a key).
+func checkLog(t *testing.T, log string) {
+	t.Helper()
+	if strings.Contains(log, "0001-01-01") {
+		t.Errorf("a zero time in the log:\n%s", log)
+	}
+	if m := spacedKey.FindString(log); m != "" {
+		t.Errorf("a log key with a space, %s, in:\n%s", m, log)
+	}
+}
+
+// spacedKey is a quoted key in a text log line.
+var spacedKey = regexp.MustCompile(` "[^"=]*"=`)
 
 // value is the value of the series name with labels on td's metrics, -1
 // when it is absent.

@@ -31,8 +31,8 @@ func (d *Daemon) backup(ctx context.Context) {
 		r := Outcome{Task: Backup, Started: started, Manifest: m, Err: err}
 		if ctx.Err() == nil {
 			r.Summary = d.prune(ctx, cfg, s)
-			r.NewestGood, _ = d.obs.Refresh(ctx, s)
 		}
+		r.NewestGood, r.NewestKnown = d.obs.Newest(ctx, s) // also when cancelled: see Newest
 		r.Next = d.next(Backup)
 		d.obs.Done(ctx, r)
 		return err
@@ -54,6 +54,7 @@ func (d *Daemon) verify(ctx context.Context) {
 			return err
 		}
 		g, ok := snapshot.NewestGood(entries, d.ops.Now())
+		r.NewestKnown = true
 		if !ok {
 			return fmt.Errorf("verify: the store holds no good snapshot (complete, not dated in the future) among %d listed: mbackup list shows them", len(entries))
 		}
@@ -83,9 +84,7 @@ func (d *Daemon) drill(ctx context.Context) {
 	r.Err = d.withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		var err error
 		r.Manifest, r.Summary, err = d.ops.Drill(ctx, cfg, s)
-		if ctx.Err() == nil {
-			r.NewestGood, _ = d.obs.Refresh(ctx, s)
-		}
+		r.NewestGood, r.NewestKnown = d.obs.Newest(ctx, s)
 		return err
 	})
 	r.Next = d.next(Drill)
@@ -201,7 +200,7 @@ func (d *Daemon) notRun(ctx context.Context, cfg *config.Config, task string, st
 	// err names the holder and ends "this ... did not start".
 	r := Outcome{Task: task, Started: started, Err: err, Next: d.next(task)}
 	d.withStore(ctx, cfg.Storage, func(s storage.Store) error { // the newest good snapshot, for the message
-		r.NewestGood, _ = d.obs.Refresh(ctx, s)
+		r.NewestGood, r.NewestKnown = d.obs.Newest(ctx, s)
 		return nil
 	})
 	d.obs.Done(ctx, r)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,11 +132,31 @@ func (o *Observer) Refresh(ctx context.Context, s storage.Store) (time.Time, err
 	return newest, nil
 }
 
+// NewestTimeout bounds the listing that looks up the newest good snapshot
+// for a report (Observer.Newest).
+const NewestTimeout = 30 * time.Second
+
+// Newest is Refresh under a deadline of its own, NewestTimeout, that the
+// run's cancellation does not reach: a run cancelled by Ctrl-C or SIGTERM
+// still reports what the store holds. ok is false when the listing
+// failed (it is logged): the message then leaves the line out.
+func (o *Observer) Newest(ctx context.Context, s storage.Store) (newest time.Time, ok bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), NewestTimeout)
+	defer cancel()
+	newest, err := o.Refresh(ctx, s)
+	if err != nil {
+		o.log.Warn("cannot list the snapshots for the report: it leaves the newest good snapshot out", "err", err)
+		return time.Time{}, false
+	}
+	return newest, true
+}
+
 // Done reports a finished run: it logs it, records it in the metrics, and
 // sends its final ping and posts it to Slack when configured.
 func (o *Observer) Done(ctx context.Context, r Outcome) {
 	finished := time.Now()
-	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond), "next", r.Next.Format(time.RFC3339)}
+	attrs := []any{"job", r.Task, "result", r.Result(), "duration", finished.Sub(r.Started).Round(time.Millisecond).String()}
+	attrs = append(attrs, TimeAttr("next", r.Next)...)
 	if r.Manifest != nil {
 		attrs = append(attrs, "snapshot", r.Manifest.ID)
 	}
@@ -176,7 +197,7 @@ func (o *Observer) count(r Outcome, finished time.Time) {
 // event describes r for Slack.
 func event(r Outcome, host string, finished time.Time) notify.Event {
 	e := notify.Event{Job: r.Task, Result: r.Result(), Host: host, Started: r.Started, Finished: finished,
-		Summary: r.Summary, NewestGood: r.NewestGood, NextRun: r.Next}
+		Summary: r.Summary, NewestKnown: r.NewestKnown, NewestGood: r.NewestGood, NextRun: r.Next}
 	if m := r.Manifest; m != nil {
 		e.SnapshotID = m.ID
 		for _, a := range m.Artifacts {
@@ -195,7 +216,9 @@ func event(r Outcome, host string, finished time.Time) notify.Event {
 		}
 	}
 	if r.Err != nil && (r.Manifest == nil || r.Task != Backup) {
-		e.Failures = append(e.Failures, notify.Failure{What: r.Task, Reason: r.Err.Error()})
+		// The line names the task already: "backup: backup: ..." says nothing twice.
+		reason := strings.TrimPrefix(r.Err.Error(), r.Task+": ")
+		e.Failures = append(e.Failures, notify.Failure{What: r.Task, Reason: reason})
 	}
 	return e
 }
@@ -239,10 +262,7 @@ func Report(ctx context.Context, log *slog.Logger, cfg *config.Config, s storage
 			o.log.Error("notification not sent", "err", err)
 		}
 	}
-	var err error
-	if r.NewestGood, err = o.Refresh(ctx, s); err != nil {
-		o.log.Warn("cannot list the snapshots for the report", "err", err)
-	}
+	r.NewestGood, r.NewestKnown = o.Newest(ctx, s)
 	o.Done(ctx, r)
 	if textfile == "" {
 		return nil

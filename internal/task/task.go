@@ -51,9 +51,12 @@ type Outcome struct {
 	Err      error
 	Summary  string // an extra line, such as what prune deleted
 	Next     time.Time
-	// NewestGood is the time of the newest good snapshot after the run.
-	NewestGood time.Time
-	Mirror     *mediasync.Result // what a mirror run did
+	// NewestGood is the time of the newest good snapshot after the run,
+	// zero when the store holds none; it counts only when NewestKnown
+	// (the store was listed for the report), else the message leaves it out.
+	NewestGood  time.Time
+	NewestKnown bool
+	Mirror      *mediasync.Result // what a mirror run did
 }
 
 // Result classifies the run: metrics.Success without an error,

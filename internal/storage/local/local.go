@@ -9,7 +9,8 @@
 // unlocked, and SweepUnfinished removes it once its mtime is old enough. No
 // other name is ever swept (the ".mbackup-lock" beside the objects stays). A key "a/b" is the file <root>/a/b; unlike
 // an object store, a directory cannot hold both the object "a" and "a/b".
-// There is one version per key, so Delete frees the space at once.
+// There is one version per key, so Delete frees the space at once. New
+// creates the root directory; Open, for readers, never does.
 package local
 
 import (
@@ -48,6 +49,32 @@ func New(dir string) (*Store, error) {
 	}
 	return &Store{root: abs}, nil
 }
+
+// Open returns the store rooted at dir, which must exist: it creates
+// nothing, for a command that only reads. A missing directory is an error
+// wrapping fs.ErrNotExist that names the absolute path.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: open %s: %w", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &missingError{abs}
+	case err != nil:
+		return nil, fmt.Errorf("local: open %s: %w", abs, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("local: store %s is not a directory", abs)
+	}
+	return &Store{root: abs}, nil
+}
+
+// missingError is Open's error for a store directory that does not exist.
+type missingError struct{ dir string }
+
+func (e *missingError) Error() string        { return "local: store " + e.dir + " does not exist" }
+func (e *missingError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Root returns the directory the store writes into.
 func (s *Store) Root() string { return s.root }

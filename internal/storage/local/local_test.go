@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +65,35 @@ func TestUnwritableRoot(t *testing.T) {
 	}
 	if _, err := s.Stat(context.Background(), "a/b"); err == nil || !strings.Contains(err.Error(), "not exist") {
 		t.Fatalf("Stat(a/b) = %v; want not-exist", err)
+	}
+}
+
+// TestOpenCreatesNothing: Open refuses a missing directory or a file,
+// naming the absolute path, and creates nothing; it opens one that exists.
+func TestOpenCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, tt := range []struct{ name, path, err string }{
+		{"missing", "missing/store", "local: store " + filepath.Join(dir, "missing/store") + " does not exist"},
+		{"a file", "file", "local: store " + file + " is not a directory"},
+		{"under a file", "file/store", "local: open " + filepath.Join(file, "store") + ": stat " + filepath.Join(file, "store") + ": not a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(tt.path)
+			if err == nil || err.Error() != tt.err || errors.Is(err, fs.ErrNotExist) != (tt.name == "missing") {
+				t.Fatalf("Open(%q) = %v, want %q", tt.path, err, tt.err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+				t.Errorf("Open created something: %v", err)
+			}
+		})
+	}
+	s, err := Open(".")
+	if err != nil || s.Root() != dir {
+		t.Fatalf("Open(.) = %v, %v; want the store at %s", s, err, dir)
 	}
 }
