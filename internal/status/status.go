@@ -156,9 +156,11 @@ func (r *Report) fromStore(ctx context.Context, s storage.Store, now time.Time) 
 	if g, ok := snapshot.NewestGood(entries, now); ok {
 		r.NewestGood = refOf(g, now)
 	}
+	// The drill records are a report beside the snapshots: one that
+	// cannot be read leaves the drill out, never the status.
 	f, err := drill.Latest(ctx, s)
 	if err != nil {
-		return err
+		return nil
 	}
 	r.LastDrill, r.LastGoodDrill, r.DrillLine = drillRef(f.Last, now), drillRef(f.LastOK, now), f.Line(now)
 	return nil
