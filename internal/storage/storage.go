@@ -88,3 +88,48 @@ func ValidKey(key string) error {
 	}
 	return nil
 }
+
+// LockedError is returned (wrapped) by Delete when a version of the key is
+// still under object-lock retention: the versions that were not locked are
+// deleted, the locked ones stay, and nothing is lost. A later prune deletes
+// them once Until has passed. It is not a failure of prune.
+type LockedError struct {
+	Key   string
+	Until time.Time // the latest retain-until of the versions left
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%s is locked until %s", e.Key, e.Until.UTC().Format(time.RFC3339))
+}
+
+// ErrStorageCap is wrapped by the error of a Put that the provider refused
+// because the account reached its storage cap (B2's 403 storage_cap_exceeded).
+// Reading, listing and deleting still work at the cap.
+var ErrStorageCap = errors.New("storage cap exceeded")
+
+// Version is one stored version of a key in a store that keeps versions.
+type Version struct {
+	Object        // Key, Size and Modified (upload time) of this version
+	ID     string // the backend's id of this version
+	// Hidden marks a hide marker (B2) or delete marker (S3): it has no
+	// bytes, and while it is the newest version the key is absent from
+	// Get, Stat and List.
+	Hidden bool
+	// RetainUntil is the object-lock retention of this version; zero when
+	// it has none. LockMode is "governance" or "compliance" when set.
+	RetainUntil time.Time
+	LockMode    string
+}
+
+// Versioned is implemented by stores that keep older versions and hide
+// markers (B2 always, S3 with versioning). It is how a snapshot hidden or
+// overwritten by someone holding the backup host's key is found again.
+type Versioned interface {
+	// Versions calls fn for every version of every key starting with
+	// prefix, hide markers included: keys in ascending order and, within a
+	// key, newest version first. An error from fn stops it and is returned.
+	Versions(ctx context.Context, prefix string, fn func(Version) error) error
+	// GetVersion opens one version of key by its ID; fs.ErrNotExist when
+	// there is no such version.
+	GetVersion(ctx context.Context, key, id string) (io.ReadCloser, error)
+}
