@@ -2,15 +2,17 @@
 // AWS, MinIO, versitygw) through minio-go.
 //
 // Invariants, beyond those of storage.Store:
-//   - Memory is bounded by Config.PartSize per running Put: a Put holds one
-//     part buffer (minio-go's own PutObject would allocate 528 MiB for an
-//     object of unknown size).
-//   - A Put is always a multipart upload (the size is unknown), sent one
-//     part at a time. It completes only after the reader returned io.EOF:
-//     a reader error, even one io.ReadFull would mistake for the end of the
-//     stream (io.ErrUnexpectedEOF) or drop (an error together with a full
-//     buffer), aborts the upload, so no truncated object becomes visible
-//     and a previous object stays.
+//   - Memory is bounded by Config.PartSize per running Put: a Put holds at
+//     most one part buffer, grown with the data, so a small object costs
+//     about its size (minio-go's own PutObject would allocate 528 MiB for
+//     an object of unknown size). PutSized of an object smaller than a
+//     part holds no buffer at all.
+//   - An object smaller than one part is one PUT request (Put reads up to
+//     a part to find out; PutSized knows); a larger one is a multipart
+//     upload, sent one part at a time. Either completes only after the
+//     reader returned io.EOF (and, for PutSized, exactly the size given):
+//     a reader error aborts the request or the upload, so no truncated
+//     object becomes visible and a previous object stays.
 //   - Get reports a missing key itself: the first response is awaited before
 //     Get returns.
 //   - No call hangs on a silent server, minio-go's retries included (each
