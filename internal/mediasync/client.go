@@ -17,10 +17,19 @@ import (
 // acceptable for the host is the caller's rule. Setting region avoids a
 // GetBucketLocation round trip; empty means "us-east-1".
 func NewSourceClient(endpoint string, secure bool, region, keyID, secret string) (*minio.Client, error) {
+	return NewLimitedSourceClient(endpoint, secure, region, keyID, secret, nil)
+}
+
+// NewLimitedSourceClient is NewSourceClient with every request, minio-go's
+// retries included, sent through l (see Limiter); nil does not limit.
+func NewLimitedSourceClient(endpoint string, secure bool, region, keyID, secret string, l *Limiter) (*minio.Client, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
-	tr := SourceTransport(secure)
+	var tr http.RoundTripper = SourceTransport(secure)
+	if l != nil {
+		tr = limitedTransport{l: l, next: tr}
+	}
 	c, err := minio.New(endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(keyID, secret, ""),
 		Secure:    secure,

@@ -11,6 +11,7 @@ import (
 
 	"mbackup/internal/retry"
 	"mbackup/internal/stall"
+	"mbackup/internal/storage"
 )
 
 // errRaced marks a source object deleted or replaced since it was listed.
@@ -66,13 +67,31 @@ func (r *run) copyOnce(ctx context.Context, srcKey string, e entry) error {
 	}
 	defer obj.Close()
 	body := &exactReader{r: wd.Reader(obj), want: e.size}
-	if _, err := r.o.Store.Put(ctx, r.o.Prefix+e.key, body); err != nil {
+	if err := put(ctx, r.o.Store, r.o.Prefix+e.key, body, e.size); err != nil {
 		if body.err != nil {
 			return sourceError(stalled(sctx, body.err))
 		}
 		return fmt.Errorf("put: %w", err)
 	}
 	return nil
+}
+
+// SizedPutter is a store that can take an object of known size in fewer
+// requests or less memory than Put (the s3 store: one PUT request below a
+// part, no buffer).
+type SizedPutter interface {
+	PutSized(ctx context.Context, key string, r io.Reader, size int64) (storage.Object, error)
+}
+
+// put stores r, of size bytes, with PutSized when st has it.
+func put(ctx context.Context, st storage.Store, key string, r io.Reader, size int64) error {
+	var err error
+	if sp, ok := st.(SizedPutter); ok {
+		_, err = sp.PutSized(ctx, key, r, size)
+	} else {
+		_, err = st.Put(ctx, key, r)
+	}
+	return err
 }
 
 // errSourceStalled is the cause of a read of the source cancelled by its

@@ -90,6 +90,9 @@ func at(s *stream, k string) *entry {
 // decide says what to do with key k, given its source object s, store
 // object d and index record x (each nil when absent).
 func (r *run) decide(k string, s, d, x *entry) *item {
+	if !r.filter.covers(k) {
+		return r.leave(d, x)
+	}
 	if s == nil {
 		if d != nil {
 			r.planDelete(k)
@@ -122,6 +125,18 @@ func (r *run) decide(k string, s, d, x *entry) *item {
 		r.c.copiedBytes.Add(s.size)
 	}
 	return it
+}
+
+// leave keeps a key the mirror does not cover as it is: the store object
+// d, if any, is counted, the index record x, if any, kept.
+func (r *run) leave(d, x *entry) *item {
+	if d != nil {
+		r.c.excluded.Add(1)
+	}
+	if x != nil {
+		return &item{old: x, keep: true}
+	}
+	return nil
 }
 
 // planDelete counts a store object the source no longer has and keeps its

@@ -85,6 +85,20 @@ type Options struct {
 	// nothing and fails the run.
 	Delete    bool
 	MaxDelete int64
+	// Include, when not empty, limits the mirror to the source keys (after
+	// Source.Prefix) under one of these prefixes; Exclude leaves out the
+	// keys under any of its prefixes, such as "cache/" (the remote media
+	// Mastodon fetches again on demand). Keys left out are neither copied
+	// nor deleted from the store, and their index records are kept. The
+	// source is listed per include prefix, and the listing skips an
+	// excluded prefix with a new listing starting after it (StartAfter) as
+	// soon as a key under it shows: an excluded prefix costs one listing
+	// request, however many objects it holds. The store's listing still
+	// walks the whole mirror.
+	Include, Exclude []string
+	// StoreLimiter, if set, limits the calls to Store (see limitedStore).
+	// The source's limit is in its client (NewLimitedSourceClient).
+	StoreLimiter *Limiter
 	// DryRun plans without writing or deleting anything.
 	DryRun bool
 	// Retries is the number of extra attempts per object after the first;
@@ -118,6 +132,10 @@ type Counts struct {
 	Raced       int64 // deleted or replaced at the source between listing and copy; seen again next run
 	Deleted     int64
 	Failed      int64
+	// Excluded counts the store objects outside Options.Include or under
+	// Options.Exclude, left as they are. The source is not listed there
+	// (see Options.Exclude), so its objects are not counted.
+	Excluded int64
 }
 
 // ObjectError is an object that could not be copied (Key is the source
@@ -203,8 +221,14 @@ func Mirror(ctx context.Context, o Options) (Result, error) {
 	if err := o.setDefaults(); err != nil {
 		return Result{}, err
 	}
+	f, err := newFilter(o.Include, o.Exclude)
+	if err != nil {
+		return Result{}, err
+	}
+	o.Store = limitStore(o.Store, o.StoreLimiter)
 	r := newRun(o)
-	err := r.mirror(ctx)
+	r.filter = f
+	err = r.mirror(ctx)
 	res := r.result()
 	res.Duration = time.Since(start)
 	if o.Progress != nil {

@@ -89,7 +89,7 @@ func (rs *restorer) restore(ctx context.Context) error {
 	defer cancel()
 	src := storeStream(ctx, rs.o.Store, rs.o.Prefix)
 	src.name = "store"
-	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix, rs.run.o.StallTimeout)
+	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix, filter{}, rs.run.o.StallTimeout)
 	dst.name = "target"
 
 	work := make(chan entry, rs.run.o.Workers)

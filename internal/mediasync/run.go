@@ -11,21 +11,22 @@ import (
 
 // counters are Counts updated by the join and the workers at once.
 type counters struct {
-	listed, copied, copiedBytes, unchanged, adopted, skipped, raced, deleted, failed atomic.Int64
+	listed, copied, copiedBytes, unchanged, adopted, skipped, raced, deleted, failed, excluded atomic.Int64
 }
 
 func (c *counters) snapshot() Counts {
 	return Counts{
 		Listed: c.listed.Load(), Copied: c.copied.Load(), CopiedBytes: c.copiedBytes.Load(),
 		Unchanged: c.unchanged.Load(), Adopted: c.adopted.Load(), Skipped: c.skipped.Load(),
-		Raced: c.raced.Load(), Deleted: c.deleted.Load(), Failed: c.failed.Load(),
+		Raced: c.raced.Load(), Deleted: c.deleted.Load(), Failed: c.failed.Load(), Excluded: c.excluded.Load(),
 	}
 }
 
 // run is the state of one Mirror call.
 type run struct {
-	o Options
-	c counters
+	o      Options
+	c      counters
+	filter filter
 
 	mu       sync.Mutex // guards the fields below and writes to o.Log
 	skipped  []string
@@ -127,7 +128,7 @@ func (r *run) syncPass(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mediasync: %w", err)
 	}
-	src := sourceStream(ctx, r.o.Source.Client, r.o.Source.Bucket, r.o.Source.Prefix, r.o.StallTimeout)
+	src := sourceStream(ctx, r.o.Source.Client, r.o.Source.Bucket, r.o.Source.Prefix, r.filter, r.o.StallTimeout)
 	dst := storeStream(ctx, r.o.Store, r.o.Prefix)
 
 	p := r.startPipeline(ctx, iw)

@@ -60,38 +60,96 @@ func (s *stream) advance() error {
 var ErrOutOfOrder = errors.New("listing out of order")
 
 // sourceStream lists bucket under prefix, recursively, with keys relative
-// to prefix. The listing goroutine of minio-go ends when ctx is cancelled,
-// or when the listing was awaited for stallAfter without an entry.
-func sourceStream(ctx context.Context, c *minio.Client, bucket, prefix string, stallAfter time.Duration) *stream {
+// to prefix: each range of f in turn, and past each exclude prefix of f
+// as soon as a key under it shows (a new listing starting after it), so
+// an excluded prefix costs one page however many keys it has. Owners are
+// not fetched. The listing goroutine of minio-go ends when ctx is
+// cancelled, or when the listing was awaited for stallAfter without an
+// entry.
+func sourceStream(ctx context.Context, c *minio.Client, bucket, prefix string, f filter, stallAfter time.Duration) *stream {
 	ctx, wd := stall.Watch(ctx, stallAfter, errSourceStalled(stallAfter))
-	ch := c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true})
+	l := &sourceListing{ctx: ctx, c: c, bucket: bucket, prefix: prefix, ranges: f.ranges(), stop: func() {}}
 	done := false
 	return &stream{name: "source", next: func() (entry, bool, error) {
 		if done {
 			return entry{}, false, nil
 		}
-		wd.Enter()
-		oi, ok := <-ch
-		wd.Leave()
-		if !ok {
-			done = true
-			defer wd.Stop()
-			if err := ctx.Err(); err != nil {
-				return entry{}, false, fmt.Errorf("list source: %w", stalled(ctx, err))
+		for {
+			if l.ch == nil && !l.nextRange() {
+				done = true
+				wd.Stop()
+				return entry{}, false, nil
 			}
-			return entry{}, false, nil
+			wd.Enter()
+			oi, ok := <-l.ch
+			wd.Leave()
+			e, err := l.take(oi, ok, f)
+			switch {
+			case err != nil:
+				done = true
+				wd.Stop()
+				l.stop()
+				return entry{}, false, err
+			case e != nil:
+				return *e, true, nil
+			}
 		}
-		if oi.Err != nil {
-			done = true
-			wd.Stop()
-			return entry{}, false, fmt.Errorf("list source bucket %s: %w", bucket, stalled(ctx, oi.Err))
-		}
-		if !strings.HasPrefix(oi.Key, prefix) {
-			done = true
-			return entry{}, false, fmt.Errorf("list source: key %q outside prefix %q", oi.Key, prefix)
-		}
-		return entry{key: oi.Key[len(prefix):], size: oi.Size, etag: oi.ETag}, true, nil
 	}}
+}
+
+// sourceListing is the listing under way of a sourceStream.
+type sourceListing struct {
+	ctx            context.Context
+	c              *minio.Client
+	bucket, prefix string
+	ranges         []string
+	ri             int
+	ch             <-chan minio.ObjectInfo
+	stop           context.CancelFunc // ends the listing of ch
+}
+
+// nextRange starts the listing of the next range; false after the last.
+func (l *sourceListing) nextRange() bool {
+	if l.ri == len(l.ranges) {
+		l.stop()
+		return false
+	}
+	l.open(l.prefix+l.ranges[l.ri], "")
+	l.ri++
+	return true
+}
+
+// open lists under the bucket's prefix p, after startAfter.
+func (l *sourceListing) open(p, startAfter string) {
+	l.stop()
+	ctx, cancel := context.WithCancel(l.ctx)
+	l.stop = cancel
+	noOwner := false
+	l.ch = l.c.ListObjects(ctx, l.bucket, minio.ListObjectsOptions{
+		Prefix: p, StartAfter: startAfter, Recursive: true, FetchOwner: &noOwner,
+	})
+}
+
+// take turns what the listing gave into an entry, or nil (the range
+// ended, or an excluded key made the listing skip its prefix).
+func (l *sourceListing) take(oi minio.ObjectInfo, ok bool, f filter) (*entry, error) {
+	switch {
+	case !ok && l.ctx.Err() != nil:
+		return nil, fmt.Errorf("list source: %w", stalled(l.ctx, l.ctx.Err()))
+	case !ok:
+		l.ch = nil
+		return nil, nil
+	case oi.Err != nil:
+		return nil, fmt.Errorf("list source bucket %s: %w", l.bucket, stalled(l.ctx, oi.Err))
+	case !strings.HasPrefix(oi.Key, l.prefix):
+		return nil, fmt.Errorf("list source: key %q outside prefix %q", oi.Key, l.prefix)
+	}
+	key := oi.Key[len(l.prefix):]
+	if p := f.excluded(key); p != "" {
+		l.open(l.prefix+l.ranges[l.ri-1], l.prefix+pastPrefix(p))
+		return nil, nil
+	}
+	return &entry{key: key, size: oi.Size, etag: oi.ETag}, nil
 }
 
 // storeStream lists the store under prefix with keys relative to prefix.
