@@ -269,6 +269,12 @@ type Media struct {
 	// for this long while it was awaited (a GET, a body read, a page of the
 	// listing). Default 2m; at least 1s.
 	StallTimeout Duration `yaml:"stall_timeout"`
+	// Include and Exclude select the source keys mirrored (see media.go).
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+	// MaxRequestsPerSecond limits the requests to the source, and those to
+	// the storage, each (see media.go). 0: DefaultMediaRequestsPerSecond.
+	MaxRequestsPerSecond int `yaml:"max_requests_per_second"`
 }
 
 // S3Source is an S3-compatible bucket read by the media mirror.

@@ -47,6 +47,7 @@ func (m *Media) validate(v *validator) {
 	if m.StallTimeout < Duration(time.Second) {
 		v.add("media.stall_timeout", "must be at least 1s")
 	}
+	m.validateSelection(v)
 }
 
 func (s *Slack) validate(v *validator) {
