@@ -77,7 +77,8 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 // mirrorOnce runs one incremental mirror of cfg's media bucket into s.
 func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store, dryRun bool, workers int) (mediasync.Result, error) {
 	m := cfg.Media
-	client, err := sourceClient(m.Source.Endpoint, m.Source.Region, m.Source.AccessKeyID, m.Source.SecretAccessKey.Reveal())
+	rps := float64(m.RequestsPerSecond())
+	client, err := limitedSourceClient(m.Source.Endpoint, m.Source.Region, m.Source.AccessKeyID, m.Source.SecretAccessKey.Reveal(), mediasync.NewLimiter(rps))
 	if err != nil {
 		return mediasync.Result{}, err
 	}
@@ -89,6 +90,7 @@ func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store
 		Source: mediasync.Source{Client: client, Bucket: m.Source.Bucket}, Store: s, Prefix: m.Prefix,
 		Workers: workers, Delete: m.Delete, MaxDelete: m.MaxDelete.Max(mirrored), DryRun: dryRun,
 		StallTimeout: m.StallTimeout.Std(), Log: prefixLines{w: e.stdout, prefix: "  "},
+		Include: m.Include, Exclude: m.Exclude, StoreLimiter: mediasync.NewLimiter(rps),
 	}
 	if t := e.terminal(); t != nil { // the progress line under the copy lines, one writer for both
 		o.Log = prefixLines{w: t.Writer(e.stdout), prefix: "  "}
@@ -106,11 +108,16 @@ func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store
 
 // sourceClient connects to an S3 bucket; plain http only when asked.
 func sourceClient(endpoint, region, keyID, secret string) (*minio.Client, error) {
+	return limitedSourceClient(endpoint, region, keyID, secret, nil)
+}
+
+// limitedSourceClient is sourceClient with its requests limited by l.
+func limitedSourceClient(endpoint, region, keyID, secret string, l *mediasync.Limiter) (*minio.Client, error) {
 	host, secure, err := config.ParseEndpoint(endpoint)
 	if err != nil {
 		return nil, &configError{err}
 	}
-	return mediasync.NewSourceClient(host, secure, region, keyID, secret)
+	return mediasync.NewLimitedSourceClient(host, secure, region, keyID, secret, l)
 }
 
 func reverseMirror(ctx context.Context, e *env, cfg *config.Config, s storage.Store, f mirrorFlags) error {
@@ -149,6 +156,9 @@ func mirrorSummary(r mediasync.Result, dryRun bool) string {
 	}
 	s := fmt.Sprintf("%s %d objects (%s), %d unchanged, deleted %d, skipped %d, failed %d, of %d listed, in %s",
 		verb, r.Copied, humanBytes(r.CopiedBytes), r.Unchanged, r.Deleted, r.Skipped, r.Failed, r.Listed, roundDuration(r.Duration))
+	if r.Excluded > 0 {
+		s += fmt.Sprintf("; %d in the storage outside media.include/exclude, left as they are", r.Excluded)
+	}
 	if r.Raced > 0 {
 		s += fmt.Sprintf("; %d changed at the source meanwhile (next run)", r.Raced)
 	}

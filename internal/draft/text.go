@@ -84,6 +84,11 @@ const mastodonNoMedia = `
 const mastodonMediaTail = `  prefix: media/                    # where the mirror lives in the storage bucket
   delete: false                     # true keeps only the latest copy: deletions propagate, guarded by max_delete
   max_delete: 5%                    # refuse a run that would delete more (a count works too: 1000)
+  # cache/ holds Mastodon's copies of other servers' media, fetched again on
+  # demand: often most of the bucket, and not needed to restore. To mirror
+  # it too, remove it from exclude (the next run copies it).
+  exclude: [cache/]
+  max_requests_per_second: 150      # to the bucket, and to the storage: under Spaces' and B2's limits
 `
 
 const mastodonFilesMore = `  # The usual others (globs are not expanded: one line per file). The
