@@ -67,6 +67,9 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 		res, err := mirrorOnce(ctx, e, cfg, s, f.dryRun, f.workers)
 		printMirror(e.stdout, res, f.dryRun)
 		if f.dryRun {
+			if err == nil {
+				fmt.Fprintln(e.stdout, mirrorEstimate(res, cfg.Media.RequestsPerSecond()))
+			}
 			return err
 		}
 		r := task.Outcome{Task: task.Mirror, Started: started, Err: err, Summary: mirrorSummary(res, false), Mirror: &res}
@@ -163,6 +166,17 @@ func mirrorSummary(r mediasync.Result, dryRun bool) string {
 		s += fmt.Sprintf("; %d changed at the source meanwhile (next run)", r.Raced)
 	}
 	return s
+}
+
+// mirrorEstimate says how long the copies of a dry run take at least at the
+// request limit: each copy is one GET from the bucket and (below a part)
+// one upload to the storage, each side at rps per second, plus a listing
+// request per 1,000 objects.
+func mirrorEstimate(r mediasync.Result, rps int) string {
+	reqs := r.Copied + (r.Listed+999)/1000
+	d := time.Duration(float64(reqs) / float64(rps) * float64(time.Second))
+	return fmt.Sprintf("  at media.max_requests_per_second %d: copying takes at least %s (%d requests to the bucket, as many to the storage); the copier's own ceiling is in the README",
+		rps, roundDuration(d), reqs)
 }
 
 // prefixLines indents every line written to it.

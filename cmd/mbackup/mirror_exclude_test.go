@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"mbackup/internal/config"
+	"mbackup/internal/mediasync"
 )
 
 // TestInitExcludesCache: init from a .env.production with a media bucket
@@ -28,5 +29,16 @@ func TestInitExcludesCache(t *testing.T) {
 	}
 	if !slices.Equal(c.Media.Exclude, []string{"cache/"}) || c.Media.RequestsPerSecond() != 150 {
 		t.Errorf("media: exclude %q, %d requests per second", c.Media.Exclude, c.Media.RequestsPerSecond())
+	}
+}
+
+// TestMirrorEstimate: 2.4 M objects to copy at 200 requests per second
+// take at least 3.3 hours.
+func TestMirrorEstimate(t *testing.T) {
+	var r mediasync.Result
+	r.Listed, r.Copied = 2_400_000, 2_400_000
+	got := mirrorEstimate(r, 200)
+	if !strings.Contains(got, "at least 3h20m") || !strings.Contains(got, "2402400 requests") {
+		t.Errorf("estimate: %s", got)
 	}
 }
