@@ -8,7 +8,9 @@
 # "mbackup mirror" does, with the requests of both sides counted):
 #
 #   first runs, once each, into empty destinations:
-#     A  mediasync -> s3 store (a second bucket on the same versitygw)
+#     A  mediasync -> s3 store (a second bucket on the same versitygw),
+#        once through the counting proxy and once without, into another
+#        bucket (the proxy runs in the mirror's process and slows it)
 #     B  mediasync -> b2 store (internal/b2test's fake B2, its own process)
 #     R  rclone sync --checksum --fast-list src -> a third bucket
 #   then RUNS rounds of no-op runs (L A B R in turn):
@@ -141,7 +143,7 @@ ROOT_ACCESS_KEY_ID=$BENCH_S3_KEY ROOT_SECRET_ACCESS_KEY=$BENCH_S3_SECRET \
 pids+=($!)
 s3=(-src-endpoint "$ep")
 for i in $(seq 100); do
-	"$mb" mkbucket "${s3[@]}" src dst-mb dst-rc 2>"$tmp/mkbucket.err" && break
+	"$mb" mkbucket "${s3[@]}" src dst-mb dst-mb2 dst-rc 2>"$tmp/mkbucket.err" && break
 	[ "$i" -lt 100 ] || { cat "$tmp/mkbucket.err" "$tmp/versitygw.log" >&2; exit 1; }
 	sleep 0.2
 done
@@ -168,6 +170,7 @@ export BENCH_B2_APPKEY
 
 # --- the commands ------------------------------------------------------------------
 cmd_a=("$mb" mirror "${s3[@]}" -src-bucket src -dst s3 -dst-endpoint "$ep" -dst-bucket dst-mb)
+cmd_a2=("$mb" mirror "${s3[@]}" -src-bucket src -dst s3 -dst-endpoint "$ep" -dst-bucket dst-mb2)
 cmd_b=("$mb" mirror "${s3[@]}" -src-bucket src -dst b2 -b2-url "$b2url" -b2-key "$b2key" -b2-bucket mirror -b2-control "$b2ctl")
 cmd_l=("$mb" list "${s3[@]}" -src-bucket src)
 cmd_p=("$mb" parts "${s3[@]}" -src-bucket src -dst-endpoint "$ep" -dst-bucket dst-mb)
@@ -204,6 +207,7 @@ log "load before measuring: $load_before"
 
 log "first runs ($objects objects, $((srcbytes / 1048576)) MiB)"
 run a1 "${cmd_a[@]}" -count
+run a2 "${cmd_a2[@]}"
 run b1 "${cmd_b[@]}"
 run r1 "${cmd_r[@]}"
 log "counted no-op run of A"
@@ -271,6 +275,7 @@ media mirror (internal/mediasync) vs rclone and a bare listing
   first run, wall seconds                         wall      peak RSS
   A mediasync -> s3 store (counting proxy)     $(printf '%8s' "$(col a1 1)")   $(maxrss a1)
       $(reqs a1)
+  A mediasync -> s3 store (no proxy)           $(printf '%8s' "$(col a2 1)")   $(maxrss a2)
   B mediasync -> b2 store (fake B2)            $(printf '%8s' "$(col b1 1)")   $(maxrss b1)
       $(reqs b1)
   R rclone sync --checksum --fast-list         $(printf '%8s' "$(col r1 1)")   $(maxrss r1)
