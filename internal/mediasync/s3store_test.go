@@ -52,3 +52,43 @@ func TestS3StoreRequestsAndNoopHeap(t *testing.T) {
 		t.Errorf("no-op run: peak heap %.1f MiB; a part buffer (16 MiB) is back", float64(peak)/(1<<20))
 	}
 }
+
+// TestStoreRateLimit: with StoreLimiter at 20 calls per second (burst 2),
+// no one-second window sees more than 20 + 2 requests at an s3 store (one
+// PUT per small object), plus the workers: the limiter spaces the requests
+// when it grants them, and a busy machine may deliver a few late, together
+// with the next ones (at most one per worker is in flight). Every object
+// arrives.
+func TestStoreRateLimit(t *testing.T) {
+	c, bucket := newBucket(t)
+	want := seedSmall(t, c, bucket, 50)
+	dst := fmt.Sprintf("dst-%s", bucket)
+	if err := s3srv.CreateBucket(context.Background(), dst, false); err != nil {
+		t.Fatal(err)
+	}
+	p := newCountingProxy(t, nil)
+	st, err := s3.New(context.Background(), s3.Config{
+		Endpoint: p.srv.Listener.Addr().String(), Region: s3srv.Region, Bucket: dst,
+		AccessKeyID: s3srv.AccessKeyID, SecretAccessKey: s3srv.SecretAccessKey, DisableTLS: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts(c, bucket, st, nil)
+	o.Workers = 8
+	o.StoreLimiter = NewLimiter(20)
+	p.take()
+	if res := mirror(t, o); res.Copied != 50 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	got := p.maxPerSecond()
+	n := p.take()
+	t.Logf("store requests %v; at most %d in a second (limit 20, burst %d)", n, got, o.StoreLimiter.Burst())
+	if got > 20+o.StoreLimiter.Burst()+o.Workers {
+		t.Errorf("%d store requests in one second; limit 20, burst %d, %d workers", got, o.StoreLimiter.Burst(), o.Workers)
+	}
+	if n["PUT"] != 51 {
+		t.Errorf("store requests %v; want 51 PUT", n)
+	}
+	sameContent(t, storeContent(t, st, "media/"), want)
+}
