@@ -16,6 +16,10 @@
 //     exceeds the limit deletes nothing. Deletes come after all copies.
 //   - Keys are never renamed: a source key that the store cannot hold
 //     verbatim is skipped and reported.
+//   - Keys outside Options.Include or under Options.Exclude are neither
+//     copied nor deleted, and their index records are kept.
+//   - With a Limiter, no request to the source (or call to the store) is
+//     sent before the limiter grants it; a 429 or 503 pauses them all.
 //   - The index is committed only after a complete listing and all copies.
 //   - No read of the source hangs: a GET, each read of its body and each
 //     page of a listing fail once the source sent nothing for
