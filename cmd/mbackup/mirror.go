@@ -55,7 +55,7 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 		return &configError{errors.New("mirror: no media section in the configuration: nothing to mirror")}
 	}
 	if f.reverse {
-		return withStore(ctx, cfg.Storage, func(s storage.Store) error { return reverseMirror(ctx, e, cfg, s, f) })
+		return withExisting(ctx, cfg.Storage, func(s storage.Store) error { return reverseMirror(ctx, e, cfg, s, f) })
 	}
 	l, err := lockStore(cfg.Storage, "mbackup mirror")
 	if err != nil {
