@@ -68,3 +68,16 @@ func TestMirrorReverseNeverCreatesTheStore(t *testing.T) {
 		t.Errorf("%s was created (%v)", store, err)
 	}
 }
+
+// TestDrillAsksForTheIdentityFirst: a drill without an identity is a usage
+// error whatever the store, so the admin fixes the command line before
+// looking for a store that may only be missing because of it.
+func TestDrillAsksForTheIdentityFirst(t *testing.T) {
+	dir, cfg := setup(t, "")
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "path: "+filepath.Join(dir, "store"), "path: missing", 1)), 0o600)
+	code, out, errOut := mbackup(t, "--config", cfg, "drill")
+	if code != exitUsage || !strings.Contains(errOut, "-i FILE") || strings.Contains(errOut, "does not exist") {
+		t.Errorf("exited %d, want %d asking for -i FILE only:\n%s%s", code, exitUsage, out, errOut)
+	}
+}
