@@ -104,8 +104,10 @@ func (c *Counter) blobOID() bool {
 }
 
 // chunkLen reads a chunk's length; 0 ends the data of a table, or of one
-// large object.
+// large object. Whole chunks in the input (pg_dump writes one per row) are
+// counted in one loop first.
 func (c *Counter) chunkLen() bool {
+	c.wholeChunks()
 	n, ok := c.readInt()
 	if !ok {
 		return false
@@ -125,14 +127,31 @@ func (c *Counter) chunkLen() bool {
 	return true
 }
 
+// wholeChunks counts the chunks that are whole in the input, up to the
+// first that is not or the end of the data (a length of 0 or less, which
+// chunkLen reads).
+func (c *Counter) wholeChunks() {
+	n := 1 + c.intSize
+	e := c.block
+	for len(c.acc) == 0 && len(c.in) >= n {
+		v := decodeInt(c.in, c.intSize)
+		if v <= 0 || v > int64(len(c.in)-n) {
+			return
+		}
+		p := c.in[n : n+int(v)]
+		if e != nil {
+			e.count(p)
+		}
+		c.in = c.in[n+int(v):]
+		c.off += int64(n) + v
+	}
+}
+
 // chunkData counts the newlines of a chunk of a table's data, in place.
 func (c *Counter) chunkData() bool {
 	k := int(min(c.chunk, int64(len(c.in))))
 	if e := c.block; e != nil && k > 0 {
-		p := c.in[:k]
-		e.rows += int64(bytes.Count(p, []byte{'\n'}))
-		e.bytes += int64(k)
-		e.keepTail(p)
+		e.count(c.in[:k])
 	}
 	c.in = c.in[k:]
 	c.off += int64(k)
@@ -182,6 +201,15 @@ func terminatorLines(tail []byte, whole bool) int64 {
 	}
 	return 0
 }
+
+// count counts the rows of p, the next bytes of a table's data.
+func (e *entry) count(p []byte) {
+	e.rows += int64(bytes.Count(p, newline))
+	e.bytes += int64(len(p))
+	e.keepTail(p)
+}
+
+var newline = []byte{'\n'}
 
 // keepTail keeps the last bytes of a table's data, p being the latest.
 func (e *entry) keepTail(p []byte) {
