@@ -63,6 +63,7 @@ command -v zstd >/dev/null || missing+=("zstd (apt-get install zstd)")
 command -v age >/dev/null || missing+=("age (apt-get install age)")
 [ -x /usr/bin/time ] || missing+=("/usr/bin/time (GNU time: apt-get install time)")
 command -v ss >/dev/null || missing+=("ss (apt-get install iproute2)")
+command -v pgrep >/dev/null || missing+=("pgrep (apt-get install procps)")
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "backup.sh: missing:" >&2
 	printf '  %s\n' "${missing[@]}" >&2
@@ -197,10 +198,22 @@ fi
 # --- measurement -------------------------------------------------------------
 postmaster=$(head -n 1 "$data/postmaster.pid")
 hz=$(getconf CLK_TCK)
+server_procs=$(pgrep -c -P "$postmaster")
 
 # server_cpu: CPU seconds of the server so far, its exited backends included
 # (utime, stime, cutime, cstime of the postmaster).
 server_cpu() { awk -v hz="$hz" '{sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13 + $14 + $15) / hz}' "/proc/$postmaster/stat"; }
+
+# settle: waits (up to 10 s) until the server has no more processes than
+# before the measurements, so that the backends of the command just run
+# have exited and their CPU is in the postmaster's cutime and cstime.
+settle() {
+	local i
+	for i in $(seq 200); do
+		[ "$(pgrep -c -P "$postmaster")" -le "$server_procs" ] && return
+		sleep 0.05
+	done
+}
 
 # run NAME CMD...: runs CMD once, appends "wall_seconds max_rss_kib cpu_seconds
 # server_cpu_seconds" to $tmp/NAME.times; a failure stops the benchmark with
@@ -216,6 +229,7 @@ run() {
 		exit 1
 	fi
 	t1=$EPOCHREALTIME
+	settle
 	s1=$(server_cpu)
 	tail -n 1 "$tmp/rss" | awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" \
 		'{printf "%.3f %d %.2f %.2f\n", t1 - t0, $1, $2 + $3, s1 - s0}' >>"$tmp/$name.times"
