@@ -70,6 +70,9 @@ type Found struct {
 	// HiddenArtifacts counts the keys under the id, other than the
 	// manifest, whose newest version is a hide marker.
 	HiddenArtifacts int
+	// RewrittenArtifacts counts the keys under the id, other than the
+	// manifest, with several uploaded versions: mbackup uploads each once.
+	RewrittenArtifacts int
 	// Missing are the picked manifest's artifact keys with no uploaded
 	// version of the manifest's stored size.
 	Missing []string
@@ -109,10 +112,12 @@ func (f *Found) Forged() int {
 
 // AsStored reports whether the store as listed shows the picked version
 // as is: the manifest has one uploaded version, it is the newest and the
-// one picked, and no key under the id is hidden. Then reading the store
+// one picked, and no other key under the id is hidden or has several
+// uploaded versions. Then reading the store
 // itself is reading the picked snapshot.
 func (f *Found) AsStored() bool {
-	return f.Pick == 0 && !f.Hidden && !f.Overwritten && f.HiddenArtifacts == 0 && len(f.Missing) == 0 &&
+	return f.Pick == 0 && !f.Hidden && !f.Overwritten && f.HiddenArtifacts == 0 && f.RewrittenArtifacts == 0 &&
+		len(f.Missing) == 0 &&
 		len(f.keys[ManifestKey(f.ID)]) == 1
 }
 
@@ -209,8 +214,14 @@ func (f *Found) examine(ctx context.Context, v storage.Versioned, trusted ssh.Pu
 		}
 	}
 	for key, vs := range f.keys {
-		if key != ManifestKey(f.ID) && vs[0].Hidden {
+		if key == ManifestKey(f.ID) {
+			continue
+		}
+		if vs[0].Hidden {
 			f.HiddenArtifacts++
+		}
+		if uploadedCount(vs) > 1 {
+			f.RewrittenArtifacts++
 		}
 	}
 	if p := f.Picked(); p != nil {
@@ -325,17 +336,22 @@ func SurveyVersions(ctx context.Context, v storage.Versioned) (Survey, error) {
 		if vs[0].Hidden {
 			s.Hidden = append(s.Hidden, id)
 		}
-		uploaded := 0
-		for _, ver := range vs {
-			if !ver.Hidden {
-				uploaded++
-			}
-		}
-		if uploaded > 1 {
+		if uploadedCount(vs) > 1 {
 			s.Overwritten = append(s.Overwritten, id)
 		}
 	}
 	return s, nil
+}
+
+// uploadedCount counts the versions that are not hide markers.
+func uploadedCount(vs []storage.Version) int {
+	n := 0
+	for _, ver := range vs {
+		if !ver.Hidden {
+			n++
+		}
+	}
+	return n
 }
 
 // ErrVersionNotFound is wrapped when a --version id is not a version of
