@@ -110,7 +110,7 @@ func (f *restoreFlags) validate() error {
 type restorer struct {
 	e       *env
 	f       restoreFlags
-	p       *prompter // nil with --yes
+	p       *prompter     // nil with --yes
 	store   storage.Store // base, or a view of the snapshot's stored versions
 	base    storage.Store
 	m       *snapshot.Manifest
