@@ -45,7 +45,7 @@ type PruneReport struct {
 	Unreadable []string
 	// Shrunk are the flagged snapshots whose unaccepted shrink holds
 	// snapshots the policy alone would delete, or might later.
-	Shrunk     []string
+	Shrunk []string
 	// Locked are the snapshots and leftovers that object lock kept, in
 	// whole or in part (see Locked): kept this time, deleted by a later
 	// prune once their lock has ended. Not an error.
