@@ -173,9 +173,19 @@ type Store struct {
 	transport *http.Transport
 	chunks    sync.Pool // *[]byte of ChunkSize+1 bytes, reused across Puts
 
+	sess        sessions  // the store's own authorization for direct v3 calls
+	versionPage int       // versions per b2_list_file_versions call
+	bucketRet   retention // the bucket's default retention, read by New
+
 	mu     sync.Mutex
 	bucket *b2.Bucket // current handle; replaced after a failed upload
 	stale  bool       // the handle saw a failed upload and must be replaced
+}
+
+// retention is an Object Lock retention: a mode and a number of days.
+type retention struct {
+	mode string
+	days int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -186,7 +196,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("b2: config: %w", err)
 	}
-	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg)}
+	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage}
 	opts := []b2.ClientOption{b2.Transport(meter{next: s.transport}), b2.UserAgent("mbackup")}
 	if cfg.APIBase != "" {
 		opts = append(opts, b2.APIBase(cfg.APIBase))
@@ -201,6 +211,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, s.fail("open bucket", cfg.Bucket, cctx, err)
 	}
+	se, err := s.authorize(cctx)
+	if err != nil {
+		return nil, s.fail("authorize", "", cctx, err)
+	}
+	bk, err := s.listBucket(cctx, se)
+	if err != nil {
+		return nil, s.fail("open bucket", cfg.Bucket, cctx, err)
+	}
+	se.bucketID = bk.ID
+	s.sess.set(se)
+	s.bucketRet.mode, s.bucketRet.days = bk.defaultRetention()
 	return s, nil
 }
 
@@ -302,3 +323,9 @@ type opError struct {
 
 func (e *opError) Error() string { return e.msg }
 func (e *opError) Unwrap() error { return e.err }
+
+// Lock is the Object Lock retention every uploaded version gets.
+type Lock struct {
+	Mode string // "governance" or "compliance"; "" = no lock
+	Days int    // retention of every uploaded version, counted from its upload
+}

@@ -87,7 +87,7 @@ func (m meter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	wd.answered(upload, resp.StatusCode/100 == 2, resp.Status)
-	if method != methodDownload || req.Method == http.MethodHead {
+	if method != methodDownload && method != methodDownloadByID || req.Method == http.MethodHead {
 		wd.Leave()
 		return resp, nil
 	}
