@@ -181,9 +181,10 @@ type Store struct {
 	transport *http.Transport
 	chunks    sync.Pool // *[]byte of ChunkSize+1 bytes, reused across Puts
 
-	sess        sessions   // the store's own authorization for direct v3 calls
-	versionPage int        // versions per b2_list_file_versions call
-	bucketLock  bucketLock // the bucket's lock configuration, read by New
+	sess        sessions         // the store's own authorization for direct v3 calls
+	versionPage int              // versions per b2_list_file_versions call
+	bucketLock  bucketLock       // the bucket's lock configuration, read by New
+	now         func() time.Time // the clock that tells a retention from a past one
 
 	mu     sync.Mutex
 	bucket *b2.Bucket // current handle; replaced after a failed upload
@@ -198,7 +199,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("b2: config: %w", err)
 	}
-	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage}
+	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage, now: time.Now}
 	opts := []b2.ClientOption{b2.Transport(meter{next: s.transport}), b2.UserAgent("mbackup")}
 	if cfg.APIBase != "" {
 		opts = append(opts, b2.APIBase(cfg.APIBase))
