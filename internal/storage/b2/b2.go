@@ -112,6 +112,11 @@ type Config struct {
 	// the upload is given up.
 	UploadRetries int
 
+	// Lock, when its Mode is set, gives every uploaded version an Object
+	// Lock retention of Lock.Days from its upload. The bucket must have
+	// file lock enabled.
+	Lock Lock
+
 	// APIBase replaces https://api.backblazeb2.com, for tests.
 	APIBase string
 }
@@ -119,9 +124,9 @@ type Config struct {
 // String describes the configuration without the application key.
 func (c Config) String() string {
 	return fmt.Sprintf("b2.Config{KeyID:%q AppKey:[redacted] Bucket:%q Prefix:%q ChunkSize:%d ConcurrentUploads:%d "+
-		"CallTimeout:%v StallTimeout:%v UploadTimeout:%v DownloadTimeout:%v UploadRetries:%d APIBase:%q}",
+		"CallTimeout:%v StallTimeout:%v UploadTimeout:%v DownloadTimeout:%v UploadRetries:%d Lock:%+v APIBase:%q}",
 		c.KeyID, c.Bucket, c.Prefix, c.ChunkSize, c.ConcurrentUploads,
-		c.CallTimeout, c.StallTimeout, c.UploadTimeout, c.DownloadTimeout, c.UploadRetries, c.APIBase)
+		c.CallTimeout, c.StallTimeout, c.UploadTimeout, c.DownloadTimeout, c.UploadRetries, c.Lock, c.APIBase)
 }
 
 // GoString is String, so that %#v does not print the application key either.
@@ -157,6 +162,9 @@ func (c Config) withDefaults() (Config, error) {
 	case len(c.Prefix)+storage.MaxKeyLen > maxNameLen:
 		return c, fmt.Errorf("prefix %q is longer than %d bytes", c.Prefix, maxNameLen-storage.MaxKeyLen)
 	}
+	if err := c.Lock.check(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -173,19 +181,14 @@ type Store struct {
 	transport *http.Transport
 	chunks    sync.Pool // *[]byte of ChunkSize+1 bytes, reused across Puts
 
-	sess        sessions  // the store's own authorization for direct v3 calls
-	versionPage int       // versions per b2_list_file_versions call
-	bucketRet   retention // the bucket's default retention, read by New
+	sess        sessions         // the store's own authorization for direct v3 calls
+	versionPage int              // versions per b2_list_file_versions call
+	bucketLock  bucketLock       // the bucket's lock configuration, read by New
+	now         func() time.Time // the clock that tells a retention from a past one
 
 	mu     sync.Mutex
 	bucket *b2.Bucket // current handle; replaced after a failed upload
 	stale  bool       // the handle saw a failed upload and must be replaced
-}
-
-// retention is an Object Lock retention: a mode and a number of days.
-type retention struct {
-	mode string
-	days int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -196,7 +199,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("b2: config: %w", err)
 	}
-	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage}
+	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage, now: time.Now}
 	opts := []b2.ClientOption{b2.Transport(meter{next: s.transport}), b2.UserAgent("mbackup")}
 	if cfg.APIBase != "" {
 		opts = append(opts, b2.APIBase(cfg.APIBase))
@@ -221,7 +224,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	se.bucketID = bk.ID
 	s.sess.set(se)
-	s.bucketRet.mode, s.bucketRet.days = bk.defaultRetention()
+	s.bucketLock = bk.lock()
 	return s, nil
 }
 
@@ -323,9 +326,3 @@ type opError struct {
 
 func (e *opError) Error() string { return e.msg }
 func (e *opError) Unwrap() error { return e.err }
-
-// Lock is the Object Lock retention every uploaded version gets.
-type Lock struct {
-	Mode string // "governance" or "compliance"; "" = no lock
-	Days int    // retention of every uploaded version, counted from its upload
-}

@@ -25,6 +25,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	if err := ctx.Err(); err != nil {
 		return storage.Object{}, s.fail("put", key, ctx, err)
 	}
+	sendLock, err := s.uploadLock()
+	if err != nil {
+		return storage.Object{}, s.fail("put", key, ctx, err)
+	}
 	bucket, err := s.handle(ctx)
 	if err != nil {
 		return storage.Object{}, s.fail("put", key, ctx, err)
@@ -32,6 +36,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	tctx, cancelTimeout := context.WithTimeoutCause(ctx, s.cfg.UploadTimeout,
 		fmt.Errorf("%w: not done within %v", errUploadTimeout, s.cfg.UploadTimeout))
 	defer cancelTimeout()
+	if sendLock {
+		tctx = withLock(tctx, s.cfg.Lock)
+	}
 	wctx, wd, cancel := watch(tctx, s.cfg.StallTimeout, s.cfg.UploadRetries)
 	defer cancel(nil)
 	u := &upload{s: s, parent: ctx, ctx: wctx, cancel: cancel, wd: wd, bucket: bucket, obj: bucket.Object(s.name(key))}

@@ -46,6 +46,7 @@ const (
 	methodUploadFile = "b2_upload_file"
 	methodUploadPart = "b2_upload_part"
 	methodDownload   = "b2_download_file_by_name"
+	methodStartLarge = "b2_start_large_file"
 )
 
 // meter is the RoundTripper given to blazer. A request whose context carries
@@ -65,6 +66,10 @@ func (m meter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return m.next.RoundTrip(req)
 	}
 	method := req.Header.Get("X-Blazer-Method")
+	req, err := addRetention(req, method)
+	if err != nil {
+		return nil, err
+	}
 	upload := method == methodUploadFile || method == methodUploadPart
 	if upload {
 		if err := wd.pause(ctx); err != nil {
