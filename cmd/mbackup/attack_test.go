@@ -45,6 +45,22 @@ type attackLab struct {
 	tampers []string // what the attack did, for the table
 }
 
+// lockedB2 makes the configuration setup wrote use bucket "backups" of
+// srv, locked for 15 days in governance mode.
+func lockedB2(t *testing.T, srv *b2test.Server, dir, cfg string) {
+	t.Helper()
+	os.WriteFile(filepath.Join(dir, "b2.key"), []byte(srv.AppKey), 0o600)
+	text, _ := os.ReadFile(cfg)
+	local := []byte("storage:\n  type: local\n  path: " + filepath.Join(dir, "store") + "\n")
+	if !bytes.Contains(text, local) {
+		t.Fatal("no local storage section to replace")
+	}
+	text = bytes.Replace(text, local, []byte(fmt.Sprintf(
+		"storage:\n  type: b2\n  endpoint: %s\n  bucket: backups\n  key_id: %s\n  application_key_file: b2.key\n  lock: {mode: governance, days: 15}\n",
+		srv.URL, srv.KeyID)), 1)
+	os.WriteFile(cfg, text, 0o600)
+}
+
 // snapshotAges are the ages of the three snapshots, oldest first: two of
 // them older than the one day the edited policy keeps.
 var snapshotAges = []time.Duration{50 * time.Hour, 30 * time.Hour, 2 * time.Hour}
@@ -56,12 +72,7 @@ func newAttackLab(t *testing.T, caps ...string) *attackLab {
 	l.srv.CreateLockedBucket("backups", "governance", 15)
 	l.srv.RestrictKey("backups", caps...)
 	l.dir, l.cfg = setup(t, "  databases: [postgres]\n")
-	os.WriteFile(filepath.Join(l.dir, "b2.key"), []byte(l.srv.AppKey), 0o600)
-	text, _ := os.ReadFile(l.cfg)
-	text = bytes.Replace(text, []byte("storage:\n  type: local\n  path: "+filepath.Join(l.dir, "store")+"\n"), []byte(fmt.Sprintf(
-		"storage:\n  type: b2\n  endpoint: %s\n  bucket: backups\n  key_id: %s\n  application_key_file: b2.key\n  lock: {mode: governance, days: 15}\n",
-		l.srv.URL, l.srv.KeyID)), 1)
-	os.WriteFile(l.cfg, text, 0o600)
+	lockedB2(t, l.srv, l.dir, l.cfg)
 	var err error
 	if l.conf, _, err = config.Load(l.cfg); err != nil {
 		t.Fatal(err)
