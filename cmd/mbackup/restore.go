@@ -211,7 +211,8 @@ func (r *restorer) find(ctx context.Context, id string) (*snapshot.Manifest, err
 		return m, err
 	}
 	r.store = r.base
-	return findSnapshot(ctx, r.base, id)
+	m, err = findSnapshot(ctx, r.base, id)
+	return m, versionsHint(r.base, err)
 }
 
 func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {

@@ -94,6 +94,7 @@ func (v *verifier) run(ctx context.Context, f verifyFlags, id string, doc *verif
 	ms, incomplete, err := v.fromVersions(ctx, f, cfg, id)
 	if ms == nil && err == nil {
 		ms, incomplete, err = restore.ToVerify(ctx, store, id, f.all)
+		err = versionsHint(store, err)
 	}
 	for _, id := range incomplete {
 		fmt.Fprintf(v.out, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", id)

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"mbackup/internal/restore"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 )
@@ -129,4 +130,14 @@ func lockedText(v storage.Version) string {
 		return ""
 	}
 	return fmt.Sprintf(", locked until %s (%s)", v.RetainUntil.UTC().Format(time.RFC3339), v.LockMode)
+}
+
+// versionsHint adds to err, a snapshot not found on a store that keeps
+// versions, where hidden ones are found.
+func versionsHint(s storage.Store, err error) error {
+	var bad *restore.BadIDError
+	if _, ok := s.(storage.Versioned); !ok || err == nil || errors.As(err, &bad) {
+		return err
+	}
+	return fmt.Errorf("%w (a snapshot hidden or overwritten with this host's key is found by mbackup list --all-versions)", err)
 }

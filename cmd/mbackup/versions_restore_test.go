@@ -55,6 +55,9 @@ func TestVersionsRestore(t *testing.T) {
 		t.Fatal(it.Err())
 	}
 
+	if code, _, errOut := mbackup(t, "--config", cfg, "verify"); code == exitOK || !strings.Contains(errOut, "mbackup list --all-versions") {
+		t.Errorf("verify of the newest, every file hidden, exited %d:\n%s", code, errOut)
+	}
 	t.Setenv("MYSQL_PWD", maria.Password)
 	restore := []string{"--config", cfg, "restore", id, "--yes", "-i", filepath.Join(dir, "id.txt"), "--staging", t.TempDir(),
 		"--mysql-host", maria.Host, "--mysql-port", fmt.Sprint(maria.Port), "--mysql-user", maria.User, "--only", "mysql/versions_blog"}
@@ -62,6 +65,7 @@ func TestVersionsRestore(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("restore of the hidden snapshot exited %d:\n%s%s", code, out, errOut)
 	}
+	t.Logf("restore of the hidden snapshot, standard error:\n%s", errOut)
 	for _, want := range []string{"WARNING: snapshot " + id + ": its manifest is hidden", "the oldest version that verifies",
 		"locked until", "mbackup list --all-versions"} {
 		if !strings.Contains(errOut, want) {
@@ -106,6 +110,7 @@ func TestVersionsRestore(t *testing.T) {
 		t.Errorf("verify --version exited %d:\n%s%s", code, out, errOut)
 	}
 	_, text, _ := mbackup(t, "--config", cfg, "list", "--all-versions")
+	t.Logf("list --all-versions:\n%s", text)
 	for _, want := range []string{"OVERWRITTEN, 1 FORGED", "└ used", "└ newest", "signature invalid", "hide marker",
 		"1 snapshot has a manifest version that fails its signature"} {
 		if !strings.Contains(text, want) {
