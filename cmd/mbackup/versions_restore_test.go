@@ -58,6 +58,12 @@ func TestVersionsRestore(t *testing.T) {
 	if code, _, errOut := mbackup(t, "--config", cfg, "verify"); code == exitOK || !strings.Contains(errOut, "mbackup list --all-versions") {
 		t.Errorf("verify of the newest, every file hidden, exited %d:\n%s", code, errOut)
 	}
+	var st statusJSON
+	keys, _ := jsonDoc(t, exitOK, &st, "--config", cfg, "status", "--json")
+	if st.Versions == nil || len(st.Versions.Hidden) != 1 || st.Versions.Hidden[0] != id || len(st.Versions.Overwritten) != 0 {
+		t.Errorf("status --json versions: %+v", st.Versions)
+	}
+	checkKeys(t, "status --json", keys, statusKeys, true)
 	t.Setenv("MYSQL_PWD", maria.Password)
 	restore := []string{"--config", cfg, "restore", id, "--yes", "-i", filepath.Join(dir, "id.txt"), "--staging", t.TempDir(),
 		"--mysql-host", maria.Host, "--mysql-port", fmt.Sprint(maria.Port), "--mysql-user", maria.User, "--only", "mysql/versions_blog"}
@@ -86,11 +92,14 @@ func TestVersionsRestore(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, out, _ = mbackup(t, "--config", cfg, "list", "--all-versions", "--json")
 	var doc versionsDoc
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Snapshots) != 1 {
-		t.Fatalf("list --all-versions --json: %v\n%s", err, out)
+	keys, _ = jsonDoc(t, exitOK, &doc, "--config", cfg, "list", "--all-versions", "--json")
+	checkKeys(t, "list --all-versions --json", keys, versionsKeys, false)
+	if len(doc.Snapshots) != 1 {
+		t.Fatalf("list --all-versions --json: %+v", doc)
 	}
+	raw, _ := json.Marshal(doc)
+	out = string(raw)
 	en := doc.Snapshots[0]
 	if en.ID != id || en.Hidden || !en.Overwritten || en.ForgedVersions != 1 || !en.Restorable || len(en.Versions) != 3 ||
 		en.UseVersion != en.Versions[2].VersionID || en.Versions[0].Signature != "invalid" || !en.Versions[1].Hidden ||
@@ -118,6 +127,14 @@ func TestVersionsRestore(t *testing.T) {
 		}
 	}
 }
+
+var versionsKeys = []string{"snapshots", "snapshots[].id", "snapshots[].time", "snapshots[].hidden", "snapshots[].overwritten",
+	"snapshots[].forged_versions", "snapshots[].hidden_files", "snapshots[].rewritten_files", "snapshots[].use_version",
+	"snapshots[].status", "snapshots[].missing_artifacts", "snapshots[].restorable", "snapshots[].versions",
+	"snapshots[].versions[].version_id", "snapshots[].versions[].uploaded", "snapshots[].versions[].hidden",
+	"snapshots[].versions[].bytes", "snapshots[].versions[].sha256", "snapshots[].versions[].signature",
+	"snapshots[].versions[].error", "snapshots[].versions[].retain_until", "snapshots[].versions[].lock_mode",
+	"signer", "summary"}
 
 // TestVersionsUsage: --version and --all-versions on a store that keeps
 // no versions, and --version without an id, are usage errors.
