@@ -205,7 +205,7 @@ func badIDUsage(err error) error {
 // versions when they say so (see fromVersions), and sets the store to
 // read it from.
 func (r *restorer) find(ctx context.Context, id string) (*snapshot.Manifest, error) {
-	view, m, err := fromVersions(ctx, r.e, r.base, id, r.f.version, r.signer)
+	view, m, err := fromVersions(ctx, r.e.stderr, r.base, id, r.f.version, r.signer)
 	if err != nil || m != nil {
 		r.store = view
 		return m, err

@@ -142,7 +142,7 @@ func (v *verifier) fromVersions(ctx context.Context, f verifyFlags, cfg *config.
 	if err != nil {
 		return nil, nil, err
 	}
-	view, m, err := fromVersions(ctx, v.e, v.store, id, f.version, signer)
+	view, m, err := fromVersions(ctx, v.e.stderr, v.store, id, f.version, signer)
 	if err != nil || m == nil {
 		return nil, nil, err
 	}

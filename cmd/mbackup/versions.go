@@ -28,7 +28,8 @@ import (
 // when its stored versions say the store as listed is not the snapshot
 // the backup host committed (or --version picks one); nil, nil, nil when
 // the store is read as it is.
-func fromVersions(ctx context.Context, e *env, s storage.Store, id, version string, signer ssh.PublicKey) (storage.Store, *snapshot.Manifest, error) {
+// The warning goes to warn (nil: nowhere).
+func fromVersions(ctx context.Context, warn io.Writer, s storage.Store, id, version string, signer ssh.PublicKey) (storage.Store, *snapshot.Manifest, error) {
 	v, ok := s.(storage.Versioned)
 	switch {
 	case version != "" && id == "":
@@ -66,7 +67,9 @@ func fromVersions(ctx context.Context, e *env, s storage.Store, id, version stri
 	if err != nil {
 		return nil, nil, err
 	}
-	warnVersion(e.stderr, f, i, version != "")
+	if warn != nil {
+		warnVersion(warn, f, i, version != "")
+	}
 	return view, f.Manifests[i].Manifest, nil
 }
 

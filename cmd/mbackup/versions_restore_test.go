@@ -169,3 +169,41 @@ func TestVersionsUsage(t *testing.T) {
 		t.Errorf("verify exited %d:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestVersionsDrill: drill ID of a snapshot whose files were all hidden
+// restores it from its versions, saying so, and records the drill.
+func TestVersionsDrill(t *testing.T) {
+	ctx := context.Background()
+	redis.Do(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	redis.Do(t, "SET", "versions-drill", "v")
+	srv := b2test.New(t)
+	srv.CreateLockedBucket("backups", "governance", 15)
+	srv.RestrictKey("backups", hostCaps...)
+	dir, cfg := setup(t, "  databases: [postgres]\n")
+	lockedB2(t, srv, dir, cfg)
+	if code, out, errOut := mbackup(t, "--config", cfg, "backup", "--only", "redis"); code != exitOK {
+		t.Fatalf("backup exited %d:\n%s%s", code, out, errOut)
+	}
+	_, out, _ := mbackup(t, "--config", cfg, "list", "--json")
+	var listed []listEntry
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	c, err := blazer.NewClient(ctx, srv.KeyID, srv.AppKey, blazer.APIBase(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bk, err := c.Bucket(ctx, "backups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it := bk.List(ctx); it.Next(); {
+		if err := it.Object().Hide(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := mbackup(t, "--config", cfg, "drill", listed[0].ID, "-i", filepath.Join(dir, "id.txt"), "--dir", t.TempDir())
+	if code != exitOK || !strings.Contains(out, "drill: ok") || !strings.Contains(errOut, "WARNING: snapshot "+listed[0].ID+": its manifest is hidden") {
+		t.Errorf("drill of the hidden snapshot exited %d:\n%s\n%s", code, out, lastLines(errOut, 20))
+	}
+}
