@@ -277,8 +277,12 @@ func TestAttackMatrix(t *testing.T) {
 		}
 		return fmt.Sprintf("%d names hidden: list shows nothing", n)
 	}, func(t *testing.T, l *attackLab) string {
+		lists, gets := l.srv.Count("b2_list_file_versions"), l.srv.Count("b2_download_file_by_id")
 		_, out, _ := mbackup(t, "--config", l.cfg, "status")
+		t.Logf("status: %d version listings, %d downloads by id", l.srv.Count("b2_list_file_versions")-lists, l.srv.Count("b2_download_file_by_id")-gets)
+		lists, gets = l.srv.Count("b2_list_file_versions"), l.srv.Count("b2_download_file_by_id")
 		_, list, _ := mbackup(t, "--config", l.cfg, "list", "--all-versions")
+		t.Logf("list --all-versions: %d version listings, %d downloads by id", l.srv.Count("b2_list_file_versions")-lists, l.srv.Count("b2_download_file_by_id")-gets)
 		if !strings.Contains(out, "3 snapshots exist only as hidden versions") || !strings.Contains(list, "3 snapshots are hidden") {
 			t.Errorf("status:\n%s\nlist --all-versions:\n%s", out, list)
 		}

@@ -111,14 +111,14 @@ func (f *Found) Forged() int {
 }
 
 // AsStored reports whether the store as listed shows the picked version
-// as is: the manifest has one uploaded version, it is the newest and the
-// one picked, and no other key under the id is hidden or has several
-// uploaded versions. Then reading the store
-// itself is reading the picked snapshot.
+// as is: the manifest is not hidden, its newest version has the picked
+// one's bytes (a retried upload of the same bytes is no overwrite), and
+// no other key under the id is hidden, has several uploaded versions or
+// lacks a version of its size. Then reading the store itself is reading
+// the picked snapshot.
 func (f *Found) AsStored() bool {
-	return f.Pick == 0 && !f.Hidden && !f.Overwritten && f.HiddenArtifacts == 0 && f.RewrittenArtifacts == 0 &&
-		len(f.Missing) == 0 &&
-		len(f.keys[ManifestKey(f.ID)]) == 1
+	return f.Pick >= 0 && !f.Hidden && !f.Overwritten && f.Manifests[0].SHA256 == f.Manifests[f.Pick].SHA256 &&
+		f.HiddenArtifacts == 0 && f.RewrittenArtifacts == 0 && len(f.Missing) == 0
 }
 
 // FindAll finds every snapshot id among every version under snapshots/,

@@ -344,3 +344,24 @@ func TestFindUnsigned(t *testing.T) {
 		t.Error("Pin of a version that does not load")
 	}
 }
+
+// TestFindSameBytesTwice: a manifest uploaded twice with the same bytes (a
+// retried upload) is neither overwritten nor a reason to read versions.
+func TestFindSameBytesTwice(t *testing.T) {
+	ctx := context.Background()
+	v := newVersioned(t)
+	m := v.take(t, time.Now().Add(-time.Hour))
+	data, err := readAll(ctx, v.store, ManifestKey(m.ID), maxManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.put(t, ManifestKey(m.ID), data)
+	f, err := FindOne(ctx, v.store, m.ID, v.signer.PublicKey())
+	if err != nil || f.Overwritten || len(f.Manifests) != 2 || f.Pick != 1 || !f.AsStored() {
+		t.Errorf("found as %+v, %v", f, err)
+	}
+	s, err := SurveyVersions(ctx, v.store)
+	if err != nil || len(s.Overwritten) != 1 {
+		t.Errorf("SurveyVersions counts uploaded versions, not bytes: %+v %v", s, err)
+	}
+}
