@@ -55,11 +55,10 @@ func runDrill(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 1 {
 		return usagef("drill: give at most one snapshot id")
 	}
-	cfg, store, done, err := e.readStore(ctx, "mbackup drill") // prune waits until done
+	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}
-	defer done()
 	d, err := newDriller(cfg, f.identities, f.dir)
 	if err != nil {
 		return err
@@ -67,6 +66,11 @@ func runDrill(ctx context.Context, e *env, args []string) error {
 	if d.signer, err = f.trust.pinned(cfg); err != nil {
 		return err
 	}
+	store, done, err := e.readConfigured(ctx, cfg, "mbackup drill") // prune waits until done
+	if err != nil {
+		return err
+	}
+	defer done()
 	if d.signer == nil {
 		fmt.Fprintln(e.stderr, "mbackup: warning: signatures not checked (--insecure-skip-signature)")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,6 +47,10 @@ func TestTopHelp(t *testing.T) {
 // positional argument, print its help on standard output and exit 0; the
 // help is the one "mbackup help COMMAND" prints, lists every flag of the
 // command and no global flag.
+// goTypeName matches a flag's term whose placeholder is the Go type the
+// flag package falls back to ("--jobs int") rather than a word for the admin.
+var goTypeName = regexp.MustCompile(` (int|uint|int64|uint64|string|float|float64|duration|value)$`)
+
 func TestCommandHelp(t *testing.T) {
 	for _, c := range commands() {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,6 +75,9 @@ func TestCommandHelp(t *testing.T) {
 			for _, f := range ownFlags(commandFlags(context.Background(), c)) {
 				if !strings.Contains(want, "\n  "+flagTerm(f)+"\n") {
 					t.Errorf("help of %s does not list %s", c.name, flagTerm(f))
+				}
+				if term := flagTerm(f); goTypeName.MatchString(term) {
+					t.Errorf("help of %s names a Go type, not what to give: %s (put the placeholder in backquotes in the usage)", c.name, term)
 				}
 			}
 			for _, global := range []string{"\n  --config", "\n  -v\n", "\n  -config"} {

@@ -30,12 +30,12 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 	var f mirrorFlags
 	fs := e.flagSet("mirror")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (copies, deletions, skipped keys); change nothing")
-	fs.IntVar(&f.workers, "workers", 8, "objects copied at once")
+	fs.IntVar(&f.workers, "workers", 8, "`N` objects copied at once")
 	fs.BoolVar(&f.reverse, "reverse", false, "the way back: copy the mirror into the bucket given by --to-* (credentials from $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY)")
 	fs.StringVar(&f.toEndpoint, "to-endpoint", "", "with --reverse: the target S3 `endpoint` (host[:port] for HTTPS, or an http(s):// URL)")
 	fs.StringVar(&f.toBucket, "to-bucket", "", "with --reverse: the target `bucket`")
-	fs.StringVar(&f.toRegion, "to-region", "", "with --reverse: the target region")
-	fs.StringVar(&f.toACL, "to-acl", "", "with --reverse: canned ACL of every object, e.g. public-read for a bucket served to browsers")
+	fs.StringVar(&f.toRegion, "to-region", "", "with --reverse: the target `region`")
+	fs.StringVar(&f.toACL, "to-acl", "", "with --reverse: canned `ACL` of every object, e.g. public-read for a bucket served to browsers")
 	fs.BoolVar(&f.notify, "notify", true, "post the outcome to Slack when notify.slack is configured")
 	fs.StringVar(&f.textfile, "metrics-textfile", "", "write the run's metrics to `FILE` for node_exporter's textfile collector")
 	if err := parse(fs, args); err != nil {
@@ -55,7 +55,7 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 		return &configError{errors.New("mirror: no media section in the configuration: nothing to mirror")}
 	}
 	if f.reverse {
-		return withStore(ctx, cfg.Storage, func(s storage.Store) error { return reverseMirror(ctx, e, cfg, s, f) })
+		return withExisting(ctx, cfg.Storage, func(s storage.Store) error { return reverseMirror(ctx, e, cfg, s, f) })
 	}
 	l, err := lockStore(cfg.Storage, "mbackup mirror")
 	if err != nil {

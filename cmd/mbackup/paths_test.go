@@ -45,3 +45,39 @@ func TestReadOnlyCommandsNeverCreateTheStore(t *testing.T) {
 		t.Errorf("list of the created store exited %d:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestMirrorReverseNeverCreatesTheStore: the way back only reads the
+// mirror, so a mistyped storage.path is an error naming it, not an empty
+// mirror copied into the target bucket.
+func TestMirrorReverseNeverCreatesTheStore(t *testing.T) {
+	dir, cfg := setup(t, "")
+	text, _ := os.ReadFile(cfg)
+	text = []byte(strings.Replace(string(text), "path: "+filepath.Join(dir, "store"), "path: relstore", 1))
+	text = append(text, "media:\n  source: {endpoint: \"http://127.0.0.1:1\", region: us-east-1, bucket: media, access_key_id: AK, secret_access_key_file: media.key}\n"...)
+	os.WriteFile(cfg, text, 0o600)
+	os.WriteFile(filepath.Join(dir, "media.key"), []byte("secret\n"), 0o600)
+	store := filepath.Join(dir, "relstore")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AK")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	code, out, errOut := mbackup(t, "--config", cfg, "mirror", "--reverse", "--to-endpoint", "http://127.0.0.1:1", "--to-bucket", "media")
+	want := "local: store " + store + " does not exist: check storage.path in the configuration"
+	if code != exitError || !strings.Contains(errOut, want) {
+		t.Errorf("exited %d, want %d with %q:\n%s%s", code, exitError, want, out, errOut)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("%s was created (%v)", store, err)
+	}
+}
+
+// TestDrillAsksForTheIdentityFirst: a drill without an identity is a usage
+// error whatever the store, so the admin fixes the command line before
+// looking for a store that may only be missing because of it.
+func TestDrillAsksForTheIdentityFirst(t *testing.T) {
+	dir, cfg := setup(t, "")
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "path: "+filepath.Join(dir, "store"), "path: missing", 1)), 0o600)
+	code, out, errOut := mbackup(t, "--config", cfg, "drill")
+	if code != exitUsage || !strings.Contains(errOut, "-i FILE") || strings.Contains(errOut, "does not exist") {
+		t.Errorf("exited %d, want %d asking for -i FILE only:\n%s%s", code, exitUsage, out, errOut)
+	}
+}

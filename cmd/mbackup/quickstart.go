@@ -30,13 +30,13 @@ func runQuickstart(ctx context.Context, e *env, args []string) error {
 	o := quickstartOptions{}
 	l := &o.local
 	fs.StringVar(&o.dir, "dir", "mbackup-quickstart", "`directory` for the identity, the configuration and the backups")
-	fs.StringVar(&l.PGHost, "pg-host", "/var/run/postgresql", "PostgreSQL host or socket directory")
-	fs.IntVar(&l.PGPort, "pg-port", 5432, "PostgreSQL port")
-	fs.StringVar(&l.PGUser, "pg-user", "", "PostgreSQL user (default: this user, then postgres)")
-	fs.StringVar(&l.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
-	fs.StringVar(&l.MySQLHost, "mysql-host", "/run/mysqld/mysqld.sock", "MySQL/MariaDB host or socket path")
-	fs.IntVar(&l.MySQLPort, "mysql-port", 3306, "MySQL/MariaDB port")
-	fs.StringVar(&l.MySQLUser, "mysql-user", "", "MySQL/MariaDB user (default: this user)")
+	fs.StringVar(&l.PGHost, "pg-host", "/var/run/postgresql", "PostgreSQL `host` or socket directory")
+	fs.IntVar(&l.PGPort, "pg-port", 5432, "PostgreSQL `port`")
+	fs.StringVar(&l.PGUser, "pg-user", "", "PostgreSQL `user` (default: this user, then postgres)")
+	fs.StringVar(&l.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis `URL`")
+	fs.StringVar(&l.MySQLHost, "mysql-host", "/run/mysqld/mysqld.sock", "MySQL/MariaDB `host` or socket path")
+	fs.IntVar(&l.MySQLPort, "mysql-port", 3306, "MySQL/MariaDB `port`")
+	fs.StringVar(&l.MySQLUser, "mysql-user", "", "MySQL/MariaDB `user` (default: this user)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -40,11 +40,11 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 		f.identities = append(f.identities, s)
 		return nil
 	})
-	fs.StringVar(&f.only, "only", "", "restore only these, comma-separated: "+strings.Join(engines.Names(), ", ")+
+	fs.StringVar(&f.only, "only", "", "restore only these `components`, comma-separated: "+strings.Join(engines.Names(), ", ")+
 		" or component/name (postgres/globals, postgres/DB, redis/NAME, mysql/DB, files//PATH)")
 	fs.BoolVar(&f.clean, "clean", false, "restore into databases that exist and are not empty: DROPS and recreates the dump's objects (MySQL: the whole database)")
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where each artifact is staged, decrypted, while it is restored")
-	fs.IntVar(&f.jobs, "jobs", 2, "parallel pg_restore jobs (-j)")
+	fs.IntVar(&f.jobs, "jobs", 2, "`N` parallel pg_restore jobs (-j)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan, read and check every artifact and target, write nothing; exit 0 if the restore would start, 1 if not")
 	fs.BoolVar(&f.json, "json", false, "with --dry-run: print the plan and the check's result as JSON on standard output (the rest goes to standard error)")
 	fs.StringVar(&f.as, "as", "", "restore the one database selected with --only (postgres/DB or mysql/DB) under the name `NAME`, e.g. next to the original for a check")

@@ -123,18 +123,24 @@ func (e *env) readStore(ctx context.Context, what string) (cfg *config.Config, s
 	if cfg, err = e.loadConfig(); err != nil {
 		return nil, nil, nil, err
 	}
+	s, done, err = e.readConfigured(ctx, cfg, what)
+	return cfg, s, done, err
+}
+
+// readConfigured is readStore with the configuration already loaded.
+func (e *env) readConfigured(ctx context.Context, cfg *config.Config, what string) (s storage.Store, done func(), err error) {
 	if err := existingStore(cfg.Storage); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	rl, err := readLockStore(ctx, e, cfg.Storage, what)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if s, err = openStore(ctx, cfg.Storage); err != nil {
 		rl.Release()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return cfg, s, func() {
+	return s, func() {
 		if c, ok := s.(io.Closer); ok {
 			c.Close()
 		}

@@ -20,6 +20,9 @@ var (
 	date    = ""
 )
 
+// init hands the stamped version to the packages that name this binary.
+func init() { buildinfo.StampedVersion = version }
+
 func runVersion(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("version")
 	if err := parse(fs, args); err != nil {

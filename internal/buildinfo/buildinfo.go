@@ -10,6 +10,15 @@ package buildinfo
 import "runtime/debug"
 
 // Version is stamped, else the module version of bi, else "devel". bi may
+// StampedVersion is the release version the binary was stamped with at
+// link time (package main copies its -ldflags variable here before
+// anything runs); "" in a development build.
+var StampedVersion string
+
+// Current is this binary's version, for anything that names it (the
+// user agent of pings): StampedVersion, else the module's, else "devel".
+func Current() string { return Version(StampedVersion, Read()) }
+
 // be nil (the binary has no build info).
 func Version(stamped string, bi *debug.BuildInfo) string {
 	if stamped != "" {

@@ -131,9 +131,9 @@ func (c *Config) Drop(ctx context.Context, database string) error {
 // into.
 func (Engine) TargetFlags(fs *flag.FlagSet) func(engine.Asker) (engine.Target, error) {
 	c := engine.Conn{PassEnv: "MYSQL_PWD"}
-	fs.StringVar(&c.Host, "mysql-host", "", "MySQL/MariaDB host, or socket path (default: the client's socket)")
-	fs.IntVar(&c.Port, "mysql-port", 3306, "MySQL/MariaDB port")
-	fs.StringVar(&c.User, "mysql-user", "root", "MySQL/MariaDB user to restore as")
+	fs.StringVar(&c.Host, "mysql-host", "", "MySQL/MariaDB `host`, or socket path (default: the client's socket)")
+	fs.IntVar(&c.Port, "mysql-port", 3306, "MySQL/MariaDB `port`")
+	fs.StringVar(&c.User, "mysql-user", "root", "MySQL/MariaDB `user` to restore as")
 	fs.StringVar(&c.PassFile, "mysql-password-file", "", "`file` holding the MySQL password (default: $MYSQL_PWD)")
 	return func(ask engine.Asker) (engine.Target, error) {
 		t := c

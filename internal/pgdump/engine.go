@@ -211,10 +211,10 @@ func orZero(n, d int) int {
 func (Engine) TargetFlags(fs *flag.FlagSet) func(engine.Asker) (engine.Target, error) {
 	c := engine.Conn{PassEnv: "PGPASSWORD"}
 	var sslMode string
-	fs.StringVar(&c.Host, "pg-host", "", "PostgreSQL host or socket directory (default: libpq's, usually /var/run/postgresql)")
-	fs.IntVar(&c.Port, "pg-port", 5432, "PostgreSQL port")
-	fs.StringVar(&c.User, "pg-user", "postgres", "PostgreSQL superuser to restore as")
-	fs.StringVar(&sslMode, "pg-sslmode", "prefer", "PostgreSQL sslmode")
+	fs.StringVar(&c.Host, "pg-host", "", "PostgreSQL `host` or socket directory (default: libpq's, usually /var/run/postgresql)")
+	fs.IntVar(&c.Port, "pg-port", 5432, "PostgreSQL `port`")
+	fs.StringVar(&c.User, "pg-user", "postgres", "PostgreSQL superuser (`role`) to restore as")
+	fs.StringVar(&sslMode, "pg-sslmode", "prefer", "PostgreSQL sslmode (`mode`: disable, prefer, require, verify-full...)")
 	fs.StringVar(&c.PassFile, "pg-password-file", "", "`file` holding the PostgreSQL password (default: $PGPASSWORD, else ~/.pgpass)")
 	return func(ask engine.Asker) (engine.Target, error) {
 		t := c

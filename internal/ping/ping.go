@@ -88,7 +88,7 @@ func New(c Config) (*Pinger, error) {
 		p.timeout = DefaultTimeout
 	}
 	if p.agent == "" {
-		p.agent = "mbackup/" + buildinfo.Version("", buildinfo.Read())
+		p.agent = "mbackup/" + buildinfo.Current()
 	}
 	for task, raw := range c.URLs {
 		if raw == "" {

@@ -3,6 +3,7 @@ package ping
 import (
 	"context"
 	"io"
+	"mbackup/internal/buildinfo"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,6 +113,22 @@ func TestDefaultUserAgent(t *testing.T) {
 	}
 	if a := m.requests()[0].agent; !strings.HasPrefix(a, "mbackup/") || len(a) <= len("mbackup/") {
 		t.Errorf("user agent %q", a)
+	}
+}
+
+// TestStampedUserAgent: a release build's stamped version is the one the
+// user agent names, not the module's "devel".
+func TestStampedUserAgent(t *testing.T) {
+	old := buildinfo.StampedVersion
+	buildinfo.StampedVersion = "v1.2.3"
+	t.Cleanup(func() { buildinfo.StampedVersion = old })
+	m := newMonitor(t, ok)
+	p := newPinger(t, Config{URLs: map[string]string{"backup": m.URL + "/u"}})
+	if err := p.Start(context.Background(), "backup"); err != nil {
+		t.Fatal(err)
+	}
+	if a := m.requests()[0].agent; a != "mbackup/v1.2.3" {
+		t.Errorf("user agent %q, want mbackup/v1.2.3", a)
 	}
 }
 

@@ -1,6 +1,9 @@
 package progress
 
 import (
+	"unicode"
+
+	"golang.org/x/text/width"
 	"io"
 	"os"
 	"strings"
@@ -135,13 +138,44 @@ func (t *Terminal) drawLocked() {
 
 // Cut cuts line to fit in width columns less one (a line that fills the
 // last column makes some terminals wrap), ending it with "…" when cut.
-// It counts a rune as a column: the lines it is given are printable text
-// (human.Printable).
+// Columns are counted as a terminal draws them: a wide East Asian
+// character (漢, ✅) takes two, a combining mark none, any other rune one.
+// The lines it is given are printable text (human.Printable).
 func Cut(line string, width int) string {
 	room := max(width-1, 1)
-	if len([]rune(line)) <= room {
+	if Columns(line) <= room {
 		return line
 	}
-	r := []rune(line)[:room-1]
-	return strings.TrimRight(string(r), " |") + "…"
+	used := 1 // the "…"
+	var b strings.Builder
+	for _, r := range line {
+		if used+runeColumns(r) > room {
+			break
+		}
+		used += runeColumns(r)
+		b.WriteRune(r)
+	}
+	return strings.TrimRight(b.String(), " |") + "…"
+}
+
+// Columns is how many terminal columns s takes.
+func Columns(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeColumns(r)
+	}
+	return n
+}
+
+// runeColumns is the columns r takes on a terminal.
+func runeColumns(r rune) int {
+	switch {
+	case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+		return 0
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
 }

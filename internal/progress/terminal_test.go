@@ -140,7 +140,10 @@ func TestCut(t *testing.T) {
 		{"abc", 4, "abc"},
 		{"abcd", 4, "ab…"},
 		{"a | b | c", 6, "a…"},
-		{"é€漢字x", 5, "é€漢…"},
+		{"é€漢字x", 5, "é€…"},                      // 漢 takes two columns: 1+1+2+1 > 4
+		{"é€漢字x", 8, "é€漢字x"},                    // 7 columns fit in 7
+		{"ok ✅ done", 8, "ok ✅…"},                // ✅ is wide
+		{"cafe\u0301 au lait", 7, "cafe\u0301…"}, // the combining accent takes no column
 		{"abc", 0, "…"},
 	} {
 		if got := Cut(c.line, c.width); got != c.want {

@@ -106,7 +106,7 @@ func AfterSteps(name string) []string {
 func (Engine) TargetFlags(fs *flag.FlagSet) func(engine.Asker) (engine.Target, error) {
 	var flags Target
 	fs.StringVar(&flags.Dir, "redis-dir", "/var/lib/redis", "Redis data `directory` (its \"dir\"); the server there must be stopped")
-	fs.StringVar(&flags.File, "redis-file", "dump.rdb", "Redis RDB file name (its \"dbfilename\")")
+	fs.StringVar(&flags.File, "redis-file", "dump.rdb", "Redis RDB `file` name (its \"dbfilename\")")
 	return func(ask engine.Asker) (engine.Target, error) {
 		t := flags
 		if ask == nil {

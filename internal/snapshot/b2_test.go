@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,8 +73,15 @@ func TestTakeIntoB2(t *testing.T) {
 func TestUploadHostHangsDuringTake(t *testing.T) {
 	tk, srv, _ := newB2Taker(t)
 	srv.Inject("b2_upload_part", b2test.Fault{Hang: true})
+	// An empty file of this test's own directory marks its producer's
+	// command line: pgrep must not find another run's producer (a second
+	// test suite running beside this one on the same machine).
+	marker := filepath.Join(t.TempDir(), "producer-marker")
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	jobs := []Job{
-		{Component: "postgres", Name: "big", Ext: ".dump", Produce: shell("head -c 40000000 /dev/urandom; echo 'not killed' >&2")},
+		{Component: "postgres", Name: "big", Ext: ".dump", Produce: shell("head -q -c 40000000 /dev/urandom " + marker + "; echo 'not killed' >&2")},
 		{Component: "redis", Name: "main", Ext: ".rdb", Produce: shell("echo small")},
 	}
 	start := time.Now()
@@ -87,7 +96,7 @@ func TestUploadHostHangsDuringTake(t *testing.T) {
 	if _, err := tk.Store.Stat(context.Background(), ArtifactKey(m.ID, "postgres", "big", ".dump")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the failed artifact is visible: %v", err)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "head -c 40000000").Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-f", marker).Output(); len(out) > 0 {
 		t.Errorf("the producer is still running: pid %s", out)
 	}
 }

@@ -39,6 +39,24 @@
 // Prefix+key; Prefix always ends in "/" so that two stores with prefixes
 // "a" and "ab" never see each other's objects.
 //
+// Object Lock (lock.go, delete.go): with Config.Lock set, every uploaded
+// version is retained for Lock.Days from its upload, by the bucket's default
+// retention when that covers the lock, else by the retention sent with the
+// upload request itself (b2_upload_file headers, b2_start_large_file's
+// fileRetention: no request of its own). A Put that cannot be locked fails
+// before uploading. Delete never bypasses a retention: it deletes the
+// versions that are not retained, leaves a hide marker newest (the key is
+// gone from Get, Stat and List, and no older version comes back) and
+// returns a *storage.LockedError; with a key that lacks deleteFiles
+// (Hides) it only hides. Versions and GetVersion (storage.Versioned) reach
+// every version, hidden or superseded, with its retention. These calls,
+// which blazer does not make, are direct v3 JSON calls (api.go) within the
+// same CallTimeout and DownloadTimeout. The store never calls blazer's
+// Bucket.Update, which panics on a default retention without a period.
+//
+// Storage cap: a Put that B2 refuses with 403 storage_cap_exceeded fails at
+// once with storage.ErrStorageCap; reading, listing and deleting go on.
+//
 // Memory: an upload holds its own chunk buffer plus blazer's buffers, one per
 // concurrent upload and one being handed over, so about
 // (ConcurrentUploads+2) × ChunkSize live, within the budget of
