@@ -25,6 +25,9 @@ const (
 	LockCompliance = "compliance"
 )
 
+// MaxLockDays is the longest retention B2 Object Lock supports.
+const MaxLockDays = 3000
+
 // intervalWeek is the span over which BackupInterval measures the gaps.
 const intervalWeek = 7 * day
 
@@ -69,8 +72,8 @@ func (c *Config) validateLock(v *validator) {
 	if l.Mode != LockGovernance && l.Mode != LockCompliance {
 		v.add("storage.lock.mode", "must be governance or compliance")
 	}
-	if l.Days < 1 {
-		v.add("storage.lock.days", "must be at least 1")
+	if l.Days < 1 || l.Days > MaxLockDays {
+		v.add("storage.lock.days", "must be between 1 and %d (B2's limit)", MaxLockDays)
 		return
 	}
 	interval, err := BackupInterval(c.Schedule.Backup)

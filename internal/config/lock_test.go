@@ -66,8 +66,9 @@ func TestLockRefused(t *testing.T) {
 			"mbackup.yaml:4: storage.lock: Object Lock is B2-only for now (storage.type is local): remove storage.lock, or set the lock in the provider's own console"},
 		{"mode", b2Base + "  lock: {mode: legal-hold, days: 30}\n", "storage.lock.mode: must be governance or compliance"},
 		{"no mode", b2Base + "  lock: {days: 30}\n", "storage.lock.mode: must be governance or compliance"},
-		{"no days", b2Base + "  lock: {mode: governance}\n", "storage.lock.days: must be at least 1"},
-		{"negative days", b2Base + "  lock: {mode: governance, days: -3}\n", "storage.lock.days: must be at least 1"},
+		{"no days", b2Base + "  lock: {mode: governance}\n", "storage.lock.days: must be between 1 and 3000 (B2's limit)"},
+		{"negative days", b2Base + "  lock: {mode: governance, days: -3}\n", "storage.lock.days: must be between 1 and 3000 (B2's limit)"},
+		{"too many days", b2Base + "  lock: {mode: governance, days: 3001}\n", "storage.lock.days: must be between 1 and 3000 (B2's limit)"},
 		{"unknown key", b2Base + "  lock: {mode: governance, days: 30, hours: 2}\n", "storage.lock.hours: unknown key"},
 		{"default retention", b2Base + "  lock: {mode: governance, days: 14}\n",
 			`storage.lock.days: 14 days is shorter than retention.keep_within (14 days) plus one backup interval (12h, ` +

@@ -28,7 +28,7 @@ const MarkerPrefix = "check/"
 // It returns the listing, nil (not empty) when the store could not be listed.
 func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) {
 	r := &results{what: "storage " + sc.Type}
-	var more []Result
+	var key, more []Result
 	var listed []snapshot.Entry
 	err := configured.With(ctx, sc, func(s storage.Store) error {
 		entries, err := snapshot.List(ctx, s)
@@ -36,26 +36,33 @@ func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) 
 			return fmt.Errorf("list: %w", err)
 		}
 		listed = append([]snapshot.Entry{}, entries...) // not nil: listed, maybe empty
+		if bs, ok := s.(*b2.Store); ok {
+			// Before the probe: a lock the bucket cannot honour fails
+			// the probe's write, and these lines say why.
+			key = b2Key(ctx, bs, sc)
+		}
 		locked, err := probe(ctx, s)
 		if err != nil {
 			return err
 		}
 		r.ok(fmt.Sprintf("listed %d snapshot(s); wrote, read back and deleted a test object%s", len(entries), locked))
 		more = snapshots(entries)
-		if bs, ok := s.(*b2.Store); ok {
-			more = append(more, b2Key(ctx, bs, sc)...)
-		}
 		return nil
 	})
 	if err != nil {
 		fix := storeFix(sc.Type)
-		if explain.StorageCap(err) {
+		switch {
+		case explain.StorageCap(err):
 			fix = explain.StorageCapFix
+		case sc.Lock != nil && strings.Contains(err.Error(), "object lock cannot be applied"):
+			// The b2 store refuses to upload unlocked: the lines
+			// below say what the bucket or the key lacks.
+			fix = "make the bucket and the key fit storage.lock, as the lock lines below say, or remove storage.lock"
 		}
 		r.fail(err.Error(), fix)
-		return r.rs, nil
+		return append(r.rs, key...), nil
 	}
-	return append(r.rs, more...), listed
+	return append(append(r.rs, more...), key...), listed
 }
 
 // storeFix is what to look at when a store of type typ cannot be used.

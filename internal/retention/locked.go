@@ -52,6 +52,27 @@ func lockedUntil(err error) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// lockedUnder returns the latest retain-until after now among the
+// versions under prefix, zero when none is locked. It asks stores that
+// keep versions (storage.Versioned), and not those that only hide (hiding
+// is allowed under a lock): a snapshot with a locked key is left whole,
+// listed, for a later prune, rather than half deleted. Elsewhere Delete's
+// *storage.LockedError is what tells.
+func (p *pruner) lockedUnder(ctx context.Context, prefix string) (time.Time, error) {
+	vs, ok := p.opt.Store.(storage.Versioned)
+	if !ok || p.rep.Hidden {
+		return time.Time{}, nil
+	}
+	var until time.Time
+	err := vs.Versions(ctx, prefix, func(v storage.Version) error {
+		if v.RetainUntil.After(p.now) {
+			until = later(until, v.RetainUntil)
+		}
+		return nil
+	})
+	return until, err
+}
+
 // deleteKeys deletes keys, skipping those object lock keeps: it returns
 // the latest retain-until of those (zero when none) and the first other
 // error, after which nothing more is deleted.

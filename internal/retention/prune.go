@@ -125,7 +125,7 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 		return rep, err
 	}
 	rep.Hidden = Hides(opt.Store)
-	p := &pruner{opt: opt, rep: &rep, log: opt.Log, accepted: accepted}
+	p := &pruner{opt: opt, rep: &rep, log: opt.Log, accepted: accepted, now: now}
 	if p.log == nil {
 		p.log = io.Discard
 	}
@@ -217,6 +217,7 @@ type pruner struct {
 	rep      *PruneReport
 	log      io.Writer
 	accepted map[string]bool // ids whose shrink was accepted
+	now      time.Time
 }
 
 // deleteSnapshot deletes the manifest of e, then its other keys. A
@@ -232,8 +233,16 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 		p.rep.Bytes += e.Bytes
 		return nil
 	}
+	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
+	if err != nil {
+		return fmt.Errorf("retention: delete snapshot %s: %w", e.ID, err)
+	}
+	if !until.IsZero() {
+		p.locked(Locked{ID: e.ID, Until: until, Snapshot: true}, reason+"; left whole")
+		return nil
+	}
 	manifest := snapshot.ManifestKey(e.ID)
-	err := p.delete(ctx, manifest)
+	err = p.delete(ctx, manifest)
 	if until, ok := lockedUntil(err); ok {
 		p.locked(Locked{ID: e.ID, Until: until, Snapshot: true}, reason+"; its artifacts stay with it")
 		return nil
@@ -252,7 +261,7 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 		// The acceptance of a deleted snapshot's shrink holds nothing.
 		rest = append(rest, shrink.AcceptedKey(e.ID))
 	}
-	until, err := p.deleteKeys(ctx, rest)
+	until, err = p.deleteKeys(ctx, rest)
 	if err != nil {
 		return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
 	}
@@ -288,7 +297,10 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		p.rep.Bytes += e.Bytes
 		return nil
 	}
-	until, err := p.deleteKeys(ctx, e.Keys)
+	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
+	if err == nil && until.IsZero() {
+		until, err = p.deleteKeys(ctx, e.Keys)
+	}
 	if err != nil {
 		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
 	}
