@@ -341,6 +341,7 @@ func TestAttackMatrix(t *testing.T) {
 		text, _ := os.ReadFile(l.cfg)
 		os.WriteFile(evil, append(text, "retention:\n  keep_within: 1d\n  keep_last: 1\n"...), 0o600)
 		code, out, errOut := mbackup(t, "--config", evil, "prune")
+		t.Logf("prune with the edited policy:\n%s%s", out, errOut)
 		if code != exitOK || !strings.Contains(out+errOut, l.oldest) {
 			t.Errorf("prune with the edited policy exited %d:\n%s%s", code, out, errOut)
 		}
@@ -351,6 +352,25 @@ func TestAttackMatrix(t *testing.T) {
 			t.Errorf("status:\n%s", out)
 		}
 		return "status: \"2 snapshots exist only as hidden versions\""
+	})
+
+	run("prune with keep_last: 1, keep_within: 1d, key with deleteFiles", append([]string{"deleteFiles"}, hostCaps...), func(t *testing.T, l *attackLab) string {
+		evil := filepath.Join(l.dir, "evil.yaml")
+		text, _ := os.ReadFile(l.cfg)
+		os.WriteFile(evil, append(text, "retention:\n  keep_within: 1d\n  keep_last: 1\n"...), 0o600)
+		code, out, errOut := mbackup(t, "--config", evil, "prune")
+		t.Logf("prune with the edited policy:\n%s%s", out, errOut)
+		if code != exitOK || !strings.Contains(out, "locked until") {
+			t.Errorf("prune with the edited policy exited %d:\n%s%s", code, out, errOut)
+		}
+		return "prune deletes nothing: \"2 snapshots locked until ...\""
+	}, func(t *testing.T, l *attackLab) string {
+		_, out, _ := mbackup(t, "--config", l.cfg, "status")
+		_, list, _ := mbackup(t, "--config", l.cfg, "list", "--all-versions")
+		if !strings.Contains(out, "snapshots: 3 complete") || !strings.Contains(list, "3 snapshots, each as the backup host wrote it") {
+			t.Errorf("status:\n%s\nlist --all-versions:\n%s", out, list)
+		}
+		return "nothing changed: status and list show the 3 snapshots"
 	})
 
 	run("storage cap reached during a backup", hostCaps, func(t *testing.T, l *attackLab) string {
