@@ -111,7 +111,7 @@ func tamperings(f *snapshot.Found) []string {
 		out = append(out, fmt.Sprintf("%d artifacts have no version of the manifest's size", len(f.Missing)))
 	}
 	if len(out) == 0 {
-		out = append(out, "as stored")
+		out = append(out, "nothing hidden or overwritten")
 	}
 	return out
 }
