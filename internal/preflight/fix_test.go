@@ -70,6 +70,7 @@ func TestEveryFailHasAFix(t *testing.T) {
 		{"key lacks a capability", first(store(ctx, locked(b2test.Governance, 30, without(deleteCaps, "readFileRetentions")...)))},
 		{"bypassGovernance", first(store(ctx, locked(b2test.Governance, 30, append([]string{"bypassGovernance"}, deleteCaps...)...)))},
 		{"no lifecycle rule", first(store(ctx, locked(b2test.Governance, 30, hideCaps...)))},
+		{"storage cap", first(store(ctx, capped(t)))},
 		{"postgres", postgres(ctx, &config.Postgres{Host: "127.0.0.1", Port: port, User: "mastodon", SSLMode: "disable"})},
 		{"redis", redis(ctx, 0, config.Redis{Name: "main", URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)})},
 		{"mysql", mysql(ctx, &config.MySQL{Host: "127.0.0.1", Port: port, User: "backup"})},
@@ -99,6 +100,14 @@ func TestEveryFailHasAFix(t *testing.T) {
 }
 
 func first(rs []Result, _ any) []Result { return rs }
+
+// capped is a b2 store on a server whose account is at its storage cap.
+func capped(t *testing.T) config.Storage {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	srv.SetStorageCap(1)
+	return b2Storage(srv)
+}
 
 // TestNoFailWithoutFix: no call of fail in the package passes an empty
 // fix, also on the paths a test cannot reach without a misbehaving

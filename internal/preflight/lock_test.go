@@ -7,6 +7,7 @@ import (
 
 	"mbackup/internal/b2test"
 	"mbackup/internal/config"
+	"mbackup/internal/explain"
 )
 
 // lockStorage is b2Storage under prefix mastodon/ with lock l.
@@ -206,5 +207,18 @@ func TestNoLockWarns(t *testing.T) {
 		if r.What == "storage b2 lock retention" || r.What == "storage b2 lifecycle" {
 			t.Errorf("a lock line without a lock: %+v", r)
 		}
+	}
+}
+
+// TestStoreAtTheCap: at the account's storage cap the probe's write is
+// refused, and the fix says what to raise where.
+func TestStoreAtTheCap(t *testing.T) {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	srv.SetStorageCap(1)
+	rs, listed := store(context.Background(), lockStorage(srv, nil))
+	if len(rs) == 0 || rs[0].Level != Fail || !strings.Contains(rs[0].Message, "storage cap exceeded") ||
+		rs[0].Fix != explain.StorageCapFix || listed != nil {
+		t.Errorf("at the cap: %+v", rs)
 	}
 }
