@@ -226,19 +226,19 @@ type pruner struct {
 // never lose them. Artifacts locked after the manifest went are leftovers
 // for a later prune.
 func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason string) error {
-	if p.opt.DryRun {
-		fmt.Fprintf(p.log, "would delete snapshot %s: %s\n", e.ID, reason)
-		p.rep.Deleted = append(p.rep.Deleted, e.ID)
-		p.rep.Objects += len(e.Keys)
-		p.rep.Bytes += e.Bytes
-		return nil
-	}
 	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
 	if err != nil {
 		return fmt.Errorf("retention: delete snapshot %s: %w", e.ID, err)
 	}
 	if !until.IsZero() {
 		p.locked(Locked{ID: e.ID, Until: until, Snapshot: true}, reason+"; left whole")
+		return nil
+	}
+	if p.opt.DryRun {
+		fmt.Fprintf(p.log, "would delete snapshot %s: %s\n", e.ID, reason)
+		p.rep.Deleted = append(p.rep.Deleted, e.ID)
+		p.rep.Objects += len(e.Keys)
+		p.rep.Bytes += e.Bytes
 		return nil
 	}
 	manifest := snapshot.ManifestKey(e.ID)
@@ -290,6 +290,14 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		objects = "object"
 	}
 	why := fmt.Sprintf("interrupted run %s (%d %s): no manifest, started %s ago", e.ID, len(e.Keys), objects, FormatAge(age))
+	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
+	if err != nil {
+		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
+	}
+	if !until.IsZero() {
+		p.locked(Locked{ID: e.ID, Until: until}, why)
+		return nil
+	}
 	if p.opt.DryRun {
 		fmt.Fprintf(p.log, "would delete %s\n", why)
 		p.rep.Garbage = append(p.rep.Garbage, e.ID)
@@ -297,10 +305,7 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		p.rep.Bytes += e.Bytes
 		return nil
 	}
-	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
-	if err == nil && until.IsZero() {
-		until, err = p.deleteKeys(ctx, e.Keys)
-	}
+	until, err = p.deleteKeys(ctx, e.Keys)
 	if err != nil {
 		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
 	}
