@@ -175,6 +175,8 @@ func TestLockPruneSummary(t *testing.T) {
 		{retention.PruneReport{Deleted: []string{"e"}, Hidden: true, Bytes: 2048},
 			false, "pruned 1 snapshot and 0 interrupted runs (2.0 KiB; hidden, B2's lifecycle rule deletes them after the lock ends); kept 0"},
 		{retention.PruneReport{Deleted: []string{"e"}, Hidden: true}, true, "would prune 1 snapshot and 0 interrupted runs (0 B); kept 0"},
+		{retention.PruneReport{Locked: []retention.Locked{{ID: "f", Snapshot: true}}}, false,
+			"pruned 0 snapshots and 0 interrupted runs (0 B); kept 0; 🔒 1 snapshot locked (a later prune deletes them)"},
 	} {
 		if got := pruneSummary(c.rep, c.dryRun); got != c.want {
 			t.Errorf("summary\n%s\nwant\n%s", got, c.want)

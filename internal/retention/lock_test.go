@@ -211,3 +211,30 @@ func TestPruneHides(t *testing.T) {
 		t.Errorf("%d versions left: a hide deletes none", n)
 	}
 }
+
+// TestPruneLockUnreadable: with a key that may not read retentions, only
+// B2's refusal tells of the lock: the snapshot is reported locked, until
+// an unknown date, and none of its artifacts is deleted.
+func TestPruneLockUnreadable(t *testing.T) {
+	s, srv, clk := lockedB2(t, "listFiles", "readFiles", "writeFiles", "deleteFiles", "writeFileRetentions", "readBucketRetentions")
+	now := time.Now().UTC().Truncate(time.Second)
+	clk.set(now)
+	old := takeAt(t, s, now.Add(-3*24*time.Hour))
+	takeAt(t, s, now.Add(-time.Hour))
+	var log bytes.Buffer
+	rep, err := Prune(context.Background(), PruneOptions{Store: s, Policy: editedDown, Now: now, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Locked, []Locked{{ID: old, Snapshot: true}}) || len(rep.Deleted) != 0 {
+		t.Errorf("report: locked %+v, deleted %v", rep.Locked, rep.Deleted)
+	}
+	for _, d := range deletions(srv) {
+		if !strings.HasSuffix(d, snapshot.ManifestKey(old)) {
+			t.Errorf("an artifact of a snapshot with a locked manifest was touched: %s", d)
+		}
+	}
+	if !strings.Contains(log.String(), "snapshot "+old+" locked (until when, this key may not read: it lacks readFileRetentions)") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}

@@ -261,11 +261,11 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 		// The acceptance of a deleted snapshot's shrink holds nothing.
 		rest = append(rest, shrink.AcceptedKey(e.ID))
 	}
-	until, err = p.deleteKeys(ctx, rest)
+	kept, until, err := p.deleteKeys(ctx, rest)
 	if err != nil {
 		return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
 	}
-	if !until.IsZero() {
+	if kept {
 		p.locked(Locked{ID: e.ID, Until: until}, "its manifest is gone, the rest is garbage")
 	} else {
 		p.rep.Bytes += e.Bytes
@@ -305,11 +305,11 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		p.rep.Bytes += e.Bytes
 		return nil
 	}
-	until, err = p.deleteKeys(ctx, e.Keys)
+	kept, until, err := p.deleteKeys(ctx, e.Keys)
 	if err != nil {
 		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
 	}
-	if !until.IsZero() {
+	if kept {
 		p.locked(Locked{ID: e.ID, Until: until}, why)
 		return nil
 	}
