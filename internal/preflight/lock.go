@@ -14,7 +14,8 @@ import (
 // that sets one per file), the capabilities the mode needs, no
 // bypassGovernance on this host, and with a key that only hides, a
 // lifecycle rule that deletes hidden versions. Without a lock, one
-// warning recommends it.
+// warning recommends it. Lock or not, a lifecycle rule that hides uploads
+// under the prefix fails (autoHide).
 func b2Lock(a b2.Access, sc config.Storage, hides bool) []Result {
 	return append(autoHide(a, sc), lockLines(a, sc, hides)...)
 }
