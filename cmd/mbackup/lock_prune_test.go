@@ -17,6 +17,7 @@ import (
 	"mbackup/internal/b2test"
 	"mbackup/internal/config"
 	"mbackup/internal/dump"
+	"mbackup/internal/retention"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/configured"
@@ -154,5 +155,31 @@ func TestLockCheckJSON(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no failed lock check for a bucket without lock:\n%s", out)
+	}
+}
+
+// TestLockPruneSummary: the summary line, which the daemon's Slack message
+// carries, names what the lock kept and until when at the latest, and
+// what a hiding key did.
+func TestLockPruneSummary(t *testing.T) {
+	until := time.Date(2026, 12, 17, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		rep    retention.PruneReport
+		dryRun bool
+		want   string
+	}{
+		{retention.PruneReport{Locked: []retention.Locked{{ID: "a", Until: until.Add(-time.Hour), Snapshot: true}, {ID: "b", Until: until, Snapshot: true}}},
+			false, "pruned 0 snapshots and 0 interrupted runs (0 B); kept 0; 🔒 2 snapshots locked until 2026-12-17 09:00 UTC at the latest (a later prune deletes them)"},
+		{retention.PruneReport{Deleted: []string{"c"}, Locked: []retention.Locked{{ID: "c", Until: until}, {ID: "d", Until: until}}},
+			false, "pruned 1 snapshot and 0 interrupted runs (0 B); kept 0; 🔒 the leftovers of 2 runs locked until 2026-12-17 09:00 UTC at the latest (a later prune deletes them)"},
+		{retention.PruneReport{Deleted: []string{"e"}, Hidden: true, Bytes: 2048},
+			false, "pruned 1 snapshot and 0 interrupted runs (2.0 KiB; hidden, B2's lifecycle rule deletes them after the lock ends); kept 0"},
+		{retention.PruneReport{Deleted: []string{"e"}, Hidden: true}, true, "would prune 1 snapshot and 0 interrupted runs (0 B); kept 0"},
+		{retention.PruneReport{Locked: []retention.Locked{{ID: "f", Snapshot: true}}}, false,
+			"pruned 0 snapshots and 0 interrupted runs (0 B); kept 0; 🔒 1 snapshot locked (a later prune deletes them)"},
+	} {
+		if got := pruneSummary(c.rep, c.dryRun); got != c.want {
+			t.Errorf("summary\n%s\nwant\n%s", got, c.want)
+		}
 	}
 }

@@ -198,6 +198,9 @@ func pruneLocked(ls []retention.Locked) string {
 	if n := len(ls) - snaps; n > 0 {
 		what = append(what, "the leftovers of "+pruneCount(n, "run"))
 	}
+	if until.IsZero() { // the key may not read retentions
+		return strings.Join(what, " and ") + " locked (a later prune deletes them)"
+	}
 	return fmt.Sprintf("%s locked until %s at the latest (a later prune deletes them)",
 		strings.Join(what, " and "), until.UTC().Format("2006-01-02 15:04 UTC"))
 }

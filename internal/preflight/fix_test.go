@@ -70,6 +70,8 @@ func TestEveryFailHasAFix(t *testing.T) {
 		{"key lacks a capability", first(store(ctx, locked(b2test.Governance, 30, without(deleteCaps, "readFileRetentions")...)))},
 		{"bypassGovernance", first(store(ctx, locked(b2test.Governance, 30, append([]string{"bypassGovernance"}, deleteCaps...)...)))},
 		{"no lifecycle rule", first(store(ctx, locked(b2test.Governance, 30, hideCaps...)))},
+		{"storage cap", first(store(ctx, capped(t)))},
+		{"lifecycle hides uploads", first(store(ctx, hidingRule(t)))},
 		{"postgres", postgres(ctx, &config.Postgres{Host: "127.0.0.1", Port: port, User: "mastodon", SSLMode: "disable"})},
 		{"redis", redis(ctx, 0, config.Redis{Name: "main", URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)})},
 		{"mysql", mysql(ctx, &config.MySQL{Host: "127.0.0.1", Port: port, User: "backup"})},
@@ -99,6 +101,23 @@ func TestEveryFailHasAFix(t *testing.T) {
 }
 
 func first(rs []Result, _ any) []Result { return rs }
+
+// hidingRule is a b2 store whose bucket hides every upload after a day.
+func hidingRule(t *testing.T) config.Storage {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	one := 1
+	srv.SetLifecycleRules("backups", b2test.LifecycleRule{DaysFromUploadingToHiding: &one})
+	return b2Storage(srv)
+}
+
+// capped is a b2 store on a server whose account is at its storage cap.
+func capped(t *testing.T) config.Storage {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	srv.SetStorageCap(1)
+	return b2Storage(srv)
+}
 
 // TestNoFailWithoutFix: no call of fail in the package passes an empty
 // fix, also on the paths a test cannot reach without a misbehaving

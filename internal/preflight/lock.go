@@ -14,8 +14,14 @@ import (
 // that sets one per file), the capabilities the mode needs, no
 // bypassGovernance on this host, and with a key that only hides, a
 // lifecycle rule that deletes hidden versions. Without a lock, one
-// warning recommends it.
+// warning recommends it. Lock or not, a lifecycle rule that hides uploads
+// under the prefix fails (autoHide).
 func b2Lock(a b2.Access, sc config.Storage, hides bool) []Result {
+	return append(autoHide(a, sc), lockLines(a, sc, hides)...)
+}
+
+// lockLines are b2Lock's lines about storage.lock.
+func lockLines(a b2.Access, sc config.Storage, hides bool) []Result {
 	r := &results{what: "storage b2 lock"}
 	l := sc.Lock
 	if l == nil {
@@ -106,10 +112,7 @@ func lockKey(a b2.Access, l config.Lock, hides bool) []Result {
 // lifecycle rule deletes the hidden versions under the store's prefix.
 func lifecycle(a b2.Access, sc config.Storage) []Result {
 	r := &results{what: "storage b2 lifecycle"}
-	prefix := strings.Trim(sc.Prefix, "/")
-	if prefix != "" {
-		prefix += "/"
-	}
+	prefix := storePrefix(sc)
 	for _, rule := range a.Lifecycle {
 		if strings.HasPrefix(prefix, rule.Prefix) && rule.DaysFromHidingToDeleting > 0 {
 			r.ok(fmt.Sprintf("prune hides (this key has no deleteFiles); the lifecycle rule on %q deletes hidden versions "+
@@ -122,6 +125,31 @@ func lifecycle(a b2.Access, sc config.Storage) []Result {
 		fmt.Sprintf(`b2 bucket update --lifecycle-rule '{"fileNamePrefix": %q, "daysFromHidingToDeleting": 1, `+
 			`"daysFromUploadingToHiding": null}' %s (give every existing rule too: the option replaces them)`, prefix, sc.Bucket))
 	return r.rs
+}
+
+// autoHide fails on a lifecycle rule that hides files a number of days
+// after their upload under the store's prefix: snapshots would vanish from
+// list and restore whatever the retention says.
+func autoHide(a b2.Access, sc config.Storage) []Result {
+	r := &results{what: "storage b2 lifecycle"}
+	prefix := storePrefix(sc)
+	for _, rule := range a.Lifecycle {
+		if rule.DaysFromUploadingToHiding > 0 && (strings.HasPrefix(prefix, rule.Prefix) || strings.HasPrefix(rule.Prefix, prefix)) {
+			r.fail(fmt.Sprintf("the lifecycle rule on %q hides files %d day(s) after their upload: snapshots would vanish "+
+				"from list and restore whatever retention keeps", rule.Prefix, rule.DaysFromUploadingToHiding),
+				fmt.Sprintf(`set "daysFromUploadingToHiding": null in that rule (b2 bucket update --lifecycle-rule ... %s): prune deletes`, sc.Bucket))
+		}
+	}
+	return r.rs
+}
+
+// storePrefix is the store's prefix as B2 names start: "mastodon/", or "".
+func storePrefix(sc config.Storage) string {
+	prefix := strings.Trim(sc.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	return prefix
 }
 
 // neededCaps are the capabilities of a key for lock l, and

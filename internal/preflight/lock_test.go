@@ -7,6 +7,7 @@ import (
 
 	"mbackup/internal/b2test"
 	"mbackup/internal/config"
+	"mbackup/internal/explain"
 )
 
 // lockStorage is b2Storage under prefix mastodon/ with lock l.
@@ -175,7 +176,7 @@ func TestLockLifecycle(t *testing.T) {
 	}{
 		{"none", nil, Fail, `no lifecycle rule deletes hidden versions under "mastodon/"`},
 		{"elsewhere", []b2test.LifecycleRule{{Prefix: "other/", DaysFromHidingToDeleting: &one}}, Fail, "no lifecycle rule"},
-		{"hiding only", []b2test.LifecycleRule{{Prefix: "", DaysFromUploadingToHiding: &one}}, Fail, "no lifecycle rule"},
+		{"hiding only", []b2test.LifecycleRule{{Prefix: "other/", DaysFromUploadingToHiding: &one}}, Fail, "no lifecycle rule"},
 		{"the prefix", []b2test.LifecycleRule{{Prefix: "mastodon/", DaysFromHidingToDeleting: &one}}, OK,
 			`the lifecycle rule on "mastodon/" deletes hidden versions 1 day(s) after hiding`},
 		{"the bucket", []b2test.LifecycleRule{{Prefix: "", DaysFromHidingToDeleting: &one}}, OK, `the lifecycle rule on ""`},
@@ -205,6 +206,46 @@ func TestNoLockWarns(t *testing.T) {
 	for _, r := range rs {
 		if r.What == "storage b2 lock retention" || r.What == "storage b2 lifecycle" {
 			t.Errorf("a lock line without a lock: %+v", r)
+		}
+	}
+}
+
+// TestStoreAtTheCap: at the account's storage cap the probe's write is
+// refused, and the fix says what to raise where.
+func TestStoreAtTheCap(t *testing.T) {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	srv.SetStorageCap(1)
+	rs, listed := store(context.Background(), lockStorage(srv, nil))
+	if len(rs) == 0 || rs[0].Level != Fail || !strings.Contains(rs[0].Message, "storage cap exceeded") ||
+		rs[0].Fix != explain.StorageCapFix || listed != nil {
+		t.Errorf("at the cap: %+v", rs)
+	}
+}
+
+// TestLifecycleHidesUploads: a lifecycle rule that hides files some days
+// after their upload under the store's prefix is ❌, lock or not; one
+// elsewhere in the bucket is not.
+func TestLifecycleHidesUploads(t *testing.T) {
+	seven := 7
+	for _, c := range []struct {
+		prefix string
+		lock   *config.Lock
+		fails  bool
+	}{{"", nil, true}, {"mastodon/", governance15, true}, {"mastodon/snapshots/", nil, true}, {"other/", nil, false}} {
+		srv := b2test.New(t)
+		srv.CreateLockedBucket("backups", b2test.Governance, 15)
+		srv.SetLifecycleRules("backups", b2test.LifecycleRule{Prefix: c.prefix, DaysFromUploadingToHiding: &seven})
+		rs, _ := store(context.Background(), lockStorage(srv, c.lock))
+		n := 0
+		for _, r := range rs {
+			if r.What == "storage b2 lifecycle" && r.Level == Fail && strings.Contains(r.Message, "hides files 7 day(s) after their upload") &&
+				strings.Contains(r.Fix, `"daysFromUploadingToHiding": null`) {
+				n++
+			}
+		}
+		if (n == 1) != c.fails {
+			t.Errorf("a rule on %q: %d failures in\n%s", c.prefix, n, lines(rs))
 		}
 	}
 }

@@ -95,7 +95,7 @@ func takeAt(t *testing.T, s storage.Store, at time.Time) string {
 // 1d (what whoever holds the host would do) deletes nothing inside the
 // lock: every snapshot in it stays listed and whole, each reported locked
 // until its retain-until, the leftovers of an interrupted run too, and no
-// deletion of them is even tried. A snapshot whose lock has ended (its
+// deletion of them is even tried; a dry run tells the same. A snapshot whose lock has ended (its
 // upload 16 days ago, for 15 days) is deleted: what a later prune does.
 func TestPruneLockedBucket(t *testing.T) {
 	s, srv, clk := lockedB2(t, lockCaps...)
@@ -113,13 +113,17 @@ func TestPruneLockedBucket(t *testing.T) {
 	}
 	newest := takeAt(t, s, now.Add(-time.Hour))
 	before := statuses(t, s)
+	until := now.Add(15 * day)
+	want := []Locked{{ID: old, Until: until, Snapshot: true}, {ID: older, Until: until, Snapshot: true}, {ID: garbage, Until: until}}
+	dry, err := Prune(context.Background(), PruneOptions{Store: s, Policy: editedDown, Now: now, DryRun: true})
+	if err != nil || !slices.Equal(dry.Locked, want) || !slices.Equal(dry.Deleted, []string{ended}) || len(deletions(srv)) != 0 {
+		t.Errorf("dry run: %v: locked %+v, deleted %v, deletions %v", err, dry.Locked, dry.Deleted, deletions(srv))
+	}
 	var log bytes.Buffer
 	rep, err := Prune(context.Background(), PruneOptions{Store: s, Policy: editedDown, Now: now, Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	until := now.Add(15 * day)
-	want := []Locked{{ID: old, Until: until, Snapshot: true}, {ID: older, Until: until, Snapshot: true}, {ID: garbage, Until: until}}
 	if !slices.Equal(rep.Locked, want) || !slices.Equal(rep.Deleted, []string{ended}) || len(rep.Garbage) != 0 || rep.Hidden {
 		t.Errorf("report: locked %+v, deleted %v, garbage %v", rep.Locked, rep.Deleted, rep.Garbage)
 	}
@@ -205,5 +209,32 @@ func TestPruneHides(t *testing.T) {
 	}
 	if n := len(srv.Versions("backups")); n < 6 {
 		t.Errorf("%d versions left: a hide deletes none", n)
+	}
+}
+
+// TestPruneLockUnreadable: with a key that may not read retentions, only
+// B2's refusal tells of the lock: the snapshot is reported locked, until
+// an unknown date, and none of its artifacts is deleted.
+func TestPruneLockUnreadable(t *testing.T) {
+	s, srv, clk := lockedB2(t, "listFiles", "readFiles", "writeFiles", "deleteFiles", "writeFileRetentions", "readBucketRetentions")
+	now := time.Now().UTC().Truncate(time.Second)
+	clk.set(now)
+	old := takeAt(t, s, now.Add(-3*24*time.Hour))
+	takeAt(t, s, now.Add(-time.Hour))
+	var log bytes.Buffer
+	rep, err := Prune(context.Background(), PruneOptions{Store: s, Policy: editedDown, Now: now, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Locked, []Locked{{ID: old, Snapshot: true}}) || len(rep.Deleted) != 0 {
+		t.Errorf("report: locked %+v, deleted %v", rep.Locked, rep.Deleted)
+	}
+	for _, d := range deletions(srv) {
+		if !strings.HasSuffix(d, snapshot.ManifestKey(old)) {
+			t.Errorf("an artifact of a snapshot with a locked manifest was touched: %s", d)
+		}
+	}
+	if !strings.Contains(log.String(), "snapshot "+old+" locked (until when, this key may not read: it lacks readFileRetentions)") {
+		t.Errorf("log:\n%s", log.String())
 	}
 }

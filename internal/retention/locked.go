@@ -14,7 +14,8 @@ import (
 // has ended.
 type Locked struct {
 	ID string
-	// Until is the latest retain-until of its keys that stayed.
+	// Until is the latest retain-until of its keys that stayed; zero
+	// when the key may not read retentions (readFileRetentions).
 	Until time.Time
 	// Snapshot is true when the manifest itself is locked: the snapshot
 	// is whole and still listed. False for leftovers: a snapshot whose
@@ -22,11 +23,15 @@ type Locked struct {
 	Snapshot bool
 }
 
-// Text is "snapshot ID locked until T" or "leftovers of ID locked until T".
+// Text is "snapshot ID locked until T" or "leftovers of ID locked until T";
+// "locked (until when, this key may not read)" when Until is zero.
 func (l Locked) Text() string {
 	what := "leftovers of " + l.ID
 	if l.Snapshot {
 		what = "snapshot " + l.ID
+	}
+	if l.Until.IsZero() {
+		return what + " locked (until when, this key may not read: it lacks readFileRetentions)"
 	}
 	return what + " locked until " + l.Until.UTC().Format(time.RFC3339)
 }
@@ -74,21 +79,21 @@ func (p *pruner) lockedUnder(ctx context.Context, prefix string) (time.Time, err
 }
 
 // deleteKeys deletes keys, skipping those object lock keeps: it returns
-// the latest retain-until of those (zero when none) and the first other
-// error, after which nothing more is deleted.
-func (p *pruner) deleteKeys(ctx context.Context, keys []string) (time.Time, error) {
-	var until time.Time
+// whether some were kept, the latest of their retain-untils (zero when
+// the key may not read them) and the first other error, after which
+// nothing more is deleted.
+func (p *pruner) deleteKeys(ctx context.Context, keys []string) (kept bool, until time.Time, err error) {
 	for _, k := range keys {
 		err := p.delete(ctx, k)
 		if t, ok := lockedUntil(err); ok {
-			until = later(until, t)
+			kept, until = true, later(until, t)
 			continue
 		}
 		if err != nil {
-			return until, err
+			return kept, until, err
 		}
 	}
-	return until, nil
+	return kept, until, nil
 }
 
 // locked records and logs what object lock kept.

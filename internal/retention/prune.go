@@ -226,19 +226,19 @@ type pruner struct {
 // never lose them. Artifacts locked after the manifest went are leftovers
 // for a later prune.
 func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason string) error {
-	if p.opt.DryRun {
-		fmt.Fprintf(p.log, "would delete snapshot %s: %s\n", e.ID, reason)
-		p.rep.Deleted = append(p.rep.Deleted, e.ID)
-		p.rep.Objects += len(e.Keys)
-		p.rep.Bytes += e.Bytes
-		return nil
-	}
 	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
 	if err != nil {
 		return fmt.Errorf("retention: delete snapshot %s: %w", e.ID, err)
 	}
 	if !until.IsZero() {
 		p.locked(Locked{ID: e.ID, Until: until, Snapshot: true}, reason+"; left whole")
+		return nil
+	}
+	if p.opt.DryRun {
+		fmt.Fprintf(p.log, "would delete snapshot %s: %s\n", e.ID, reason)
+		p.rep.Deleted = append(p.rep.Deleted, e.ID)
+		p.rep.Objects += len(e.Keys)
+		p.rep.Bytes += e.Bytes
 		return nil
 	}
 	manifest := snapshot.ManifestKey(e.ID)
@@ -261,11 +261,11 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 		// The acceptance of a deleted snapshot's shrink holds nothing.
 		rest = append(rest, shrink.AcceptedKey(e.ID))
 	}
-	until, err = p.deleteKeys(ctx, rest)
+	kept, until, err := p.deleteKeys(ctx, rest)
 	if err != nil {
 		return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
 	}
-	if !until.IsZero() {
+	if kept {
 		p.locked(Locked{ID: e.ID, Until: until}, "its manifest is gone, the rest is garbage")
 	} else {
 		p.rep.Bytes += e.Bytes
@@ -290,6 +290,14 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		objects = "object"
 	}
 	why := fmt.Sprintf("interrupted run %s (%d %s): no manifest, started %s ago", e.ID, len(e.Keys), objects, FormatAge(age))
+	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
+	if err != nil {
+		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
+	}
+	if !until.IsZero() {
+		p.locked(Locked{ID: e.ID, Until: until}, why)
+		return nil
+	}
 	if p.opt.DryRun {
 		fmt.Fprintf(p.log, "would delete %s\n", why)
 		p.rep.Garbage = append(p.rep.Garbage, e.ID)
@@ -297,14 +305,11 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		p.rep.Bytes += e.Bytes
 		return nil
 	}
-	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
-	if err == nil && until.IsZero() {
-		until, err = p.deleteKeys(ctx, e.Keys)
-	}
+	kept, until, err := p.deleteKeys(ctx, e.Keys)
 	if err != nil {
 		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
 	}
-	if !until.IsZero() {
+	if kept {
 		p.locked(Locked{ID: e.ID, Until: until}, why)
 		return nil
 	}
