@@ -104,8 +104,8 @@ func s3Start(bin, dir string) (*S3, error) {
 		}
 	}
 	s := &S3{
-		Endpoint:        fmt.Sprintf("127.0.0.1:%d", port),
-		Region:          "us-east-1",
+		Endpoint: fmt.Sprintf("127.0.0.1:%d", port),
+		Region:   "us-east-1",
 		// Credentials of this server only: should another test's versitygw
 		// hold the port (it was taken between the check and the bind), its
 		// answers are refused instead of silently serving this test.
