@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"mbackup/internal/config"
 	"mbackup/internal/preflight"
 	"mbackup/internal/task"
 )
@@ -20,6 +21,7 @@ type checker struct {
 	w      io.Writer // nil with --json
 	failed int
 	all    []preflight.Result
+	lock   *checkLockJSON // storage.lock, for --json
 }
 
 func (c *checker) print(rs []preflight.Result) {
@@ -50,7 +52,9 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	err := check(ctx, e, c, *notifyToo)
 	if *asJSON {
-		return errors.Join(err, printJSON(e.stdout, checkDoc(ctx, c, err)))
+		d := checkDoc(ctx, c, err)
+		d.Lock = c.lock
+		return errors.Join(err, printJSON(e.stdout, d))
 	}
 	return err
 }
@@ -61,6 +65,7 @@ func check(ctx context.Context, e *env, c *checker, notifyToo bool) error {
 	if err != nil {
 		return err
 	}
+	c.lock = lockDoc(cfg)
 	c.print([]preflight.Result{{What: "config", Level: preflight.OK, Message: e.configPath + " loads"},
 		{What: "retention", Level: preflight.OK, Message: cfg.Retention.Describe()}})
 	preflight.Run(ctx, cfg, preflight.Options{ConfigPath: e.configPath, Notify: notifyToo, Secrets: task.Secrets(cfg)}, c.print)
@@ -70,13 +75,39 @@ func check(ctx context.Context, e *env, c *checker, notifyToo bool) error {
 	return nil
 }
 
+// lockDoc is storage.lock of cfg for check --json; nil without one.
+func lockDoc(cfg *config.Config) *checkLockJSON {
+	l := cfg.Storage.Lock
+	if l == nil {
+		return nil
+	}
+	d := &checkLockJSON{Mode: l.Mode, Days: l.Days}
+	if interval, err := config.BackupInterval(cfg.Schedule.Backup); err == nil {
+		d.MinDays = config.MinLockDays(cfg.Retention.KeepWithin.Std(), interval)
+	}
+	return d
+}
+
 // checkJSON is what "mbackup check --json" prints.
 type checkJSON struct {
 	OK       bool              `json:"ok"` // no check failed and the configuration loaded
 	Failed   int               `json:"failed"`
 	Warnings int               `json:"warnings"`
 	Checks   []checkResultJSON `json:"checks"` // in the order they ran
-	Error    string            `json:"error"`
+	// Lock is storage.lock as configured; null when it is not set or the
+	// configuration did not load. The checks about it are those whose
+	// what starts with "storage b2 lock", "storage b2 key" and "storage
+	// b2 lifecycle".
+	Lock  *checkLockJSON `json:"lock"`
+	Error string         `json:"error"`
+}
+
+// checkLockJSON is storage.lock and the shortest days the configuration
+// allows (retention.keep_within plus one backup interval).
+type checkLockJSON struct {
+	Mode    string `json:"mode"`
+	Days    int    `json:"days"`
+	MinDays int    `json:"min_days"`
 }
 
 // checkResultJSON is one check: level ok, warn or fail.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mbackup/internal/b2test"
 	"mbackup/internal/snapshot"
 )
 
@@ -170,6 +171,7 @@ func must[T, U any](a T, _ U) T { return a }
 var pruneKeys = []string{"dry_run", "policy", "policy.keep_within_seconds", "policy.keep_last", "policy.keep_daily",
 	"policy.keep_weekly", "policy.keep_monthly", "snapshots", "snapshots[].id", "snapshots[].time", "snapshots[].status",
 	"snapshots[].keep", "snapshots[].reason", "snapshots[].held_by", "deleted", "interrupted_runs", "left_alone", "shrink_holds",
+	"locked", "locked[].id", "locked[].until", "locked[].snapshot", "hidden",
 	"unfinished_uploads_cancelled", "objects", "bytes", "kept", "error"}
 
 // TestPruneJSON: prune --dry-run --json tells what prune --json then
@@ -205,6 +207,17 @@ func TestPruneJSON(t *testing.T) {
 		t.Errorf("left %v, want %v", ids, kept)
 	}
 
+	srv := b2test.New(t)
+	srv.CreateLockedBucket("backups", b2test.Governance, 15)
+	_, lcfg := b2Setup(t, srv, "  lock: {mode: governance, days: 15}\n", "retention:\n  keep_within: 1d\n  keep_last: 1\n")
+	old := takeInto(t, lcfg, time.Now().Add(-3*day))
+	takeInto(t, lcfg, time.Now().Add(-time.Hour))
+	var locked pruneJSON
+	add(seen, must(jsonDoc(t, exitOK, &locked, "--config", lcfg, "prune", "--json")))
+	if len(locked.Locked) != 1 || locked.Locked[0].ID != old || len(locked.Deleted) != 0 {
+		t.Errorf("prune on a locked bucket: %+v", locked)
+	}
+
 	os.WriteFile(cfg, []byte("storage:\n  type: local\n  pth: /tmp\n"), 0o600)
 	var bad pruneJSON
 	add(seen, must(jsonDoc(t, exitUsage, &bad, "--config", cfg, "prune", "--json")))
@@ -214,7 +227,8 @@ func TestPruneJSON(t *testing.T) {
 	checkKeys(t, "prune --json", seen, pruneKeys, false)
 }
 
-var checkJSONKeys = []string{"ok", "failed", "warnings", "checks", "checks[].what", "checks[].level", "checks[].message", "checks[].fix", "error"}
+var checkJSONKeys = []string{"ok", "failed", "warnings", "checks", "checks[].what", "checks[].level", "checks[].message", "checks[].fix",
+	"lock", "lock.mode", "lock.days", "lock.min_days", "error"}
 
 // TestCheckJSON: check --json lists every check with its level and fix;
 // a ❌ makes ok false and the exit code 1, as without --json.
@@ -241,6 +255,16 @@ func TestCheckJSON(t *testing.T) {
 	if bad.OK || bad.Failed != len(fails) || len(fails) == 0 || !strings.HasPrefix(fails[0].What, "postgres") ||
 		fails[0].Message == "" || !strings.Contains(bad.Error, "failed") {
 		t.Errorf("check --json with a wrong password: %+v", bad)
+	}
+	srv := b2test.New(t)
+	srv.CreateLockedBucket("backups", b2test.Governance, 15)
+	srv.RestrictKey("backups", "listFiles", "readFiles", "writeFiles", "deleteFiles", "readFileRetentions", "writeFileRetentions",
+		"readBucketRetentions", "readBucketEncryption")
+	_, lcfg := b2Setup(t, srv, "  lock: {mode: governance, days: 15}\n", "")
+	var locked checkJSON
+	add(seen, must(jsonDoc(t, exitOK, &locked, "--config", lcfg, "check", "--json")))
+	if locked.Lock == nil || *locked.Lock != (checkLockJSON{Mode: "governance", Days: 15, MinDays: 15}) {
+		t.Errorf("check --json with a lock: %+v", locked.Lock)
 	}
 	checkKeys(t, "check --json", seen, checkJSONKeys, false)
 }
@@ -318,7 +342,8 @@ var statusKeys = []string{"snapshots", "snapshots.complete", "snapshots.partial"
 	"daemon.last_runs[].time", "daemon.last_runs[].duration_seconds", "last_drill", "last_drill.snapshot", "last_drill.host",
 	"last_drill.ok", "last_drill.time", "last_drill.age_seconds", "last_drill.rto_seconds", "last_drill.error", "last_good_drill",
 	"last_good_drill.snapshot", "last_good_drill.host", "last_good_drill.ok", "last_good_drill.time", "last_good_drill.age_seconds",
-	"last_good_drill.rto_seconds", "max_age", "max_age.seconds", "max_age.ok", "max_age.reason", "error"}
+	"last_good_drill.rto_seconds", "max_age", "max_age.seconds", "max_age.ok", "max_age.reason", "error",
+	"versions", "versions.hidden", "versions.overwritten"}
 
 // TestStatusMaxAge walks every outcome of status --max-age, with and
 // without --json: exit 1 without a complete snapshot younger than the

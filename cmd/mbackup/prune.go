@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"mbackup/internal/retention"
@@ -88,12 +89,25 @@ type pruneJSON struct {
 	LeftAlone []string `json:"left_alone"`
 	// ShrinkHolds are the flagged snapshots whose shrink holds older ones
 	// until mbackup accept-shrink.
-	ShrinkHolds       []string `json:"shrink_holds"`
-	UnfinishedUploads int      `json:"unfinished_uploads_cancelled"`
-	Objects           int      `json:"objects"` // keys deleted (with dry_run: that would be)
-	Bytes             int64    `json:"bytes"`   // stored bytes of what was deleted in full
-	Kept              int      `json:"kept"`
-	Error             string   `json:"error"`
+	ShrinkHolds []string `json:"shrink_holds"`
+	// Locked are the snapshots (snapshot true: still listed, whole) and
+	// leftovers that object lock kept; a later prune deletes them.
+	Locked []pruneLockedJSON `json:"locked"`
+	// Hidden is true when the store hides instead of deleting (a B2 key
+	// without deleteFiles): the bucket's lifecycle rule deletes later.
+	Hidden            bool   `json:"hidden"`
+	UnfinishedUploads int    `json:"unfinished_uploads_cancelled"`
+	Objects           int    `json:"objects"` // keys deleted (with dry_run: that would be)
+	Bytes             int64  `json:"bytes"`   // stored bytes of what was deleted in full
+	Kept              int    `json:"kept"`
+	Error             string `json:"error"`
+}
+
+// pruneLockedJSON is what object lock kept of one snapshot.
+type pruneLockedJSON struct {
+	ID       string    `json:"id"`
+	Until    time.Time `json:"until"`
+	Snapshot bool      `json:"snapshot"`
 }
 
 // policyJSON is a retention policy: keep_within in seconds.
@@ -120,7 +134,11 @@ type pruneDecisionJSON struct {
 func pruneDoc(ctx context.Context, rep retention.PruneReport, p *retention.Policy, dryRun bool, err error) pruneJSON {
 	d := pruneJSON{DryRun: dryRun, Snapshots: []pruneDecisionJSON{}, Deleted: orEmpty(rep.Deleted), InterruptedRuns: orEmpty(rep.Garbage),
 		LeftAlone: orEmpty(rep.Unreadable), ShrinkHolds: orEmpty(rep.Shrunk), UnfinishedUploads: rep.Unfinished,
-		Objects: rep.Objects, Bytes: rep.Bytes, Kept: rep.Kept(), Error: errText(ctx, err)}
+		Objects: rep.Objects, Bytes: rep.Bytes, Kept: rep.Kept(), Error: errText(ctx, err),
+		Locked: []pruneLockedJSON{}, Hidden: rep.Hidden}
+	for _, l := range rep.Locked {
+		d.Locked = append(d.Locked, pruneLockedJSON{ID: l.ID, Until: utc(l.Until), Snapshot: l.Snapshot})
+	}
 	if p != nil {
 		d.Policy = &policyJSON{KeepWithinSeconds: p.KeepWithin.Seconds(), KeepLast: p.KeepLast,
 			KeepDaily: p.KeepDaily, KeepWeekly: p.KeepWeekly, KeepMonthly: p.KeepMonthly}
@@ -139,16 +157,52 @@ func pruneSummary(rep retention.PruneReport, dryRun bool) string {
 	if dryRun {
 		verb = "would prune"
 	}
+	size := humanBytes(rep.Bytes)
+	if rep.Hidden && !dryRun && len(rep.Deleted)+len(rep.Garbage) > 0 {
+		size += "; hidden, B2's lifecycle rule deletes them after the lock ends"
+	}
 	s := fmt.Sprintf("%s %s and %s (%s)", verb, pruneCount(len(rep.Deleted), "snapshot"),
-		pruneCount(len(rep.Garbage), "interrupted run"), humanBytes(rep.Bytes))
+		pruneCount(len(rep.Garbage), "interrupted run"), size)
 	if rep.Unfinished > 0 {
 		s += fmt.Sprintf(", cancelled %s", pruneCount(rep.Unfinished, "unfinished upload"))
 	}
 	s += fmt.Sprintf("; kept %d", rep.Kept())
+	if l := pruneLocked(rep.Locked); l != "" {
+		s += "; 🔒 " + l
+	}
 	for _, id := range rep.Shrunk {
 		s += fmt.Sprintf("; ⚠️ holding the snapshot before the shrink of %s until mbackup accept-shrink %s", id, id)
 	}
 	return s
+}
+
+// pruneLocked says what object lock kept: "2 snapshots locked until
+// 2026-12-17 09:00 UTC (a later prune deletes them)", the latest date.
+func pruneLocked(ls []retention.Locked) string {
+	if len(ls) == 0 {
+		return ""
+	}
+	snaps, until := 0, time.Time{}
+	for _, l := range ls {
+		if l.Snapshot {
+			snaps++
+		}
+		if l.Until.After(until) {
+			until = l.Until
+		}
+	}
+	var what []string
+	if snaps > 0 {
+		what = append(what, pruneCount(snaps, "snapshot"))
+	}
+	if n := len(ls) - snaps; n > 0 {
+		what = append(what, "the leftovers of "+pruneCount(n, "run"))
+	}
+	if until.IsZero() { // the key may not read retentions
+		return strings.Join(what, " and ") + " locked (a later prune deletes them)"
+	}
+	return fmt.Sprintf("%s locked until %s at the latest (a later prune deletes them)",
+		strings.Join(what, " and "), until.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
 // pruneCount writes n and what, plural unless n is 1.

@@ -89,6 +89,7 @@ var apiHandlers = map[string]func(*Server, *call) error{
 	"b2_hide_file":                   (*Server).hideFile,
 	"b2_delete_file_version":         (*Server).deleteFileVersion,
 	"b2_get_download_authorization":  (*Server).getDownloadAuthorization,
+	"b2_update_file_retention":       (*Server).updateFileRetention,
 }
 
 // api serves /b2api/v3/<method>.
@@ -108,6 +109,9 @@ func (s *Server) api(c *call) error {
 	}
 	s.mu.Lock()
 	err := s.checkToken(c, accountToken, "")
+	if err == nil && callCaps[c.method] != "" {
+		err = s.need(callCaps[c.method])
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -129,7 +133,9 @@ func (s *Server) authorize(c *call) error {
 		caps = []string{"listBuckets", "writeBuckets", "deleteBuckets",
 			"listFiles", "readFiles", "writeFiles", "deleteFiles", "shareFiles",
 			"readBucketEncryption", "writeBucketEncryption", "readBucketRetentions",
-			"writeBucketRetentions", "readBucketReplications", "writeBucketReplications"}
+			"writeBucketRetentions", "readFileRetentions", "writeFileRetentions",
+			"readFileLegalHolds", "writeFileLegalHolds", "bypassGovernance",
+			"readBucketReplications", "writeBucketReplications"}
 	}
 	var bucketName any
 	if keyBkt != "" {
@@ -241,7 +247,7 @@ func (s *Server) downloadAllowed(c *call, b *bucket, name string) error {
 	case tk.expired:
 		return &apiError{status: 401, code: "expired_auth_token", msg: "Authorization token has expired"}
 	case tk.kind == accountToken:
-		return nil
+		return s.need("readFiles")
 	case tk.kind == downloadToken && tk.target == b.id && strings.HasPrefix(name, tk.prefix):
 		return nil
 	}

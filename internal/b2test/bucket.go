@@ -10,7 +10,7 @@ import (
 
 // bucketJSON is a bucket as B2 v3 returns it. fileLockConfiguration and
 // replicationConfiguration are always present: blazer dereferences both.
-func (b *bucket) json(readSSE bool) map[string]any {
+func (b *bucket) json(readSSE, readLock bool) map[string]any {
 	var sseValue json.RawMessage
 	if readSSE {
 		sseValue = rawOr(b.sse, `{"mode":null}`)
@@ -33,18 +33,24 @@ func (b *bucket) json(readSSE bool) map[string]any {
 			"isClientAuthorizedToRead": readSSE,
 			"value":                    sseValue,
 		},
-		"fileLockConfiguration": map[string]any{
-			"isClientAuthorizedToRead": true,
-			"value": map[string]any{
-				"isFileLockEnabled": b.lockEnabled,
-				"defaultRetention":  rawOr(b.retention, `{"mode":null,"period":null}`),
-			},
-		},
+		"fileLockConfiguration": b.lockJSON(readLock),
 		"replicationConfiguration": map[string]any{
 			"isClientAuthorizedToRead": true,
 			"value":                    rawOr(b.replication, "null"),
 		},
 	}
+}
+
+// lockJSON is the bucket's fileLockConfiguration; its value is null for a
+// key without readBucketRetentions.
+func (b *bucket) lockJSON(readable bool) map[string]any {
+	if !readable {
+		return map[string]any{"isClientAuthorizedToRead": false, "value": nil}
+	}
+	return map[string]any{"isClientAuthorizedToRead": true, "value": map[string]any{
+		"isFileLockEnabled": b.lockEnabled,
+		"defaultRetention":  b.defaultRet.json(),
+	}}
 }
 
 func rawOr(v json.RawMessage, def string) json.RawMessage {
@@ -78,7 +84,7 @@ func (s *Server) listBuckets(c *call) error {
 			len(req.Types) > 0 && !slices.Contains(req.Types, b.typ) && !slices.Contains(req.Types, "all") {
 			continue
 		}
-		out = append(out, b.json(s.readsSSE()))
+		out = append(out, b.json(s.readsSSE(), s.need("readBucketRetentions") == nil))
 	}
 	c.ok(map[string]any{"buckets": out})
 	return nil
@@ -91,9 +97,21 @@ func (s *Server) createBucketCall(c *call) error {
 		Type  string            `json:"bucketType"`
 		Info  map[string]string `json:"bucketInfo"`
 		Rules json.RawMessage   `json:"lifecycleRules"`
+		Lock  bool              `json:"fileLockEnabled"`
+		Ret   *retentionRequest `json:"defaultRetention"`
 	}
 	if err := c.decode(&req); err != nil {
 		return err
+	}
+	var ret retention
+	if req.Ret != nil {
+		var err error
+		if ret, err = req.Ret.parse(); err != nil {
+			return err
+		}
+	}
+	if ret.mode != "" && !req.Lock {
+		return badRequest("a default retention needs fileLockEnabled")
 	}
 	if err := checkBucketName(req.Name); err != nil {
 		return err
@@ -113,7 +131,8 @@ func (s *Server) createBucketCall(c *call) error {
 	if len(req.Rules) > 0 && string(req.Rules) != "null" {
 		b.rules = req.Rules
 	}
-	c.ok(b.json(s.readsSSE()))
+	b.lockEnabled, b.defaultRet = req.Lock, ret
+	c.ok(b.json(s.readsSSE(), s.need("readBucketRetentions") == nil))
 	return nil
 }
 
@@ -144,7 +163,7 @@ type updateBucketRequest struct {
 	Rules        json.RawMessage   `json:"lifecycleRules"`
 	IfRevisionIs int               `json:"ifRevisionIs"`
 	CORS         json.RawMessage   `json:"corsRules"`
-	Retention    json.RawMessage   `json:"defaultRetention"`
+	Retention    *retentionRequest `json:"defaultRetention"`
 	SSE          json.RawMessage   `json:"defaultServerSideEncryption"`
 	Lock         bool              `json:"fileLockEnabled"`
 	Replication  json.RawMessage   `json:"replicationConfiguration"`
@@ -166,6 +185,9 @@ func (s *Server) updateBucket(c *call) error {
 	if req.IfRevisionIs != 0 && req.IfRevisionIs != b.rev {
 		return &apiError{status: http.StatusConflict, code: "conflict", msg: "ifRevisionIs does not match"}
 	}
+	if err := s.updateLock(b, req); err != nil {
+		return err
+	}
 	if req.Type != "" {
 		b.typ = req.Type
 	}
@@ -179,14 +201,39 @@ func (s *Server) updateBucket(c *call) error {
 	}
 	set(&b.rules, req.Rules)
 	set(&b.cors, req.CORS)
-	set(&b.retention, req.Retention)
 	set(&b.sse, req.SSE)
 	set(&b.replication, req.Replication)
-	if req.Lock {
-		b.lockEnabled = true // B2 cannot turn file lock off again
-	}
 	b.rev++
-	c.ok(b.json(s.readsSSE()))
+	c.ok(b.json(s.readsSSE(), s.need("readBucketRetentions") == nil))
+	return nil
+}
+
+// updateLock applies fileLockEnabled (never turned off again) and
+// defaultRetention, which need writeBucketRetentions and, for a
+// retention, a lock-enabled bucket; s.mu is held.
+func (s *Server) updateLock(b *bucket, req updateBucketRequest) error {
+	if !req.Lock && req.Retention == nil {
+		return nil
+	}
+	if err := s.need("writeBucketRetentions"); err != nil {
+		return err
+	}
+	var ret retention
+	if req.Retention != nil {
+		var err error
+		if ret, err = req.Retention.parse(); err != nil {
+			return err
+		}
+		if !b.lockEnabled && !req.Lock {
+			return badRequest("file lock is not enabled on bucket %s", b.name)
+		}
+	}
+	if req.Lock {
+		b.lockEnabled = true
+	}
+	if req.Retention != nil {
+		b.defaultRet = ret
+	}
 	return nil
 }
 
@@ -208,7 +255,7 @@ func (s *Server) deleteBucket(c *call) error {
 		return badRequest("Cannot delete non-empty bucket").(*apiError).withCode("cannot_delete_non_empty_bucket")
 	}
 	delete(s.buckets, b.name)
-	c.ok(b.json(s.readsSSE()))
+	c.ok(b.json(s.readsSSE(), s.need("readBucketRetentions") == nil))
 	return nil
 }
 

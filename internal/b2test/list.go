@@ -5,7 +5,16 @@ import (
 	"strings"
 )
 
-// json returns the B2 "file object" for f.
+// fileJSON returns the B2 "file object" for f, with its fileRetention as
+// the key may read it; s.mu is held.
+func (s *Server) fileJSON(f *file) map[string]any {
+	m := f.json()
+	m["fileRetention"] = f.retentionJSON(s.need("readFileRetentions") == nil)
+	m["legalHold"] = map[string]any{"isClientAuthorizedToRead": true, "value": nil}
+	return m
+}
+
+// json returns the B2 "file object" for f, without Object Lock fields.
 func (f *file) json() map[string]any {
 	m := map[string]any{
 		"accountId":       accountID,
@@ -44,9 +53,9 @@ func (e entry) name() string {
 	return e.f.name
 }
 
-func (e entry) json() map[string]any {
+func (e entry) json(s *Server) map[string]any {
 	if e.folder == "" {
-		return e.f.json()
+		return s.fileJSON(e.f)
 	}
 	return map[string]any{
 		"accountId": accountID, "action": "folder", "bucketId": e.f.bucket.id,
@@ -125,7 +134,7 @@ func (s *Server) listFileNames(c *call) error {
 	for i < len(rows) && rows[i].name() < req.StartName {
 		i++
 	}
-	page, next := pageOf(rows[i:], count)
+	page, next := s.pageOf(rows[i:], count)
 	resp := map[string]any{"files": page, "nextFileName": nil}
 	if next != nil {
 		resp["nextFileName"] = next.name()
@@ -135,13 +144,13 @@ func (s *Server) listFileNames(c *call) error {
 }
 
 // pageOf returns the first count rows as JSON and the row after them.
-func pageOf(rows []entry, count int) ([]map[string]any, *entry) {
+func (s *Server) pageOf(rows []entry, count int) ([]map[string]any, *entry) {
 	page := []map[string]any{}
 	for i, e := range rows {
 		if i == count {
 			return page, &rows[i]
 		}
-		page = append(page, e.json())
+		page = append(page, e.json(s))
 	}
 	return page, nil
 }
@@ -184,7 +193,7 @@ func (s *Server) listFileVersions(c *call) error {
 		req.StartID != "" && rows[i].name() == req.StartName && rows[i].folder == "" && rows[i].f.seq > startSeq) {
 		i++
 	}
-	page, next := pageOf(rows[i:], count)
+	page, next := s.pageOf(rows[i:], count)
 	resp := map[string]any{"files": page, "nextFileName": nil, "nextFileId": nil}
 	if next != nil {
 		resp["nextFileName"] = next.name()
@@ -217,7 +226,7 @@ func (s *Server) listUnfinished(c *call) error {
 			rows = append(rows, entry{f: f})
 		}
 	}
-	page, next := pageOf(rows, count)
+	page, next := s.pageOf(rows, count)
 	resp := map[string]any{"files": page, "nextFileId": nil}
 	if next != nil {
 		resp["nextFileId"] = next.f.id
@@ -241,7 +250,7 @@ func (s *Server) getFileInfo(c *call) error {
 		return notFound("not_found", "file not present: "+req.FileID)
 	}
 	c.name = f.name
-	c.ok(f.json())
+	c.ok(s.fileJSON(f))
 	return nil
 }
 
@@ -269,15 +278,17 @@ func (s *Server) hideFile(c *call) error {
 		return badRequest("File already hidden: %s", req.Name).(*apiError).withCode("already_hidden")
 	}
 	f := s.newFile(b, req.Name, "hide")
-	c.ok(f.json())
+	c.ok(s.fileJSON(f))
 	return nil
 }
 
-// deleteFileVersion serves b2_delete_file_version; fileName must match.
+// deleteFileVersion serves b2_delete_file_version; fileName must match and
+// a version under retention stays (see mayDelete).
 func (s *Server) deleteFileVersion(c *call) error {
 	var req struct {
 		Name   string `json:"fileName"`
 		FileID string `json:"fileId"`
+		Bypass bool   `json:"bypassGovernance"`
 	}
 	if err := c.decode(&req); err != nil {
 		return err
@@ -288,6 +299,9 @@ func (s *Server) deleteFileVersion(c *call) error {
 	f := s.files[req.FileID]
 	if f == nil || f.name != req.Name {
 		return badRequest("File not present: %s %s", req.Name, req.FileID).(*apiError).withCode("file_not_present")
+	}
+	if err := s.mayDelete(f, req.Bypass); err != nil {
+		return err
 	}
 	delete(s.files, f.id)
 	c.ok(map[string]any{"fileId": f.id, "fileName": f.name})

@@ -29,7 +29,7 @@ type bucket struct {
 	sse           json.RawMessage // defaultServerSideEncryption value
 	replication   json.RawMessage
 	lockEnabled   bool
-	retention     json.RawMessage // defaultRetention
+	defaultRet    retention // default retention of new versions
 	rev           int
 }
 
@@ -47,6 +47,8 @@ type file struct {
 	data             []byte
 	discarded        bool
 	parts            map[int]*part
+	lockMode         string    // "governance", "compliance", or "" for none
+	retainUntil      time.Time // end of the retention when lockMode is set
 }
 
 // part is one uploaded part of an unfinished large file.
@@ -66,6 +68,10 @@ type File struct {
 	SHA1     string // hex, or "none" for large files
 	Info     map[string]string
 	Uploaded time.Time
+	// LockMode and RetainUntil are the version's Object Lock retention
+	// ("" and zero when none).
+	LockMode    string
+	RetainUntil time.Time
 }
 
 // CreateBucket makes a private bucket named name, if it does not exist yet.
@@ -217,6 +223,7 @@ func (f *file) export() File {
 	return File{
 		Name: f.name, ID: f.id, Action: f.action, Size: size, SHA1: f.sha1,
 		Info: maps.Clone(f.info), Uploaded: f.uploaded,
+		LockMode: f.lockMode, RetainUntil: f.retainUntil,
 	}
 }
 

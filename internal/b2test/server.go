@@ -20,6 +20,17 @@
 //     version is an upload. Downloads of a missing or hidden name are 404 and
 //     a range starting at or past the end is 416.
 //   - Errors are JSON {"status":n,"code":"...","message":"..."}.
+//   - Object Lock (lock.go): a lock-enabled bucket's default retention, or
+//     the retention asked for on upload, locks each new version; a version
+//     under retention is not deleted (401 access_denied) unless it is
+//     governance and the call bypasses it with the bypassGovernance
+//     capability; b2_update_file_retention lengthens freely but shortens
+//     governance only with that bypass and compliance never. Hiding is
+//     always allowed. Lifecycle rules are kept and applied by
+//     ApplyLifecycle at the server's clock (SetNow).
+//   - Capabilities: after RestrictKey each call needs the capability B2
+//     documents for it (401 unauthorized otherwise).
+//   - SetStorageCap: an upload past the cap is 403 storage_cap_exceeded.
 //
 // State lives in memory. DiscardContent keeps only sizes and SHA1s, so a test
 // can stream gigabytes through the server.
@@ -58,18 +69,19 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 
-	mu      sync.Mutex
-	now     func() time.Time
-	discard bool
-	caps    []string // nil: every capability
-	keyBkt  string   // bucket the key is restricted to; "" for none
-	seq     int64
-	buckets map[string]*bucket // by name
-	files   map[string]*file   // every version and unfinished large file, by id
-	tokens  map[string]*token
-	log     []Request
-	faults  []*faultRule
-	held    map[net.Conn]struct{} // connections hijacked by a Hang fault
+	mu       sync.Mutex
+	now      func() time.Time
+	discard  bool
+	caps     []string // nil: every capability
+	capBytes int64    // storage cap; 0 for none
+	keyBkt   string   // bucket the key is restricted to; "" for none
+	seq      int64
+	buckets  map[string]*bucket // by name
+	files    map[string]*file   // every version and unfinished large file, by id
+	tokens   map[string]*token
+	log      []Request
+	faults   []*faultRule
+	held     map[net.Conn]struct{} // connections hijacked by a Hang fault
 }
 
 // accountID is the account every key of the fake belongs to.
@@ -198,9 +210,13 @@ const (
 	filePrefix   = "/file/"        // + bucket name / file name: download
 )
 
-// RestrictKey makes b2_authorize_account report only caps, and a key
-// restricted to bucket when it is not "": what "mbackup check" reads. The
-// fake does not enforce them on other calls.
+// RestrictKey makes the key hold only caps (none given: every
+// capability), and be restricted to bucket when it is not "": what
+// b2_authorize_account reports and "mbackup check" reads. Every call then
+// needs its capability as B2 documents it (401 unauthorized otherwise),
+// except b2_list_buckets; a listing shows fileRetention values only with
+// readFileRetentions and a bucket's file lock configuration only with
+// readBucketRetentions. The bucket restriction is reported, not enforced.
 func (s *Server) RestrictKey(bucket string, caps ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

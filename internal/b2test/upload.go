@@ -94,6 +94,10 @@ func (s *Server) uploadFile(c *call) error {
 	if err != nil {
 		return err
 	}
+	mode, until, err := retentionHeaders(c.r.Header)
+	if err != nil {
+		return err
+	}
 	b, err := s.readBody(c)
 	if err != nil {
 		return err
@@ -104,11 +108,20 @@ func (s *Server) uploadFile(c *call) error {
 	if bk == nil {
 		return badRequest("bucket %s does not exist", bucketID)
 	}
-	f := s.newFile(bk, name, "upload")
+	if err := s.checkCap(b.size); err != nil {
+		return err
+	}
+	f := &file{bucket: bk, uploaded: s.now()}
+	if err := s.uploadRetention(f, mode, until); err != nil {
+		return err
+	}
+	lockMode, retainUntil := f.lockMode, f.retainUntil
+	f = s.newFile(bk, name, "upload")
+	f.lockMode, f.retainUntil = lockMode, retainUntil
 	f.size, f.sha1, f.data, f.discarded = b.size, b.sha1, b.data, b.discarded
 	f.contentType = contentType(c.r.Header.Get("Content-Type"))
 	f.info = info
-	c.ok(f.json())
+	c.ok(s.fileJSON(f))
 	return nil
 }
 
@@ -168,6 +181,9 @@ func (s *Server) uploadPart(c *call) error {
 	if s.files[fileID] != f || f.action != "start" {
 		return badRequest("large file %s was finished or cancelled", fileID)
 	}
+	if err := s.checkCap(b.size); err != nil {
+		return err
+	}
 	f.parts[n] = &part{size: b.size, sha1: b.sha1, data: b.data, discarded: b.discarded}
 	c.ok(map[string]any{
 		"fileId": fileID, "partNumber": n, "contentLength": b.size,
@@ -183,6 +199,7 @@ func (s *Server) startLargeFile(c *call) error {
 		Name        string            `json:"fileName"`
 		ContentType string            `json:"contentType"`
 		Info        map[string]string `json:"fileInfo"`
+		Retention   *fileRetention    `json:"fileRetention"`
 	}
 	if err := c.decode(&req); err != nil {
 		return err
@@ -204,12 +221,17 @@ func (s *Server) startLargeFile(c *call) error {
 	if bk == nil {
 		return badRequest("invalid bucketId: %s", req.BucketID)
 	}
+	probe := &file{bucket: bk, uploaded: s.now()}
+	if err := s.uploadRetention(probe, req.Retention.mode(), req.Retention.until()); err != nil {
+		return err
+	}
 	f := s.newFile(bk, req.Name, "start")
+	f.lockMode, f.retainUntil = probe.lockMode, probe.retainUntil
 	f.sha1 = "none"
 	f.contentType = contentType(req.ContentType)
 	f.info = info
 	f.parts = map[int]*part{}
-	c.ok(f.json())
+	c.ok(s.fileJSON(f))
 	return nil
 }
 
@@ -254,7 +276,7 @@ func (s *Server) finishLargeFile(c *call) error {
 	if !discarded {
 		f.data = data
 	}
-	c.ok(f.json())
+	c.ok(s.fileJSON(f))
 	return nil
 }
 

@@ -159,6 +159,10 @@ type Storage struct {
 	// directory of the configuration file, as every path in it; Load makes
 	// it absolute. Loading never creates it.
 	Path string `yaml:"path"`
+
+	// Lock keeps every object the backup host writes undeletable for a
+	// number of days (B2 Object Lock; b2 only for now); nil when absent.
+	Lock *Lock `yaml:"lock"`
 }
 
 // Encryption is the encryption section. At least one recipient is required.

@@ -24,6 +24,7 @@ storage:
   call_timeout: 90s
   stall_timeout: 5m
   upload_timeout: 1d12h
+  lock: {mode: compliance, days: 31}
 encryption:
   recipients: [` + testRecipient + `]
   recipients_file: recipients.txt
@@ -120,7 +121,7 @@ func wantFull(dir, rcpt2 string) *Config {
 			ApplicationKey: NewSecret("K005secret"), ApplicationKeyFile: filepath.Join(dir, "b2.key"),
 			ChunkSize: 100e6, PartSize: DefaultChunkSize, ConcurrentUploads: 4,
 			CallTimeout: Duration(90 * time.Second), StallTimeout: Duration(5 * time.Minute),
-			UploadTimeout: Duration(36 * time.Hour),
+			UploadTimeout: Duration(36 * time.Hour), Lock: &Lock{Mode: LockCompliance, Days: 31},
 		},
 		Encryption: Encryption{
 			Recipients:     []string{testRecipient},

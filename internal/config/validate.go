@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 		v.add("host", "must be a non-empty label without spaces or slashes")
 	}
 	c.Storage.validate(v)
+	c.validateLock(v)
 	c.Encryption.validate(v, !c.Verifier())
 	if c.Postgres != nil {
 		c.Postgres.validate(v)

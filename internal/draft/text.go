@@ -32,6 +32,14 @@ storage:
   application_key_file: b2.key      # TODO: create it: the application key, chmod 600
   chunk_size: 16MiB                 # part size of large files; memory ~ 2 x (uploads + 1) x chunk
   concurrent_uploads: 2
+  # Object Lock (B2 only): every object stays undeletable for days, so that
+  # whoever takes this host cannot erase the backups. The bucket needs file
+  # lock (b2 bucket create --file-lock-enabled); mbackup check says what is
+  # missing. Trade-off: compliance cannot be shortened by anyone, Backblaze
+  # included; governance can be, by a key with bypassGovernance.
+  # days: at least retention.keep_within plus one backup interval (here
+  # 14d + 12h, so 15).
+  # lock: {mode: governance, days: 15}
   # For any S3-compatible service instead (remove the b2-only keys above):
   #   type: s3
   #   endpoint: s3.eu-central-003.backblazeb2.com

@@ -18,11 +18,13 @@
 package explain
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
 	"mbackup/internal/config"
+	"mbackup/internal/storage"
 )
 
 // Source is a configured source, as an error about it is explained.
@@ -118,10 +120,14 @@ func address(text string) string {
 }
 
 // Job explains the failure of the backup job of component and name under
-// cfg: "CAUSE — FIX (SETTING)" for a cause it recognises, err's own text
-// otherwise (a stalled or killed producer, a files entry, a store's
-// failure), which a generic fix would only blur.
+// cfg: "CAUSE — FIX (SETTING)" for a cause it recognises (a source's, or
+// the store's storage cap), err's own text otherwise (a stalled or killed
+// producer, a files entry, another failure of the store), which a generic
+// fix would only blur.
 func Job(cfg *config.Config, component, name string, err error) string {
+	if StorageCap(err) {
+		return StorageCapText
+	}
 	s, ok := SourceOf(cfg, component, name)
 	if !ok {
 		return err.Error()
@@ -130,6 +136,22 @@ func Job(cfg *config.Config, component, name string, err error) string {
 		return x.String()
 	}
 	return err.Error()
+}
+
+// StorageCapText is a write refused at the store's storage cap as an
+// admin reads it. It holds storage.ErrStorageCap's words, so StorageCap
+// recognises it in a reason that only kept the text (a manifest's).
+var StorageCapText = "the store refused the upload: " + storage.ErrStorageCap.Error() + " (the B2 account's storage cap is reached) — " + StorageCapFix
+
+// StorageCapFix says what to raise where when the storage cap is reached.
+const StorageCapFix = "raise the storage cap in the B2 web console (Account > Caps & Alerts, storage cap), " +
+	"or free space (mbackup prune); list, status and prune keep working at the cap"
+
+// StorageCap reports whether err is, or tells of, a write refused at the
+// store's storage cap: it wraps storage.ErrStorageCap, or its text (a
+// snapshot's failures, joined from their reasons) names it.
+func StorageCap(err error) bool {
+	return err != nil && (errors.Is(err, storage.ErrStorageCap) || strings.Contains(err.Error(), storage.ErrStorageCap.Error()))
 }
 
 // The sources a configuration names.

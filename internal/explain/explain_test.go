@@ -12,6 +12,7 @@ import (
 	"mbackup/internal/mysqldump"
 	"mbackup/internal/pgdump"
 	"mbackup/internal/redisdump"
+	"mbackup/internal/storage"
 )
 
 // closedPort is a local port nothing listens on.
@@ -108,5 +109,28 @@ func TestJobUnknown(t *testing.T) {
 	stalled := errors.New("snapshot: producer stalled: it wrote nothing for 2s (stopped or hung); it was killed")
 	if got := Job(cfg, "redis", "main", stalled); got != stalled.Error() {
 		t.Errorf("a cause not recognised: %q", got)
+	}
+}
+
+// TestStorageCap: a job failed at the storage cap reads as the cap and
+// what to raise where, for a postgres job as for a files entry; the text
+// is recognised again once only its words are left, and nothing else is
+// taken for it.
+func TestStorageCap(t *testing.T) {
+	cfg := &config.Config{Postgres: &config.Postgres{}}
+	capped := fmt.Errorf("snapshot: upload snapshots/x/postgres/db.dump.zst.age: b2: put: %w", storage.ErrStorageCap)
+	for _, c := range []struct{ component, name string }{{"postgres", "mastodon"}, {"files", "env"}} {
+		got := Job(cfg, c.component, c.name, capped)
+		if got != StorageCapText || !strings.Contains(got, "Caps & Alerts") || !strings.Contains(got, "mbackup prune") {
+			t.Errorf("%s: %q", c.component, got)
+		}
+	}
+	if !StorageCap(capped) || !StorageCap(errors.New("postgres mastodon: "+StorageCapText)) {
+		t.Error("the cap not recognised")
+	}
+	for _, err := range []error{nil, errors.New("b2: put: 403 unauthorized: caps")} {
+		if StorageCap(err) {
+			t.Errorf("%v taken for the cap", err)
+		}
 	}
 }

@@ -39,6 +39,9 @@
 //	mbackup_drill_restore_seconds{component}           gauge: restore time of each component in that drill
 //	mbackup_shrunk_artifacts                           gauge: artifacts of the last snapshot taken that the shrink guard
 //	                                                   flagged (much smaller than, or missing since, the previous one)
+//	mbackup_storage_cap_reached{task}                  gauge: 1 when the last run of the task (backup, mirror) failed,
+//	                                                   in whole or in part, because the store refused a write at the
+//	                                                   account's storage cap (B2 storage_cap_exceeded), else 0
 //
 // Series that describe something not yet observed by this process are absent
 // rather than zero: the snapshot series until the store has been listed once
@@ -98,6 +101,7 @@ const (
 	MirrorObjects          = "mbackup_mirror_objects"
 	MirrorBytes            = "mbackup_mirror_bytes"
 	ShrunkArtifacts        = "mbackup_shrunk_artifacts"
+	StorageCapReached      = "mbackup_storage_cap_reached"
 )
 
 // Labels of the per-task series.
@@ -135,6 +139,7 @@ func Names() []string {
 		RunsTotal,
 		ShrunkArtifacts,
 		Snapshots,
+		StorageCapReached,
 	}
 }
 
@@ -162,6 +167,7 @@ type Metrics struct {
 	mirrorObjects  *prometheus.GaugeVec
 	mirrorBytes    *prometheus.GaugeVec // no labels: absent until the first SetMirror
 	shrunk         *prometheus.GaugeVec // no labels: absent until the first SetShrunk
+	storageCap     *prometheus.GaugeVec // per task: absent until its first SetStorageCap
 
 	newest *newestGood
 
@@ -227,6 +233,10 @@ func New(tasks ...string) *Metrics {
 			Name: ShrunkArtifacts,
 			Help: "Artifacts of the last snapshot taken flagged by the shrink guard (much smaller than, or missing since, the previous complete snapshot).",
 		}, nil),
+		storageCap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: StorageCapReached,
+			Help: "1 when the last run of the task failed, in whole or in part, because the store refused a write at the account's storage cap; else 0.",
+		}, []string{TaskLabel}),
 		newest:    newNewestGood(time.Now),
 		drill:     newDrillSeries(),
 		succeeded: map[string]bool{},
@@ -236,7 +246,7 @@ func New(tasks ...string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lastSuccess, m.lastRun, m.runDuration, m.runs,
 		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures, m.pingFailures,
-		m.mirrorObjects, m.mirrorBytes, m.newest, m.shrunk,
+		m.mirrorObjects, m.mirrorBytes, m.newest, m.shrunk, m.storageCap,
 	)
 	for _, t := range tasks {
 		for _, r := range Results {
@@ -285,6 +295,16 @@ func (m *Metrics) SetArtifacts(artifacts []Artifact) {
 // SetShrunk records how many artifacts of the snapshot just taken the
 // shrink guard flagged.
 func (m *Metrics) SetShrunk(n int) { m.shrunk.WithLabelValues().Set(float64(n)) }
+
+// SetStorageCap records whether the last run of task (backup, mirror)
+// hit the store's storage cap.
+func (m *Metrics) SetStorageCap(task string, reached bool) {
+	v := 0.0
+	if reached {
+		v = 1
+	}
+	m.storageCap.WithLabelValues(task).Set(v)
+}
 
 // SetSnapshots records what a listing of the store found: the number of
 // snapshots by status and the time of the newest complete one (the zero

@@ -268,6 +268,7 @@ func setAll(m *Metrics) {
 	m.PingFailed("backup")
 	m.SetMirror(1, 2, 3, 4, 5)
 	m.SetShrunk(2)
+	m.SetStorageCap("backup", true)
 	m.SetDrill(Drill{LastOK: now, Duration: time.Minute, ComponentSeconds: map[string]float64{"postgres": 30}})
 }
 
@@ -281,6 +282,21 @@ func TestSetShrunk(t *testing.T) {
 	wantValue(t, scrape(t, m), 3, ShrunkArtifacts)
 	m.SetShrunk(0)
 	wantValue(t, scrape(t, m), 0, ShrunkArtifacts)
+}
+
+// TestSetStorageCap: absent until a write task ran, then 1 for a run at the
+// cap and 0 for the next run that was not.
+func TestSetStorageCap(t *testing.T) {
+	m := New("backup", "mirror")
+	if _, ok := scrape(t, m)[StorageCapReached]; ok {
+		t.Errorf("%s exported before any run", StorageCapReached)
+	}
+	m.SetStorageCap("backup", true)
+	wantValue(t, scrape(t, m), 1, StorageCapReached, "task", "backup")
+	m.SetStorageCap("mirror", false)
+	wantValue(t, scrape(t, m), 0, StorageCapReached, "task", "mirror")
+	m.SetStorageCap("backup", false)
+	wantValue(t, scrape(t, m), 0, StorageCapReached, "task", "backup")
 }
 
 // TestNamesMatchRegistry: Names is exactly the set of mbackup_* families the

@@ -38,6 +38,19 @@ func TestEveryFailHasAFix(t *testing.T) {
 	srv.CreateBucket("backups")
 	closedB2 := b2Storage(srv)
 	closedB2.Bucket = "no-such-bucket"
+	locked := func(mode string, days int, caps ...string) config.Storage {
+		s := b2test.New(t)
+		s.CreateLockedBucket("backups", mode, days)
+		if mode == "" {
+			s.CreateBucket("plain")
+		}
+		s.RestrictKey("", caps...)
+		sc := lockStorage(s, governance15)
+		if mode == "" {
+			sc.Bucket = "plain"
+		}
+		return sc
+	}
 	webhook := func(u string) *config.Config {
 		return &config.Config{Notify: &config.Notify{Slack: &config.Slack{WebhookURL: config.NewSecret(u)}}}
 	}
@@ -51,6 +64,14 @@ func TestEveryFailHasAFix(t *testing.T) {
 		{"store type", first(store(ctx, config.Storage{Type: "ftp"}))},
 		{"local store", first(store(ctx, config.Storage{Type: config.StorageLocal, Path: file}))},
 		{"b2 bucket", first(store(ctx, closedB2))},
+		{"bucket without lock", first(store(ctx, locked("", 0, deleteCaps...)))},
+		{"lock unreadable", first(store(ctx, locked(b2test.Governance, 30, without(deleteCaps, "readBucketRetentions")...)))},
+		{"retention too short", first(store(ctx, locked(b2test.Governance, 7, without(deleteCaps, "writeFileRetentions")...)))},
+		{"key lacks a capability", first(store(ctx, locked(b2test.Governance, 30, without(deleteCaps, "readFileRetentions")...)))},
+		{"bypassGovernance", first(store(ctx, locked(b2test.Governance, 30, append([]string{"bypassGovernance"}, deleteCaps...)...)))},
+		{"no lifecycle rule", first(store(ctx, locked(b2test.Governance, 30, hideCaps...)))},
+		{"storage cap", first(store(ctx, capped(t)))},
+		{"lifecycle hides uploads", first(store(ctx, hidingRule(t)))},
 		{"postgres", postgres(ctx, &config.Postgres{Host: "127.0.0.1", Port: port, User: "mastodon", SSLMode: "disable"})},
 		{"redis", redis(ctx, 0, config.Redis{Name: "main", URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)})},
 		{"mysql", mysql(ctx, &config.MySQL{Host: "127.0.0.1", Port: port, User: "backup"})},
@@ -80,6 +101,23 @@ func TestEveryFailHasAFix(t *testing.T) {
 }
 
 func first(rs []Result, _ any) []Result { return rs }
+
+// hidingRule is a b2 store whose bucket hides every upload after a day.
+func hidingRule(t *testing.T) config.Storage {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	one := 1
+	srv.SetLifecycleRules("backups", b2test.LifecycleRule{DaysFromUploadingToHiding: &one})
+	return b2Storage(srv)
+}
+
+// capped is a b2 store on a server whose account is at its storage cap.
+func capped(t *testing.T) config.Storage {
+	srv := b2test.New(t)
+	srv.CreateBucket("backups")
+	srv.SetStorageCap(1)
+	return b2Storage(srv)
+}
 
 // TestNoFailWithoutFix: no call of fail in the package passes an empty
 // fix, also on the paths a test cannot reach without a misbehaving

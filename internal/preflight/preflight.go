@@ -1,6 +1,7 @@
 // Package preflight probes everything a configuration names, before the
 // first backup needs it: the recipients and the signing key, the store
-// (list, write, read back, delete), every source server, every entry of
+// (list, write, read back, delete; for B2 the key, the bucket's
+// encryption and Object Lock, lock.go), every source server, every entry of
 // the files section (what the running user cannot read, the Mastodon
 // secrets keys a .env.production lacks), the media bucket, what a restore
 // drill needs on this machine (identity, directory, server programs) and
@@ -11,7 +12,9 @@
 // Invariants:
 //   - A probe writes nothing but its own marker object under check/ in
 //     the store, which it deletes again, also when it fails half-way or
-//     its context ends; a source is only read (an RDB is read and
+//     its context ends (under Object Lock the deletion is refused, or only
+//     hides it: the marker stays until its lock ends, which the probe
+//     reports as the lock at work); a source is only read (an RDB is read and
 //     dropped, so is the tar of a files entry), and Slack is posted to
 //     only when asked.
 //   - No result holds a secret: secrets go to the clients and nowhere

@@ -61,6 +61,8 @@ func TestStoreProbe(t *testing.T) {
 		{What: "storage b2", Level: OK, Message: "listed 0 snapshot(s); wrote, read back and deleted a test object"},
 		{What: "storage b2 key", Level: OK, Message: "has listFiles, readFiles, writeFiles, deleteFiles"},
 		{What: "storage b2 encryption", Level: OK, Message: "bucket default encryption SSE-B2"},
+		{What: "storage b2 lock", Level: Warn, Message: "storage.lock is not set: whoever takes this host can delete every backup with its key",
+			Fix: `set storage.lock (see the README's "Object Lock"): every object stays undeletable for its days`},
 	}
 	if len(rs) != len(want) {
 		t.Fatalf("results %+v", rs)
@@ -76,7 +78,7 @@ func TestStoreProbe(t *testing.T) {
 
 	srv.Inject("download", b2test.Fault{Status: http.StatusForbidden})
 	rs, _ = store(context.Background(), b2Storage(srv))
-	if len(rs) != 1 || rs[0].Level != Fail || !strings.HasPrefix(rs[0].Message, "read "+MarkerPrefix) {
+	if len(rs) == 0 || rs[0].Level != Fail || !strings.HasPrefix(rs[0].Message, "read "+MarkerPrefix) {
 		t.Fatalf("a failed read back: %+v", rs)
 	}
 	if left := leftUnder(srv, MarkerPrefix); len(left) != 0 {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"mbackup/internal/config"
+	"mbackup/internal/explain"
+	"mbackup/internal/retention"
 	"mbackup/internal/snapshot"
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/b2"
@@ -25,7 +28,7 @@ const MarkerPrefix = "check/"
 // It returns the listing, nil (not empty) when the store could not be listed.
 func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) {
 	r := &results{what: "storage " + sc.Type}
-	var more []Result
+	var key, more []Result
 	var listed []snapshot.Entry
 	err := configured.With(ctx, sc, func(s storage.Store) error {
 		entries, err := snapshot.List(ctx, s)
@@ -33,21 +36,33 @@ func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) 
 			return fmt.Errorf("list: %w", err)
 		}
 		listed = append([]snapshot.Entry{}, entries...) // not nil: listed, maybe empty
-		if err := probe(ctx, s); err != nil {
+		if bs, ok := s.(*b2.Store); ok {
+			// Before the probe: a lock the bucket cannot honour fails
+			// the probe's write, and these lines say why.
+			key = b2Key(ctx, bs, sc)
+		}
+		locked, err := probe(ctx, s)
+		if err != nil {
 			return err
 		}
-		r.ok(fmt.Sprintf("listed %d snapshot(s); wrote, read back and deleted a test object", len(entries)))
+		r.ok(fmt.Sprintf("listed %d snapshot(s); wrote, read back and deleted a test object%s", len(entries), locked))
 		more = snapshots(entries)
-		if bs, ok := s.(*b2.Store); ok {
-			more = append(more, b2Key(ctx, bs)...)
-		}
 		return nil
 	})
 	if err != nil {
-		r.fail(err.Error(), storeFix(sc.Type))
-		return r.rs, nil
+		fix := storeFix(sc.Type)
+		switch {
+		case explain.StorageCap(err):
+			fix = explain.StorageCapFix
+		case sc.Lock != nil && strings.Contains(err.Error(), "object lock cannot be applied"):
+			// The b2 store refuses to upload unlocked: the lines
+			// below say what the bucket or the key lacks.
+			fix = "make the bucket and the key fit storage.lock, as the lock lines below say, or remove storage.lock"
+		}
+		r.fail(err.Error(), fix)
+		return append(r.rs, key...), nil
 	}
-	return append(r.rs, more...), listed
+	return append(append(r.rs, more...), key...), listed
 }
 
 // storeFix is what to look at when a store of type typ cannot be used.
@@ -84,38 +99,57 @@ func snapshots(entries []snapshot.Entry) []Result {
 }
 
 // probe writes, reads back and deletes a small object under MarkerPrefix.
-// The object is deleted whatever happens after it was written.
-func probe(ctx context.Context, s storage.Store) error {
+// The object is deleted whatever happens after it was written. Under
+// Object Lock the deletion is refused, which is the lock at work: it
+// returns how long the object stays, and no error.
+func probe(ctx context.Context, s storage.Store) (locked string, err error) {
 	var b [8]byte
 	rand.Read(b[:])
 	key, body := MarkerPrefix+hex.EncodeToString(b[:]), "mbackup check "+time.Now().UTC().Format(time.RFC3339)
 	if _, err := s.Put(ctx, key, strings.NewReader(body)); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+		return "", fmt.Errorf("write %s: %w", key, err)
 	}
-	defer s.Delete(context.WithoutCancel(ctx), key)
+	deleted := false
+	defer func() {
+		if !deleted {
+			s.Delete(context.WithoutCancel(ctx), key)
+		}
+	}()
 	rc, err := s.Get(ctx, key)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
+		return "", fmt.Errorf("read %s: %w", key, err)
 	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
 	if err != nil || string(got) != body {
-		return fmt.Errorf("read %s back: got %d bytes (%v)", key, len(got), err)
+		return "", fmt.Errorf("read %s back: got %d bytes (%v)", key, len(got), err)
 	}
-	if err := s.Delete(ctx, key); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+	err = s.Delete(ctx, key)
+	deleted = err == nil
+	var le *storage.LockedError
+	if errors.As(err, &le) {
+		deleted = true
+		return fmt.Sprintf("; it stays, locked until %s: Object Lock works", le.Until.UTC().Format(time.RFC3339)), nil
 	}
-	return nil
+	if err != nil {
+		return "", fmt.Errorf("delete %s: %w", key, err)
+	}
+	return "", nil
 }
 
-// b2Key reports whether the B2 key has the capabilities a backup needs
-// and whether the bucket encrypts at rest.
-func b2Key(ctx context.Context, s *b2.Store) []Result {
-	key, enc := &results{what: "storage b2 key"}, &results{what: "storage b2 encryption"}
+// b2Key reports whether the B2 key has the capabilities a backup needs,
+// whether the bucket encrypts at rest, and what Object Lock protects
+// (b2Lock): with storage.lock the key is checked for the lock instead.
+func b2Key(ctx context.Context, s *b2.Store, sc config.Storage) []Result {
+	key := &results{what: "storage b2 key"}
 	a, err := s.Inspect(ctx)
 	if err != nil {
 		key.fail(err.Error(), storeFix(config.StorageB2))
 		return key.rs
+	}
+	lock := b2Lock(a, sc, retention.Hides(s))
+	if sc.Lock != nil {
+		return append(lock, encryption(a)...)
 	}
 	if m := a.Missing(); len(m) > 0 {
 		key.fail("lacks "+strings.Join(m, ", "), fmt.Sprintf("make a key with %s (b2 key create --bucket BUCKET NAME %s)",
@@ -123,6 +157,12 @@ func b2Key(ctx context.Context, s *b2.Store) []Result {
 	} else {
 		key.ok("has " + strings.Join(b2.Needed, ", "))
 	}
+	return append(append(key.rs, encryption(a)...), lock...)
+}
+
+// encryption reports whether the bucket encrypts at rest.
+func encryption(a b2.Access) []Result {
+	enc := &results{what: "storage b2 encryption"}
 	switch {
 	case !a.EncryptionReadable:
 		enc.warn("this key may not read the bucket's default encryption (readBucketEncryption); check it in the B2 web console", "")
@@ -132,5 +172,5 @@ func b2Key(ctx context.Context, s *b2.Store) []Result {
 	default:
 		enc.ok("bucket default encryption " + a.Encryption)
 	}
-	return append(key.rs, enc.rs...)
+	return enc.rs
 }

@@ -45,7 +45,15 @@ type PruneReport struct {
 	Unreadable []string
 	// Shrunk are the flagged snapshots whose unaccepted shrink holds
 	// snapshots the policy alone would delete, or might later.
-	Shrunk     []string
+	Shrunk []string
+	// Locked are the snapshots and leftovers that object lock kept, in
+	// whole or in part (see Locked): kept this time, deleted by a later
+	// prune once their lock has ended. Not an error.
+	Locked []Locked
+	// Hidden is true when the store hides instead of deleting (a B2 key
+	// without deleteFiles): what was "deleted" is hidden, and the bucket's
+	// lifecycle rule removes it after its lock ends.
+	Hidden     bool
 	Unfinished int   // unfinished uploads cancelled: b2 large files, s3 multipart uploads, local temporary files
 	Objects    int   // keys deleted
 	Bytes      int64 // stored bytes of the snapshots and leftovers deleted in full
@@ -79,7 +87,9 @@ type unfinishedSweeper interface {
 // a snapshot at once; if the run stops midway, the rest of it is garbage
 // for the next prune. Nothing is deleted after the first error, which is
 // returned with the report of what was deleted until then. A failed listing
-// or an invalid policy deletes nothing.
+// or an invalid policy deletes nothing. A key under object lock
+// (*storage.LockedError) is no error: it is reported in Locked and left for
+// a later prune; a locked manifest keeps its whole snapshot.
 func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	var rep PruneReport
 	if opt.Store == nil {
@@ -114,7 +124,8 @@ func Prune(ctx context.Context, opt PruneOptions) (PruneReport, error) {
 	if err := guard(rep.Decisions, now); err != nil {
 		return rep, err
 	}
-	p := &pruner{opt: opt, rep: &rep, log: opt.Log, accepted: accepted}
+	rep.Hidden = Hides(opt.Store)
+	p := &pruner{opt: opt, rep: &rep, log: opt.Log, accepted: accepted, now: now}
 	if p.log == nil {
 		p.log = io.Discard
 	}
@@ -206,10 +217,23 @@ type pruner struct {
 	rep      *PruneReport
 	log      io.Writer
 	accepted map[string]bool // ids whose shrink was accepted
+	now      time.Time
 }
 
-// deleteSnapshot deletes the manifest of e, then its other keys.
+// deleteSnapshot deletes the manifest of e, then its other keys. A
+// manifest that object lock keeps keeps the whole snapshot: none of its
+// artifacts is deleted, since a snapshot that still looks complete must
+// never lose them. Artifacts locked after the manifest went are leftovers
+// for a later prune.
 func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason string) error {
+	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
+	if err != nil {
+		return fmt.Errorf("retention: delete snapshot %s: %w", e.ID, err)
+	}
+	if !until.IsZero() {
+		p.locked(Locked{ID: e.ID, Until: until, Snapshot: true}, reason+"; left whole")
+		return nil
+	}
 	if p.opt.DryRun {
 		fmt.Fprintf(p.log, "would delete snapshot %s: %s\n", e.ID, reason)
 		p.rep.Deleted = append(p.rep.Deleted, e.ID)
@@ -218,36 +242,62 @@ func (p *pruner) deleteSnapshot(ctx context.Context, e snapshot.Entry, reason st
 		return nil
 	}
 	manifest := snapshot.ManifestKey(e.ID)
-	if err := p.delete(ctx, manifest); err != nil {
+	err = p.delete(ctx, manifest)
+	if until, ok := lockedUntil(err); ok {
+		p.locked(Locked{ID: e.ID, Until: until, Snapshot: true}, reason+"; its artifacts stay with it")
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("retention: delete snapshot %s: %w", e.ID, err)
 	}
 	p.rep.Deleted = append(p.rep.Deleted, e.ID)
+	var rest []string
 	for _, k := range e.Keys {
-		if k == manifest {
-			continue
-		}
-		if err := p.delete(ctx, k); err != nil {
-			return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
+		if k != manifest {
+			rest = append(rest, k)
 		}
 	}
 	if p.accepted[e.ID] {
 		// The acceptance of a deleted snapshot's shrink holds nothing.
-		if err := p.delete(ctx, shrink.AcceptedKey(e.ID)); err != nil {
-			return fmt.Errorf("retention: delete snapshot %s: its acceptance: %w", e.ID, err)
-		}
+		rest = append(rest, shrink.AcceptedKey(e.ID))
 	}
-	p.rep.Bytes += e.Bytes
-	fmt.Fprintf(p.log, "deleted snapshot %s: %s\n", e.ID, reason)
+	kept, until, err := p.deleteKeys(ctx, rest)
+	if err != nil {
+		return fmt.Errorf("retention: delete snapshot %s: its manifest is gone, the rest is garbage for the next prune: %w", e.ID, err)
+	}
+	if kept {
+		p.locked(Locked{ID: e.ID, Until: until}, "its manifest is gone, the rest is garbage")
+	} else {
+		p.rep.Bytes += e.Bytes
+	}
+	fmt.Fprintf(p.log, "%s snapshot %s: %s\n", p.deleted(), e.ID, reason)
 	return nil
 }
 
-// deleteGarbage deletes the leftovers of a run that committed no manifest.
+// deleted is the verb of a deletion: "hid" on a store that only hides.
+func (p *pruner) deleted() string {
+	if p.rep.Hidden {
+		return "hid"
+	}
+	return "deleted"
+}
+
+// deleteGarbage deletes the leftovers of a run that committed no manifest,
+// but those that object lock keeps.
 func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.Duration) error {
 	objects := "objects"
 	if len(e.Keys) == 1 {
 		objects = "object"
 	}
 	why := fmt.Sprintf("interrupted run %s (%d %s): no manifest, started %s ago", e.ID, len(e.Keys), objects, FormatAge(age))
+	until, err := p.lockedUnder(ctx, snapshot.Root+e.ID+"/")
+	if err != nil {
+		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
+	}
+	if !until.IsZero() {
+		p.locked(Locked{ID: e.ID, Until: until}, why)
+		return nil
+	}
 	if p.opt.DryRun {
 		fmt.Fprintf(p.log, "would delete %s\n", why)
 		p.rep.Garbage = append(p.rep.Garbage, e.ID)
@@ -255,14 +305,17 @@ func (p *pruner) deleteGarbage(ctx context.Context, e snapshot.Entry, age time.D
 		p.rep.Bytes += e.Bytes
 		return nil
 	}
-	for _, k := range e.Keys {
-		if err := p.delete(ctx, k); err != nil {
-			return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
-		}
+	kept, until, err := p.deleteKeys(ctx, e.Keys)
+	if err != nil {
+		return fmt.Errorf("retention: delete interrupted run %s: %w", e.ID, err)
+	}
+	if kept {
+		p.locked(Locked{ID: e.ID, Until: until}, why)
+		return nil
 	}
 	p.rep.Garbage = append(p.rep.Garbage, e.ID)
 	p.rep.Bytes += e.Bytes
-	fmt.Fprintf(p.log, "deleted %s\n", why)
+	fmt.Fprintf(p.log, "%s %s\n", p.deleted(), why)
 	return nil
 }
 

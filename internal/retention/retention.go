@@ -32,6 +32,10 @@
 //   - Prune deletes a snapshot's manifest first, so the snapshot disappears
 //     at once and what is left of it after an interruption is garbage; it
 //     deletes nothing after the first error of a run.
+//   - A key that object lock keeps (*storage.LockedError from Delete) is
+//     no error: Prune reports it (Locked) and a later prune deletes it.
+//     When a snapshot's manifest is locked, none of its artifacts is
+//     deleted: a snapshot that still looks complete never loses them.
 package retention
 
 import (

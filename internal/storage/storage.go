@@ -95,10 +95,13 @@ func ValidKey(key string) error {
 // them once Until has passed. It is not a failure of prune.
 type LockedError struct {
 	Key   string
-	Until time.Time // the latest retain-until of the versions left
+	Until time.Time // the latest retain-until of the versions left; zero when the key may not read it
 }
 
 func (e *LockedError) Error() string {
+	if e.Until.IsZero() {
+		return fmt.Sprintf("%s is locked (the key may not read until when)", e.Key)
+	}
 	return fmt.Sprintf("%s is locked until %s", e.Key, e.Until.UTC().Format(time.RFC3339))
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"mbackup/internal/config"
 	"mbackup/internal/drill"
+	"mbackup/internal/explain"
 	"mbackup/internal/mediasync"
 	"mbackup/internal/metrics"
 	"mbackup/internal/notify"
@@ -181,6 +182,9 @@ func (o *Observer) Done(ctx context.Context, r Outcome) {
 // another one's report tells of.
 func (o *Observer) count(r Outcome, finished time.Time) {
 	o.metrics.RunFinished(r.Task, r.Result(), r.Started, finished)
+	if r.Task == Backup || r.Task == Mirror {
+		o.metrics.SetStorageCap(r.Task, explain.StorageCap(r.Err))
+	}
 	if m := r.Mirror; m != nil {
 		o.metrics.SetMirror(int(m.Copied), int(m.Unchanged), int(m.Deleted), int(m.Failed), m.CopiedBytes)
 	}

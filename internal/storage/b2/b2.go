@@ -39,6 +39,24 @@
 // Prefix+key; Prefix always ends in "/" so that two stores with prefixes
 // "a" and "ab" never see each other's objects.
 //
+// Object Lock (lock.go, delete.go): with Config.Lock set, every uploaded
+// version is retained for Lock.Days from its upload, by the bucket's default
+// retention when that covers the lock, else by the retention sent with the
+// upload request itself (b2_upload_file headers, b2_start_large_file's
+// fileRetention: no request of its own). A Put that cannot be locked fails
+// before uploading. Delete never bypasses a retention: it deletes the
+// versions that are not retained, leaves a hide marker newest (the key is
+// gone from Get, Stat and List, and no older version comes back) and
+// returns a *storage.LockedError; with a key that lacks deleteFiles
+// (Hides) it only hides. Versions and GetVersion (storage.Versioned) reach
+// every version, hidden or superseded, with its retention. These calls,
+// which blazer does not make, are direct v3 JSON calls (api.go) within the
+// same CallTimeout and DownloadTimeout. The store never calls blazer's
+// Bucket.Update, which panics on a default retention without a period.
+//
+// Storage cap: a Put that B2 refuses with 403 storage_cap_exceeded fails at
+// once with storage.ErrStorageCap; reading, listing and deleting go on.
+//
 // Memory: an upload holds its own chunk buffer plus blazer's buffers, one per
 // concurrent upload and one being handed over, so about
 // (ConcurrentUploads+2) × ChunkSize live, within the budget of
@@ -112,6 +130,11 @@ type Config struct {
 	// the upload is given up.
 	UploadRetries int
 
+	// Lock, when its Mode is set, gives every uploaded version an Object
+	// Lock retention of Lock.Days from its upload. The bucket must have
+	// file lock enabled.
+	Lock Lock
+
 	// APIBase replaces https://api.backblazeb2.com, for tests.
 	APIBase string
 }
@@ -119,9 +142,9 @@ type Config struct {
 // String describes the configuration without the application key.
 func (c Config) String() string {
 	return fmt.Sprintf("b2.Config{KeyID:%q AppKey:[redacted] Bucket:%q Prefix:%q ChunkSize:%d ConcurrentUploads:%d "+
-		"CallTimeout:%v StallTimeout:%v UploadTimeout:%v DownloadTimeout:%v UploadRetries:%d APIBase:%q}",
+		"CallTimeout:%v StallTimeout:%v UploadTimeout:%v DownloadTimeout:%v UploadRetries:%d Lock:%+v APIBase:%q}",
 		c.KeyID, c.Bucket, c.Prefix, c.ChunkSize, c.ConcurrentUploads,
-		c.CallTimeout, c.StallTimeout, c.UploadTimeout, c.DownloadTimeout, c.UploadRetries, c.APIBase)
+		c.CallTimeout, c.StallTimeout, c.UploadTimeout, c.DownloadTimeout, c.UploadRetries, c.Lock, c.APIBase)
 }
 
 // GoString is String, so that %#v does not print the application key either.
@@ -157,6 +180,9 @@ func (c Config) withDefaults() (Config, error) {
 	case len(c.Prefix)+storage.MaxKeyLen > maxNameLen:
 		return c, fmt.Errorf("prefix %q is longer than %d bytes", c.Prefix, maxNameLen-storage.MaxKeyLen)
 	}
+	if err := c.Lock.check(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -173,6 +199,11 @@ type Store struct {
 	transport *http.Transport
 	chunks    sync.Pool // *[]byte of ChunkSize+1 bytes, reused across Puts
 
+	sess        sessions         // the store's own authorization for direct v3 calls
+	versionPage int              // versions per b2_list_file_versions call
+	bucketLock  bucketLock       // the bucket's lock configuration, read by New
+	now         func() time.Time // the clock that tells a retention from a past one
+
 	mu     sync.Mutex
 	bucket *b2.Bucket // current handle; replaced after a failed upload
 	stale  bool       // the handle saw a failed upload and must be replaced
@@ -186,7 +217,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("b2: config: %w", err)
 	}
-	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg)}
+	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage, now: time.Now}
 	opts := []b2.ClientOption{b2.Transport(meter{next: s.transport}), b2.UserAgent("mbackup")}
 	if cfg.APIBase != "" {
 		opts = append(opts, b2.APIBase(cfg.APIBase))
@@ -201,6 +232,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, s.fail("open bucket", cfg.Bucket, cctx, err)
 	}
+	se, err := s.authorize(cctx)
+	if err != nil {
+		return nil, s.fail("authorize", "", cctx, err)
+	}
+	bk, err := s.listBucket(cctx, se)
+	if err != nil {
+		return nil, s.fail("open bucket", cfg.Bucket, cctx, err)
+	}
+	se.bucketID = bk.ID
+	s.sess.set(se)
+	s.bucketLock = bk.lock()
 	return s, nil
 }
 

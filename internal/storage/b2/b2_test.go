@@ -30,6 +30,12 @@ func newStore(t *testing.T, edit func(*Config)) (*b2test.Server, *Store) {
 	t.Helper()
 	srv := b2test.New(t)
 	srv.CreateBucket(testBucket)
+	return srv, openStore(t, srv, edit)
+}
+
+// openStore opens a store on srv's testBucket, as newStore does.
+func openStore(t *testing.T, srv *b2test.Server, edit func(*Config)) *Store {
+	t.Helper()
 	cfg := Config{
 		KeyID:     srv.KeyID,
 		AppKey:    srv.AppKey,
@@ -46,7 +52,7 @@ func newStore(t *testing.T, edit func(*Config)) (*b2test.Server, *Store) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return srv, s
+	return s
 }
 
 func TestConformance(t *testing.T) {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/Backblaze/blazer/b2"
-	"github.com/Backblaze/blazer/base"
 
 	"mbackup/internal/storage"
 )
@@ -23,14 +23,38 @@ const deletePasses = 3
 // them with b2_list_file_versions and deleting each with
 // b2_delete_file_version, then listing again until none is left. Each call
 // runs within CallTimeout. A missing key is not an error.
+//
+// Versions under Object Lock retention stay: Delete deletes the others,
+// makes sure a hide marker is the newest version (so the key leaves Get,
+// Stat and List, and an older locked version does not come back into
+// view) and returns a *storage.LockedError with the latest retain-until.
+// A later Delete, after that date, removes the rest.
+//
+// With a key that lacks deleteFiles (Hides), Delete only hides the key
+// with b2_hide_file, which needs writeFiles: its versions stay until a
+// lifecycle rule (daysFromHidingToDeleting) removes them.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := storage.ValidKey(key); err != nil {
 		return fmt.Errorf("b2: delete: %w", err)
 	}
+	name := s.name(key)
+	if s.Hides() {
+		vs, err := s.versionsOf(ctx, name)
+		if err == nil && len(vs) > 0 && vs[0].Action == "upload" {
+			err = s.hide(ctx, name)
+		}
+		if err != nil {
+			return s.fail("delete (hide)", key, ctx, err)
+		}
+		return nil
+	}
 	for range deletePasses {
-		n, err := s.deleteVersions(ctx, s.name(key))
+		n, until, err := s.deletePass(ctx, name)
 		if err != nil {
 			return s.fail("delete", key, ctx, err)
+		}
+		if n == 0 && until != nil {
+			return fmt.Errorf("b2: delete %s: %w", key, &storage.LockedError{Key: key, Until: *until})
 		}
 		if n == 0 {
 			return nil
@@ -39,43 +63,102 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.fail("delete", key, ctx, fmt.Errorf("versions still present after %d passes: is the key being written?", deletePasses))
 }
 
-// deleteVersions deletes the versions of name found by one listing and
-// returns how many it deleted. All versions of name come first among the
-// names it prefixes, so the listing stops at the first other name. Pages
-// of 1000 make blazer's early end of a listing (v0.7.2 ends it silently
-// at a page holding only unfinished large files) practically unreachable
-// here, and the next pass lists again anyway.
-func (s *Store) deleteVersions(ctx context.Context, name string) (int, error) {
-	p := s.newPager(ctx)
-	defer p.close()
-	it := s.current().List(p.ctx, b2.ListPrefix(name), b2.ListHidden(), b2.ListPageSize(1000))
-	n := 0
-	for p.next(it) {
-		o := it.Object()
-		if o.Name() != name {
-			break
-		}
-		if err := s.deleteVersion(ctx, o); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := it.Err(); err != nil {
-		return n, cause(p.ctx, err)
-	}
-	return n, nil
+// Hides reports whether Delete hides keys instead of deleting them: the
+// key lacks the deleteFiles capability.
+func (s *Store) Hides() bool {
+	se := s.sess.get()
+	return se != nil && !slices.Contains(se.caps, "deleteFiles")
 }
 
-// deleteVersion deletes one listed version; one already gone is fine.
-func (s *Store) deleteVersion(ctx context.Context, o *b2.Object) error {
+// errEndOfName stops a listing at the first version of another name.
+var errEndOfName = errors.New("end of name")
+
+// versionsOf lists the versions of name, newest first. They come first
+// among the names it prefixes, so the listing stops at the first other
+// name.
+func (s *Store) versionsOf(ctx context.Context, name string) ([]fileVersion, error) {
+	var vs []fileVersion
+	err := s.listVersions(ctx, name, func(f fileVersion) error {
+		if f.Name != name {
+			return errEndOfName
+		}
+		vs = append(vs, f)
+		return nil
+	})
+	if err != nil && err != errEndOfName {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// deletePass deletes the versions of name found by one listing that are
+// not under retention and returns how many it deleted and, when some are
+// retained, the latest retain-until. While versions stay retained, the
+// newest version is kept as (or made) a hide marker.
+func (s *Store) deletePass(ctx context.Context, name string) (int, *time.Time, error) {
+	vs, err := s.versionsOf(ctx, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := s.now()
+	var until *time.Time
+	for _, v := range vs {
+		if _, t := v.retention(); t.After(now) && (until == nil || t.After(*until)) {
+			until = &t
+		}
+	}
+	if until != nil && vs[0].Action == "upload" {
+		// Hidden first, so that no older version comes into view.
+		if err := s.hide(ctx, name); err != nil {
+			return 0, until, err
+		}
+	}
+	n, locked := 0, false
+	for i, v := range vs {
+		if _, t := v.retention(); t.After(now) || until != nil && i == 0 && v.Action == "hide" {
+			continue
+		}
+		refused, err := s.deleteVersion(ctx, v)
+		switch {
+		case err != nil:
+			return n, until, err
+		case refused && until == nil: // retention the key may not read
+			zero := time.Time{}
+			until, locked = &zero, true
+		case !refused:
+			n++
+		}
+	}
+	if locked && len(vs) > 0 && vs[0].Action == "upload" {
+		if err := s.hide(ctx, name); err != nil {
+			return n, until, err
+		}
+	}
+	return n, until, nil
+}
+
+// deleteVersion deletes one listed version; one already gone is fine, one
+// that B2 refuses because of its retention is reported as locked.
+func (s *Store) deleteVersion(ctx context.Context, v fileVersion) (locked bool, err error) {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	err := o.Delete(ctx)
-	if err == nil || b2.IsNotExist(err) {
-		return nil
+	err = s.call(ctx, "b2_delete_file_version", map[string]any{"fileName": v.Name, "fileId": v.ID}, &struct{}{})
+	switch {
+	case err == nil, isCode(err, http.StatusBadRequest, "file_not_present"), isCode(err, http.StatusNotFound, "not_found"):
+		return false, nil
+	case isCode(err, http.StatusUnauthorized, "access_denied"):
+		return true, nil
 	}
-	if code, msgCode, _ := base.MsgCode(err); code == http.StatusNotFound ||
-		(code == http.StatusBadRequest && msgCode == "file_not_present") {
+	return false, cause(ctx, err)
+}
+
+// hide makes a hide marker the newest version of name; a name already
+// hidden is fine.
+func (s *Store) hide(ctx context.Context, name string) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	err := s.call(ctx, "b2_hide_file", map[string]any{"bucketId": s.sess.get().bucketID, "fileName": name}, &struct{}{})
+	if err == nil || isCode(err, http.StatusBadRequest, "already_hidden") {
 		return nil
 	}
 	return cause(ctx, err)

@@ -2,12 +2,8 @@ package b2
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
-	"strings"
 )
 
 // Access is what the application key may do and how the bucket is set up,
@@ -25,17 +21,69 @@ type Access struct {
 	// EncryptionReadable is false when the key may not read the setting
 	// (it lacks readBucketEncryption).
 	EncryptionReadable bool
+
+	// FileLockEnabled tells whether the bucket has file lock (Object Lock)
+	// enabled; false also when FileLockReadable is false.
+	FileLockEnabled bool
+	// FileLockReadable is false when the key may not read the bucket's
+	// lock configuration (it lacks readBucketRetentions).
+	FileLockReadable bool
+	// DefaultMode is the bucket's default retention mode ("governance" or
+	// "compliance"), "" if none.
+	DefaultMode string
+	// DefaultDays is the bucket's default retention in days (a year counts
+	// 365), 0 if none.
+	DefaultDays int
+	// Lifecycle are the bucket's lifecycle rules.
+	Lifecycle []LifecycleRule
 }
 
-// Needed are the capabilities mbackup uses: listing, reading back,
-// uploading and deleting (prune).
+// LifecycleRule is one of a bucket's lifecycle rules; a zero day count
+// means the rule does not set it.
+type LifecycleRule struct {
+	Prefix                    string // fileNamePrefix the rule applies to
+	DaysFromHidingToDeleting  int    // days after a version is hidden or superseded until it is deleted
+	DaysFromUploadingToHiding int    // days after an upload until the name is hidden
+}
+
+// Needed are the capabilities mbackup uses without a lock: listing,
+// reading back, uploading and deleting (prune).
 var Needed = []string{"listFiles", "readFiles", "writeFiles", "deleteFiles"}
 
 // Missing returns the Needed capabilities the key lacks.
-func (a Access) Missing() []string {
+func (a Access) Missing() []string { return missing(a.Capabilities, Needed) }
+
+// NeededFor returns the capabilities mbackup needs with lock l: listing,
+// reading back and uploading always; deleteFiles unless hide is true
+// (prune then hides names with b2_hide_file, which needs only writeFiles,
+// and a lifecycle rule deletes them); with a lock, writeFileRetentions to
+// set each version's retention on upload and readFileRetentions to see
+// it when listing versions. bypassGovernance is never needed: a key that
+// has it can delete governance-locked versions, which the lock is meant to
+// prevent.
+func NeededFor(l Lock, hide bool) []string {
+	caps := []string{"listFiles", "readFiles", "writeFiles"}
+	if !hide {
+		caps = append(caps, "deleteFiles")
+	}
+	if l.Mode != "" {
+		caps = append(caps, "readFileRetentions", "writeFileRetentions")
+	}
+	return caps
+}
+
+// MissingFor returns the capabilities NeededFor(l, hide) lists that the
+// key lacks, where hide is whether the key lacks deleteFiles (the store
+// then hides instead of deleting).
+func (a Access) MissingFor(l Lock) []string {
+	hide := !slices.Contains(a.Capabilities, "deleteFiles")
+	return missing(a.Capabilities, NeededFor(l, hide))
+}
+
+func missing(have, need []string) []string {
 	var m []string
-	for _, c := range Needed {
-		if !slices.Contains(a.Capabilities, c) {
+	for _, c := range need {
+		if !slices.Contains(have, c) {
 			m = append(m, c)
 		}
 	}
@@ -44,86 +92,41 @@ func (a Access) Missing() []string {
 
 // Inspect asks B2 what the key may do (b2_authorize_account) and how the
 // bucket is configured (b2_list_buckets). It speaks the v3 API directly:
-// blazer v0.7.2 reads neither the key's capabilities nor the v3 shape of
-// defaultServerSideEncryption ({isClientAuthorizedToRead, value}).
+// blazer v0.7.2 reads neither the key's capabilities, nor the v3 shape of
+// defaultServerSideEncryption and fileLockConfiguration
+// ({isClientAuthorizedToRead, value}), nor a bucket whose default
+// retention is {"mode": null, "period": null} safely.
 func (s *Store) Inspect(ctx context.Context) (Access, error) {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	var auth struct {
-		AccountID string `json:"accountId"`
-		Token     string `json:"authorizationToken"`
-		APIInfo   struct {
-			Storage struct {
-				APIURL       string   `json:"apiUrl"`
-				Capabilities []string `json:"capabilities"`
-				BucketName   *string  `json:"bucketName"`
-				NamePrefix   *string  `json:"namePrefix"`
-			} `json:"storageApi"`
-		} `json:"apiInfo"`
+	se, err := s.authorize(ctx)
+	if err != nil {
+		return Access{}, fmt.Errorf("b2: inspect: authorize: %w", cause(ctx, err))
 	}
-	base := s.cfg.APIBase
-	if base == "" {
-		base = "https://api.backblazeb2.com"
+	a := Access{Capabilities: se.caps, KeyBucket: se.keyBucket, KeyPrefix: se.keyPrefix}
+	bk, err := s.listBucket(ctx, se)
+	if err != nil {
+		return a, fmt.Errorf("b2: inspect: %w", cause(ctx, err))
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/b2api/v3/b2_authorize_account", nil)
-	req.SetBasicAuth(s.cfg.KeyID, s.cfg.AppKey)
-	if err := s.do(req, &auth); err != nil {
-		return Access{}, fmt.Errorf("b2: inspect: authorize: %w", err)
+	a.EncryptionReadable = bk.SSE.Readable
+	if bk.SSE.Value != nil && bk.SSE.Value.Mode != nil {
+		a.Encryption = *bk.SSE.Value.Mode
 	}
-	st := auth.APIInfo.Storage
-	a := Access{Capabilities: st.Capabilities, KeyBucket: deref(st.BucketName), KeyPrefix: deref(st.NamePrefix)}
-	body, _ := json.Marshal(map[string]string{"accountId": auth.AccountID, "bucketName": s.cfg.Bucket})
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, st.APIURL+"/b2api/v3/b2_list_buckets", strings.NewReader(string(body)))
-	req.Header.Set("Authorization", auth.Token)
-	var list struct {
-		Buckets []struct {
-			SSE struct {
-				Readable bool `json:"isClientAuthorizedToRead"`
-				Value    *struct {
-					Mode *string `json:"mode"`
-				} `json:"value"`
-			} `json:"defaultServerSideEncryption"`
-		} `json:"buckets"`
+	a.FileLockReadable = bk.Lock.Readable
+	if bk.Lock.Value != nil {
+		a.FileLockEnabled = bk.Lock.Value.Enabled
 	}
-	if err := s.do(req, &list); err != nil {
-		return a, fmt.Errorf("b2: inspect: list buckets: %w", err)
-	}
-	if len(list.Buckets) != 1 {
-		return a, fmt.Errorf("b2: inspect: bucket %q not found by this key", s.cfg.Bucket)
-	}
-	sse := list.Buckets[0].SSE
-	a.EncryptionReadable = sse.Readable
-	if sse.Value != nil && sse.Value.Mode != nil {
-		a.Encryption = *sse.Value.Mode
+	a.DefaultMode, a.DefaultDays = bk.defaultRetention()
+	for _, r := range bk.Lifecycle {
+		a.Lifecycle = append(a.Lifecycle, LifecycleRule{Prefix: r.Prefix,
+			DaysFromHidingToDeleting: derefInt(r.ToDelete), DaysFromUploadingToHiding: derefInt(r.ToHide)})
 	}
 	return a, nil
 }
 
-// do sends req and decodes a 200 answer into v, or returns B2's error.
-func (s *Store) do(req *http.Request, v any) error {
-	resp, err := (&http.Client{Transport: s.transport}).Do(req)
-	if err != nil {
-		return err
+func derefInt(n *int) int {
+	if n == nil {
+		return 0
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}
-		json.Unmarshal(b, &e)
-		return fmt.Errorf("%d %s: %s", resp.StatusCode, e.Code, e.Message)
-	}
-	return json.Unmarshal(b, v)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return *n
 }

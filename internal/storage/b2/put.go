@@ -3,11 +3,15 @@ package b2
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Backblaze/blazer/b2"
+	"github.com/Backblaze/blazer/base"
 
 	"mbackup/internal/storage"
 )
@@ -25,6 +29,10 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	if err := ctx.Err(); err != nil {
 		return storage.Object{}, s.fail("put", key, ctx, err)
 	}
+	sendLock, err := s.uploadLock()
+	if err != nil {
+		return storage.Object{}, s.fail("put", key, ctx, err)
+	}
 	bucket, err := s.handle(ctx)
 	if err != nil {
 		return storage.Object{}, s.fail("put", key, ctx, err)
@@ -32,10 +40,18 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Objec
 	tctx, cancelTimeout := context.WithTimeoutCause(ctx, s.cfg.UploadTimeout,
 		fmt.Errorf("%w: not done within %v", errUploadTimeout, s.cfg.UploadTimeout))
 	defer cancelTimeout()
+	if sendLock {
+		tctx = withLock(tctx, s.cfg.Lock)
+	}
 	wctx, wd, cancel := watch(tctx, s.cfg.StallTimeout, s.cfg.UploadRetries)
 	defer cancel(nil)
 	u := &upload{s: s, parent: ctx, ctx: wctx, cancel: cancel, wd: wd, bucket: bucket, obj: bucket.Object(s.name(key))}
 	size, err := u.run(r)
+	if err != nil && (capExceeded(err) || errors.Is(context.Cause(wctx), storage.ErrStorageCap)) {
+		err = fmt.Errorf("%w: the Backblaze account reached its storage cap: raise it in the Backblaze web console "+
+			"(Caps & Alerts) or free space with prune", storage.ErrStorageCap)
+		return storage.Object{}, s.fail("put", key, ctx, err)
+	}
 	if err != nil {
 		return storage.Object{}, s.fail("put", key, wctx, err)
 	}
@@ -205,4 +221,15 @@ func (u *upload) abort(err error) error {
 		return fmt.Errorf("%w; its unfinished large file is left for the sweeper: %v", err, cerr)
 	}
 	return err
+}
+
+// capExceeded reports whether err, or an error it wraps, is B2's 403
+// storage_cap_exceeded, which blazer does not retry.
+func capExceeded(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if code, msg, _ := base.MsgCode(e); code == http.StatusForbidden && msg == "storage_cap_exceeded" {
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "storage_cap_exceeded")
 }

@@ -1,6 +1,7 @@
 package b2
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"mbackup/internal/stall"
+	"mbackup/internal/storage"
 )
 
 // ErrStalled is the cause of an upload or download cancelled by the stall
@@ -46,6 +48,7 @@ const (
 	methodUploadFile = "b2_upload_file"
 	methodUploadPart = "b2_upload_part"
 	methodDownload   = "b2_download_file_by_name"
+	methodStartLarge = "b2_start_large_file"
 )
 
 // meter is the RoundTripper given to blazer. A request whose context carries
@@ -65,6 +68,10 @@ func (m meter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return m.next.RoundTrip(req)
 	}
 	method := req.Header.Get("X-Blazer-Method")
+	req, err := addRetention(req, method)
+	if err != nil {
+		return nil, err
+	}
 	upload := method == methodUploadFile || method == methodUploadPart
 	if upload {
 		if err := wd.pause(ctx); err != nil {
@@ -87,7 +94,10 @@ func (m meter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	wd.answered(upload, resp.StatusCode/100 == 2, resp.Status)
-	if method != methodDownload || req.Method == http.MethodHead {
+	if upload && resp.StatusCode == http.StatusForbidden {
+		resp.Body = wd.checkCap(resp.Body)
+	}
+	if method != methodDownload && method != methodDownloadByID || req.Method == http.MethodHead {
 		wd.Leave()
 		return resp, nil
 	}
@@ -177,6 +187,24 @@ func (w *watchdog) answered(upload, ok bool, what string) {
 	if w.fails > w.retries {
 		w.cancel(fmt.Errorf("%w: %d upload requests in a row failed, the last with %s", ErrRetriesExhausted, w.fails, what))
 	}
+}
+
+// errCap is the cause of an upload ended by B2's 403
+// storage_cap_exceeded.
+var errCap = fmt.Errorf("%w (B2 answered 403 storage_cap_exceeded)", storage.ErrStorageCap)
+
+// checkCap ends the transfer at once when a 403 answer is B2's
+// storage_cap_exceeded: blazer v0.7.2 does not retry it, but a large
+// file's upload goroutine that gets it deadlocks with the writer, which
+// would otherwise wait for the stall timeout. It returns the body for
+// blazer to read.
+func (w *watchdog) checkCap(body io.ReadCloser) io.ReadCloser {
+	b, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+	body.Close()
+	if bytes.Contains(b, []byte(`"storage_cap_exceeded"`)) {
+		w.cancel(errCap)
+	}
+	return io.NopCloser(bytes.NewReader(b))
 }
 
 // pause waits before an upload request that follows failed ones: 50 ms

@@ -51,7 +51,7 @@ func Open(ctx context.Context, c config.Storage) (storage.Store, error) {
 			KeyID: c.KeyID, AppKey: c.ApplicationKey.Reveal(), Bucket: c.Bucket, Prefix: c.Prefix,
 			ChunkSize: int(c.ChunkSize), ConcurrentUploads: c.ConcurrentUploads,
 			CallTimeout: c.CallTimeout.Std(), StallTimeout: c.StallTimeout.Std(), UploadTimeout: c.UploadTimeout.Std(),
-			APIBase: strings.TrimSuffix(c.Endpoint, "/"),
+			APIBase: strings.TrimSuffix(c.Endpoint, "/"), Lock: b2Lock(c.Lock),
 		})
 	case config.StorageS3:
 		host, secure, err := config.ParseEndpoint(c.Endpoint)
@@ -65,6 +65,15 @@ func Open(ctx context.Context, c config.Storage) (storage.Store, error) {
 		})
 	}
 	return nil, &configError{fmt.Errorf("storage.type %q is not b2, s3 or local", c.Type)}
+}
+
+// b2Lock is storage.lock for the b2 store; the zero Lock (none) when
+// absent.
+func b2Lock(l *config.Lock) b2.Lock {
+	if l == nil {
+		return b2.Lock{}
+	}
+	return b2.Lock{Mode: l.Mode, Days: l.Days}
 }
 
 // With opens the store c names, runs fn on it and closes the store.
