@@ -190,6 +190,20 @@ func (s *S3) CreateBucket(ctx context.Context, name string, versioned bool) erro
 	return nil
 }
 
+// CreateLockedBucket creates a bucket with Object Lock enabled (and so
+// versioning), without a default retention: objects are retained only
+// when written with one.
+func (s *S3) CreateLockedBucket(ctx context.Context, name string) error {
+	c, err := s.Client()
+	if err != nil {
+		return fmt.Errorf("testenv: s3 client: %w", err)
+	}
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{Region: s.Region, ObjectLocking: true}); err != nil {
+		return fmt.Errorf("testenv: create locked bucket %s: %w (server log: %s)", name, err, s.log.String())
+	}
+	return nil
+}
+
 // Freeze stops the server process with SIGSTOP: the kernel still accepts
 // connections and buffers what is sent, but nothing answers, as with a hung
 // server. Thaw resumes it.

@@ -82,7 +82,7 @@ func (s *Store) putSingle(ctx context.Context, name string, body io.Reader, size
 	defer wd.Stop()
 	wd.Enter()
 	_, err := s.core.PutObject(ctx, s.cfg.Bucket, name, newProgress(body, wd), size, "", "",
-		minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		s.putOptions())
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, stall.ErrStalled) {
 			return cause
@@ -121,7 +121,7 @@ func (s *Store) putMultipart(ctx context.Context, name string, sr *stickyReader,
 func (s *Store) createUpload(ctx context.Context, name string) (string, error) {
 	cctx, cancel := s.callContext(ctx)
 	defer cancel()
-	id, err := s.core.NewMultipartUpload(cctx, s.cfg.Bucket, name, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	id, err := s.core.NewMultipartUpload(cctx, s.cfg.Bucket, name, s.putOptions())
 	if err != nil {
 		return "", fmt.Errorf("create multipart upload: %w", s.cause(cctx, err, nil))
 	}

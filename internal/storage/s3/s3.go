@@ -92,6 +92,11 @@ type Config struct {
 	// a Put and the body of a Get last as long as their data needs and are
 	// guarded by IdleTimeout instead. Default 1m.
 	CallTimeout time.Duration
+
+	// Lock gives every object written an Object Lock retention (mode and
+	// retain-until of now plus Days); the bucket must have Object Lock.
+	// The zero Lock writes none.
+	Lock Lock
 }
 
 // String describes the config without its secret, for %v and %+v.
@@ -139,6 +144,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("s3: part size %d: want between %d (5 MiB) and %d (5 GiB)", c.PartSize, MinPartSize, MaxPartSize)
 	case strings.HasPrefix(c.Prefix, "/"):
 		return fmt.Errorf("s3: prefix %q starts with a slash", c.Prefix)
+	}
+	if err := c.Lock.check(); err != nil {
+		return err
 	}
 	if c.Prefix != "" {
 		if err := storage.ValidKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
