@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"strings"
 	"time"
@@ -66,30 +65,6 @@ func listError(prefix string, err error) error {
 	return fmt.Errorf("s3: list %s: %w", prefix, err)
 }
 
-// Delete removes key. In a bucket whose versioning is or was enabled, every
-// version and delete marker of the key is removed, so its space is freed;
-// otherwise one DELETE does it.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.ValidKey(key); err != nil {
-		return fmt.Errorf("s3: delete: %w", err)
-	}
-	ctx, cancel := s.callContext(ctx)
-	defer cancel()
-	versioned, err := s.versioned(ctx)
-	if err == nil && versioned {
-		err = s.deleteVersions(ctx, s.cfg.Prefix+key)
-	} else if err == nil {
-		err = s.client.RemoveObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, minio.RemoveObjectOptions{})
-	}
-	if err != nil {
-		if err = s.cause(ctx, err, nil); errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("s3: delete %s: %w", key, err)
-	}
-	return nil
-}
-
 // versioned reports whether the bucket's versioning is enabled or suspended:
 // either way it may hold older versions. A server without the versioning
 // API keeps no versions.
@@ -103,42 +78,4 @@ func (s *Store) versioned(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("bucket versioning: %w", err)
 	}
 	return vc.Enabled() || vc.Suspended(), nil
-}
-
-// deleteVersions removes every version and delete marker of name. The
-// versions are collected first: deleting while paging could skip some.
-func (s *Store) deleteVersions(ctx context.Context, name string) error {
-	versions, err := s.versionIDs(ctx, name)
-	if err != nil {
-		return err
-	}
-	for _, id := range versions {
-		err := s.client.RemoveObject(ctx, s.cfg.Bucket, name, minio.RemoveObjectOptions{VersionID: id})
-		if err != nil && !errors.Is(s.cause(ctx, err, nil), fs.ErrNotExist) {
-			return fmt.Errorf("version %s: %w", id, err)
-		}
-	}
-	return nil
-}
-
-// versionIDs lists the version ids of name, delete markers included.
-func (s *Store) versionIDs(ctx context.Context, name string) ([]string, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var ids []string
-	opts := minio.ListObjectsOptions{Prefix: name, Recursive: true, WithVersions: true}
-	for info := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, opts) {
-		if info.Err != nil {
-			return nil, fmt.Errorf("list versions: %w", info.Err)
-		}
-		if info.Key != name {
-			// name sorts before every longer key it prefixes.
-			break
-		}
-		ids = append(ids, info.VersionID)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return ids, nil
 }

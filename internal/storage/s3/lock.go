@@ -2,13 +2,17 @@ package s3
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/signer"
 )
 
 // Lock is the Object Lock retention every object the store writes gets.
@@ -49,28 +53,82 @@ func (s *Store) putOptions() minio.PutObjectOptions {
 	return o
 }
 
-// retention reads the Object Lock retention of one version of name from
-// its HEAD response headers (minio-go's GetObjectRetention cannot read
-// versitygw's answer). Zero when it has none.
+// retention reads the Object Lock retention of one version of name with
+// GetObjectRetention (GET ?retention&versionId=), signed here: minio-go's
+// own call refuses versitygw's answer (root <ObjectLockRetention>, not
+// <Retention>), and a HEAD on versitygw omits the retention of a version
+// under a delete marker. Zero when the version has none. Path-style URL.
 func (s *Store) retention(ctx context.Context, name, id string) (mode string, until time.Time, err error) {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	info, err := s.client.StatObject(ctx, s.cfg.Bucket, name, minio.StatObjectOptions{VersionID: id})
+	region, err := s.region(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	scheme := "https"
+	if s.cfg.DisableTLS {
+		scheme = "http"
+	}
+	u := url.URL{Scheme: scheme, Host: s.cfg.Endpoint, Path: "/" + s.cfg.Bucket + "/" + name,
+		RawQuery: "retention=&versionId=" + url.QueryEscape(id)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+	req = signer.SignV4(*req, s.cfg.AccessKeyID, s.cfg.SecretAccessKey, "", region)
+	resp, err := s.http.Do(req)
 	if err != nil {
 		return "", time.Time{}, s.cause(ctx, err, nil)
 	}
-	mode, until = retentionOf(info.Metadata)
-	return mode, until, nil
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return "", time.Time{}, s.cause(ctx, err, nil)
+	}
+	return parseRetention(resp, body)
 }
 
-// retentionOf parses the retention headers of a HEAD or GET response.
-func retentionOf(h http.Header) (string, time.Time) {
-	mode := strings.ToLower(h.Get("X-Amz-Object-Lock-Mode"))
-	until, err := time.Parse(time.RFC3339, h.Get("X-Amz-Object-Lock-Retain-Until-Date"))
-	if mode == "" || err != nil {
-		return "", time.Time{}
+// emptySHA256 is the SHA-256 of an empty body, in hex.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// parseRetention reads a GetObjectRetention answer: a retention, none
+// (NoSuchObjectLockConfiguration: 404 on AWS, 400 on versitygw; or a
+// bucket without Object Lock), or an error.
+func parseRetention(resp *http.Response, body []byte) (string, time.Time, error) {
+	if resp.StatusCode != http.StatusOK {
+		var e minio.ErrorResponse
+		_ = xml.Unmarshal(body, &e)
+		e.StatusCode = resp.StatusCode
+		if strings.Contains(e.Code, "ObjectLock") || e.Code == "InvalidRequest" && strings.Contains(e.Message, "Object Lock") {
+			return "", time.Time{}, nil
+		}
+		return "", time.Time{}, fmt.Errorf("object retention: %d %s %s", resp.StatusCode, e.Code, e.Message)
 	}
-	return mode, until.UTC()
+	var r struct { // any root element
+		Mode  string
+		Until string `xml:"RetainUntilDate"`
+	}
+	if err := xml.Unmarshal(body, &r); err != nil {
+		return "", time.Time{}, fmt.Errorf("object retention: %w", err)
+	}
+	until, err := time.Parse(time.RFC3339, r.Until)
+	if r.Mode == "" || err != nil {
+		return "", time.Time{}, nil
+	}
+	return strings.ToLower(r.Mode), until.UTC(), nil
+}
+
+// region is Config.Region or the bucket's, which minio-go caches.
+func (s *Store) region(ctx context.Context) (string, error) {
+	if s.cfg.Region != "" {
+		return s.cfg.Region, nil
+	}
+	r, err := s.client.GetBucketLocation(ctx, s.cfg.Bucket)
+	if err != nil {
+		return "", fmt.Errorf("bucket location: %w", s.cause(ctx, err, nil))
+	}
+	return r, nil
 }
 
 // isLockRefusal tells a delete refused because the version is retained:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +112,147 @@ func TestLockConfigChecked(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ = io.EOF
-var _ storage.Object
+// visible reports whether key is in Get, Stat and List of s.
+func visible(t *testing.T, s *Store, key string) (get, stat, list bool) {
+	t.Helper()
+	ctx := context.Background()
+	if r, err := s.Get(ctx, key); err == nil {
+		r.Close()
+		get = true
+	}
+	_, err := s.Stat(ctx, key)
+	stat = err == nil
+	err = s.List(ctx, "", func(o storage.Object) error {
+		list = list || o.Key == key
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return get, stat, list
+}
+
+func TestLockDeleteRetained(t *testing.T) {
+	ctx := context.Background()
+	for _, l := range []Lock{{Mode: Governance, Days: 2}, {Mode: Compliance, Days: 2}} {
+		bucket := "lock-del-" + l.Mode
+		s := lockedStore(t, bucket, l)
+		if _, err := s.Put(ctx, "k", strings.NewReader("old")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, "k", strings.NewReader("new")); err != nil {
+			t.Fatal(err)
+		}
+		for try := range 2 { // idempotent
+			err := s.Delete(ctx, "k")
+			var le *storage.LockedError
+			if !errors.As(err, &le) {
+				t.Fatalf("%s try %d: Delete = %v, want a LockedError", l.Mode, try, err)
+			}
+			want := time.Now().Add(2 * 24 * time.Hour)
+			if le.Key != "k" || le.Until.Before(want.Add(-time.Minute)) || le.Until.After(want) {
+				t.Errorf("%s try %d: %+v, want key k until about %v", l.Mode, try, le, want)
+			}
+			if g, st, li := visible(t, s, "k"); g || st || li {
+				t.Errorf("%s try %d: key still visible (get %v stat %v list %v)", l.Mode, try, g, st, li)
+			}
+			vs := versionsOfKey(t, bucket, "k")
+			if len(vs) != 3 || !vs[0].IsDeleteMarker || !vs[0].IsLatest {
+				t.Errorf("%s try %d: versions %+v, want a delete marker over the two retained ones", l.Mode, try, vs)
+			}
+		}
+	}
+}
+
+// TestDeleteRetainedWithoutLockConfig: a retention the store did not
+// write (another writer's) is refused all the same, and the key is hidden
+// afterwards.
+func TestDeleteRetainedWithoutLockConfig(t *testing.T) {
+	ctx := context.Background()
+	locked := lockedStore(t, "lock-other", Lock{Mode: Governance, Days: 1})
+	if _, err := locked.Put(ctx, "k", strings.NewReader("locked")); err != nil {
+		t.Fatal(err)
+	}
+	plain := newStore(t, testConfig("lock-other", "p"))
+	if _, err := plain.Put(ctx, "k", strings.NewReader("unlocked")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Put(ctx, "free", strings.NewReader("unlocked")); err != nil {
+		t.Fatal(err)
+	}
+	err := plain.Delete(ctx, "k")
+	var le *storage.LockedError
+	if !errors.As(err, &le) || le.Until.IsZero() {
+		t.Fatalf("Delete = %v, want a LockedError with a date", err)
+	}
+	if g, st, li := visible(t, plain, "k"); g || st || li {
+		t.Errorf("key still visible (get %v stat %v list %v)", g, st, li)
+	}
+	vs := versionsOfKey(t, "lock-other", "k")
+	if len(vs) != 2 || !vs[0].IsDeleteMarker {
+		t.Errorf("versions %+v, want a delete marker over the retained one only", vs)
+	}
+	if err := plain.Delete(ctx, "free"); err != nil {
+		t.Fatal(err)
+	}
+	if vs := versionsOfKey(t, "lock-other", "free"); len(vs) != 0 {
+		t.Errorf("unlocked key: %d versions left", len(vs))
+	}
+}
+
+// TestLockDeleteExpired: once the retention has passed, Delete removes
+// every version and marker.
+func TestLockDeleteExpired(t *testing.T) {
+	ctx := context.Background()
+	s := lockedStore(t, "lock-expired", Lock{Mode: Governance, Days: 1})
+	if _, err := s.Put(ctx, "k", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	// A retention of a few seconds, set behind the store's back, stands
+	// for one whose days have passed.
+	vs := versionsOfKey(t, "lock-expired", "k")
+	until := time.Now().Add(3 * time.Second)
+	mode := minio.Governance
+	err := rawClient(t).PutObjectRetention(ctx, "lock-expired", "p/k", minio.PutObjectRetentionOptions{
+		VersionID: vs[0].VersionID, Mode: &mode, RetainUntilDate: &until, GovernanceBypass: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var le *storage.LockedError
+	if err := s.Delete(ctx, "k"); !errors.As(err, &le) {
+		t.Fatalf("Delete = %v, want locked", err)
+	}
+	time.Sleep(time.Until(until) + time.Second)
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if vs := versionsOfKey(t, "lock-expired", "k"); len(vs) != 0 {
+		t.Errorf("%d versions left: %+v", len(vs), vs)
+	}
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatalf("Delete of a gone key: %v", err)
+	}
+}
+
+// TestRetentionRead: a version without retention in a bucket without
+// Object Lock reads as none; a missing bucket is an error.
+func TestRetentionRead(t *testing.T) {
+	ctx := context.Background()
+	if err := srv.CreateBucket(ctx, "ret-plain", true); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, testConfig("ret-plain", "p"))
+	if _, err := s.Put(ctx, "k", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	vs := versionsOfKey(t, "ret-plain", "k")
+	if mode, until, err := s.retention(ctx, "p/k", vs[0].VersionID); err != nil || mode != "" || !until.IsZero() {
+		t.Errorf("plain bucket: retention %q %v %v, want none", mode, until, err)
+	}
+	gone := newStore(t, testConfig("ret-no-such-bucket", "p"))
+	if _, _, err := gone.retention(ctx, "p/k", vs[0].VersionID); err == nil {
+		t.Error("retention in a missing bucket: no error")
+	} else {
+		t.Log(err)
+	}
+}

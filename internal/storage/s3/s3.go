@@ -161,6 +161,7 @@ type Store struct {
 	cfg    Config
 	client *minio.Client
 	core   minio.Core
+	http   *http.Client // for the requests minio-go cannot make (see retention)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -172,17 +173,18 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	tr := newTransport(cfg)
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 		Secure:     !cfg.DisableTLS,
 		Region:     cfg.Region,
-		Transport:  newTransport(cfg),
+		Transport:  tr,
 		MaxRetries: cfg.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: endpoint %s: %w", cfg.Endpoint, err)
 	}
-	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}}, nil
+	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}, http: &http.Client{Transport: tr}}, nil
 }
 
 // Get opens key for reading. The response headers have arrived when Get
@@ -256,6 +258,9 @@ func (s *Store) cause(ctx context.Context, err, readErr error) error {
 		return fs.ErrNotExist
 	case errors.As(err, &resp) && resp.Code == minio.NoSuchBucket:
 		return fmt.Errorf("bucket %s does not exist: %w", s.cfg.Bucket, err)
+	case errors.As(err, &resp) && resp.Code == "InvalidRequest" && strings.Contains(resp.Message, "ObjectLock"):
+		return fmt.Errorf("bucket %s has no Object Lock, which storage.lock needs: create a bucket with Object Lock "+
+			"enabled (it cannot be turned on later on most providers) or remove storage.lock: %w", s.cfg.Bucket, err)
 	case errors.As(err, &resp) && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized ||
 		slices.Contains(deniedCodes, resp.Code)):
 		return fmt.Errorf("access denied (check the access key id and secret for %s): %w", s.cfg.Endpoint, err)
