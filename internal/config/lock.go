@@ -7,11 +7,12 @@ import (
 )
 
 // Lock is storage.lock: every object the backup host writes stays
-// undeletable for Days days (B2 Object Lock), so that whoever holds the
-// host's key cannot erase the history inside that window. B2 only, for now.
+// undeletable for Days days (B2 Object Lock, or S3 Object Lock on a bucket
+// created with it), so that whoever holds the host's key cannot erase the
+// history inside that window. Not on a local store.
 type Lock struct {
 	// Mode is governance (a key with bypassGovernance can shorten or lift
-	// a lock) or compliance (no one can, Backblaze included). Required.
+	// a lock) or compliance (no one can, the provider included). Required.
 	Mode string `yaml:"mode"`
 	// Days is how long each object stays locked after its upload. At
 	// least retention.keep_within plus one backup interval: an object must
@@ -25,7 +26,8 @@ const (
 	LockCompliance = "compliance"
 )
 
-// MaxLockDays is the longest retention B2 Object Lock supports.
+// MaxLockDays is the longest retention B2 Object Lock supports; the s3
+// store keeps the same bound.
 const MaxLockDays = 3000
 
 // intervalWeek is the span over which BackupInterval measures the gaps.
@@ -64,9 +66,9 @@ func (c *Config) validateLock(v *validator) {
 	if l == nil {
 		return
 	}
-	if c.Storage.Type != StorageB2 {
-		v.add("storage.lock", "Object Lock is B2-only for now (storage.type is %s): remove storage.lock, "+
-			"or set the lock in the provider's own console", c.Storage.Type)
+	if c.Storage.Type != StorageB2 && c.Storage.Type != StorageS3 {
+		v.add("storage.lock", "Object Lock needs a b2 or s3 store (storage.type is %s): remove storage.lock",
+			c.Storage.Type)
 		return
 	}
 	if l.Mode != LockGovernance && l.Mode != LockCompliance {

@@ -19,6 +19,19 @@ storage:
   application_key: K005secret
 `
 
+// s3Base is b2Base on an s3 store, of ten lines.
+const s3Base = `schedule:
+  backup: "0 */12 * * *"
+encryption:
+  recipients: [` + testRecipient + `]
+storage:
+  type: s3
+  endpoint: s3.example.com
+  bucket: backups
+  access_key_id: k
+  secret_access_key: s
+`
+
 func TestBackupInterval(t *testing.T) {
 	for expr, want := range map[string]time.Duration{
 		"0 */12 * * *":    12 * time.Hour,
@@ -59,11 +72,12 @@ func TestLockLoads(t *testing.T) {
 // TestLockRefused: each refusal of storage.lock, with its message.
 func TestLockRefused(t *testing.T) {
 	for _, c := range []struct{ name, yaml, want string }{
-		{"s3", "storage:\n  type: s3\n  endpoint: s3.example.com\n  bucket: b\n  access_key_id: k\n  secret_access_key: s\n" +
-			"  lock: {mode: governance, days: 30}\nencryption:\n  recipients: [" + testRecipient + "]\n",
-			"mbackup.yaml:7: storage.lock: Object Lock is B2-only for now (storage.type is s3): remove storage.lock, or set the lock in the provider's own console"},
+		{"s3 days", s3Base + "  lock: {mode: governance, days: 14}\n",
+			`storage.lock.days: 14 days is shorter than retention.keep_within (14 days) plus one backup interval (12h, ` +
+				`the longest gap between two runs of schedule.backup "0 */12 * * *"): an object must stay locked as long as retention keeps it; set days to at least 15`},
+		{"s3 mode", s3Base + "  lock: {mode: legal-hold, days: 30}\n", "storage.lock.mode: must be governance or compliance"},
 		{"local", "storage:\n  type: local\n  path: /backups\n  lock: {mode: compliance, days: 30}\nencryption:\n  recipients: [" + testRecipient + "]\n",
-			"mbackup.yaml:4: storage.lock: Object Lock is B2-only for now (storage.type is local): remove storage.lock, or set the lock in the provider's own console"},
+			"mbackup.yaml:4: storage.lock: Object Lock needs a b2 or s3 store (storage.type is local): remove storage.lock"},
 		{"mode", b2Base + "  lock: {mode: legal-hold, days: 30}\n", "storage.lock.mode: must be governance or compliance"},
 		{"no mode", b2Base + "  lock: {days: 30}\n", "storage.lock.mode: must be governance or compliance"},
 		{"no days", b2Base + "  lock: {mode: governance}\n", "storage.lock.days: must be between 1 and 3000 (B2's limit)"},
@@ -94,6 +108,7 @@ func TestLockLongEnough(t *testing.T) {
 		b2Base + "  lock: {mode: governance, days: 15}\n",
 		strings.Replace(b2Base, "0 */12 * * *", "0 3 * * 1-5", 1) + "  lock: {mode: compliance, days: 17}\nretention:\n  keep_within: 2w\n",
 		b2Base + "  lock: {mode: governance, days: 1}\nretention:\n  keep_within: 0d\n",
+		s3Base + "  lock: {mode: compliance, days: 15}\n",
 	} {
 		if _, _, err := loadYAML(t, t.TempDir(), y); err != nil {
 			t.Errorf("refused: %v\n%s", err, y)

@@ -62,6 +62,7 @@ func Open(ctx context.Context, c config.Storage) (storage.Store, error) {
 			Endpoint: host, DisableTLS: !secure, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
 			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey.Reveal(),
 			PartSize: int64(c.PartSize), CallTimeout: c.CallTimeout.Std(), IdleTimeout: c.StallTimeout.Std(),
+			Lock: s3Lock(c.Lock),
 		})
 	}
 	return nil, &configError{fmt.Errorf("storage.type %q is not b2, s3 or local", c.Type)}
@@ -74,6 +75,15 @@ func b2Lock(l *config.Lock) b2.Lock {
 		return b2.Lock{}
 	}
 	return b2.Lock{Mode: l.Mode, Days: l.Days}
+}
+
+// s3Lock is storage.lock for the s3 store; the zero Lock (none) when
+// absent.
+func s3Lock(l *config.Lock) s3.Lock {
+	if l == nil {
+		return s3.Lock{}
+	}
+	return s3.Lock{Mode: l.Mode, Days: l.Days}
 }
 
 // With opens the store c names, runs fn on it and closes the store.
