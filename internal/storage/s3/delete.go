@@ -147,37 +147,10 @@ func (s *Store) lockedError(ctx context.Context, key, name string, hidden bool, 
 	return &storage.LockedError{Key: key, Until: until}
 }
 
-// versionsOf lists the versions and delete markers of name, newest first.
+// versionsOf lists the versions and delete markers of name, the latest
+// first. Longer names it prefixes are listed too and left out: versitygw
+// sends a page's delete markers first, so the listing cannot stop at the
+// first other name.
 func (s *Store) versionsOf(ctx context.Context, name string) ([]minio.ObjectInfo, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var vs []minio.ObjectInfo
-	opts := minio.ListObjectsOptions{Prefix: name, Recursive: true, WithVersions: true}
-	for info := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, opts) {
-		if info.Err != nil {
-			return nil, fmt.Errorf("list versions: %w", info.Err)
-		}
-		if info.Key != name {
-			// name sorts before every longer key it prefixes.
-			break
-		}
-		vs = append(vs, info)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return newestFirst(vs), nil
-}
-
-// newestFirst puts the version S3 marks as latest first; the others keep
-// the listing's order (newest first on S3).
-func newestFirst(vs []minio.ObjectInfo) []minio.ObjectInfo {
-	for i, v := range vs {
-		if v.IsLatest && i > 0 {
-			copy(vs[1:i+1], vs[:i])
-			vs[0] = v
-			break
-		}
-	}
-	return vs
+	return s.listVersions(ctx, name, func(n string) bool { return n == name })
 }

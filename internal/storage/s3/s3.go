@@ -193,10 +193,19 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := storage.ValidKey(key); err != nil {
 		return nil, fmt.Errorf("s3: get: %w", err)
 	}
+	r, err := s.get(ctx, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("s3: get %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// get opens key with opts, within CallTimeout for the response headers.
+func (s *Store) get(ctx context.Context, key string, opts minio.GetObjectOptions) (io.ReadCloser, error) {
 	// The deadline covers the response headers only, not the whole body.
 	ctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(s.cfg.CallTimeout, func() { cancel(s.errTimeout()) })
-	body, _, _, err := s.core.GetObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, minio.GetObjectOptions{})
+	body, _, _, err := s.core.GetObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, opts)
 	if !timer.Stop() && err == nil {
 		body.Close()
 		err = s.errTimeout()
@@ -204,7 +213,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		err = s.cause(ctx, err, nil)
 		cancel(nil)
-		return nil, fmt.Errorf("s3: get %s: %w", key, err)
+		return nil, err
 	}
 	return &getBody{ReadCloser: body, key: key, cancel: func() { cancel(nil) }}, nil
 }
