@@ -17,6 +17,7 @@ import (
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/b2"
 	"mbackup/internal/storage/configured"
+	"mbackup/internal/storage/s3"
 )
 
 // MarkerPrefix is where the store probe writes its marker object.
@@ -41,6 +42,9 @@ func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) 
 			// the probe's write, and these lines say why.
 			key = b2Key(ctx, bs, sc)
 		}
+		if ss, ok := s.(*s3.Store); ok {
+			key = s3Lock(ctx, ss, sc)
+		}
 		locked, err := probe(ctx, s)
 		if err != nil {
 			return err
@@ -54,7 +58,8 @@ func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) 
 		switch {
 		case explain.StorageCap(err):
 			fix = explain.StorageCapFix
-		case sc.Lock != nil && strings.Contains(err.Error(), "object lock cannot be applied"):
+		case sc.Lock != nil && (strings.Contains(err.Error(), "object lock cannot be applied") ||
+			strings.Contains(err.Error(), "has no Object Lock, which storage.lock needs")):
 			// The b2 store refuses to upload unlocked: the lines
 			// below say what the bucket or the key lacks.
 			fix = "make the bucket and the key fit storage.lock, as the lock lines below say, or remove storage.lock"

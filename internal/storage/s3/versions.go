@@ -97,10 +97,16 @@ func byNameNewestFirst(a, b minio.ObjectInfo) int {
 	return b.LastModified.Compare(a.LastModified)
 }
 
-// bucketLocked reports whether the bucket has Object Lock enabled. A
-// bucket without a lock configuration, or a server without the API, has
-// not.
+// bucketLocked reports whether the bucket has Object Lock enabled.
 func (s *Store) bucketLocked(ctx context.Context) (bool, error) {
+	enabled, err := s.ObjectLock(ctx)
+	return enabled, err
+}
+
+// ObjectLock reports whether the bucket has Object Lock enabled, with one
+// GetObjectLockConfiguration request within CallTimeout. A bucket without
+// a lock configuration, or a server without the API, has not.
+func (s *Store) ObjectLock(ctx context.Context) (bool, error) {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
 	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
@@ -112,7 +118,7 @@ func (s *Store) bucketLocked(ctx context.Context) (bool, error) {
 		resp.StatusCode == http.StatusNotImplemented || strings.Contains(resp.Message, "Object Lock configuration does not exist")):
 		return false, nil
 	}
-	return false, fmt.Errorf("bucket object lock configuration: %w", s.cause(ctx, err, nil))
+	return false, fmt.Errorf("s3: bucket %s object lock configuration: %w", s.cfg.Bucket, s.cause(ctx, err, nil))
 }
 
 // GetVersion opens version id of key. The response headers have arrived
