@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -51,6 +53,18 @@ func (s *Store) putOptions() minio.PutObjectOptions {
 		o.RetainUntilDate = time.Now().Add(time.Duration(l.Days) * 24 * time.Hour).UTC()
 	}
 	return o
+}
+
+// lockMD5 is the Content-MD5 of the data in buf when Config.Lock is set,
+// else "": AWS requires it (or a checksum) on every upload request of an
+// object with a retention. So under a lock PutSized buffers too.
+func (s *Store) lockMD5(buf *partBuf) string {
+	if s.cfg.Lock.Mode == "" {
+		return ""
+	}
+	h := md5.New()
+	io.Copy(h, buf.reader())
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
 // retention reads the Object Lock retention of one version of name with

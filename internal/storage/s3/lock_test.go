@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +260,56 @@ func TestRetentionRead(t *testing.T) {
 		t.Error("retention in a missing bucket: no error")
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestLockSendsContentMD5: under a lock every upload request carries the
+// Content-MD5 of its data (AWS requires it with a retention), seen by an
+// HTTP proxy in front of the server; without a lock none does.
+func TestLockSendsContentMD5(t *testing.T) {
+	ctx := context.Background()
+	if err := srv.CreateLockedBucket(ctx, "lock-md5"); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse("http://" + srv.Endpoint)
+	var mu sync.Mutex
+	seen := map[string]int{} // "with" or "without" Content-MD5, per upload request
+	rp := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			if r.Header.Get("Content-MD5") != "" {
+				seen["with"]++
+			} else {
+				seen["without"]++
+			}
+			mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	for _, l := range []Lock{{Mode: Governance, Days: 1}, {}} {
+		cfg := testConfig("lock-md5", "p")
+		cfg.Endpoint, cfg.Lock = strings.TrimPrefix(front.URL, "http://"), l
+		s := newStore(t, cfg)
+		mu.Lock()
+		clear(seen)
+		mu.Unlock()
+		if _, err := s.Put(ctx, "single", strings.NewReader("one")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutSized(ctx, "sized", strings.NewReader("two"), 3); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, "multi", bytes.NewReader(bytes.Repeat([]byte("m"), MinPartSize+1000))); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := maps.Clone(seen)
+		mu.Unlock()
+		// single, sized, and the two parts of multi
+		if l.Mode != "" && (got["with"] != 4 || got["without"] != 0) || l.Mode == "" && got["with"] != 0 {
+			t.Errorf("lock %+v: upload requests %v", l, got)
+		}
 	}
 }

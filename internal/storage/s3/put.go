@@ -43,16 +43,17 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.Objec
 // one part is streamed with a single PUT and no buffer (minio-go cannot
 // retry it: the caller tries again with a new reader); a reader with fewer
 // or more bytes than size fails it and nothing is stored. A larger object,
-// or a negative size (unknown), is Put.
+// a negative size (unknown), or any object under Config.Lock (whose
+// requests carry a Content-MD5) is Put.
 func (s *Store) PutSized(ctx context.Context, key string, r io.Reader, size int64) (storage.Object, error) {
-	if size < 0 || size >= s.cfg.PartSize {
+	if size < 0 || size >= s.cfg.PartSize || s.cfg.Lock.Mode != "" {
 		return s.Put(ctx, key, &sizedReader{r: r, want: size})
 	}
 	if err := storage.ValidKey(key); err != nil {
 		return storage.Object{}, fmt.Errorf("s3: put: %w", err)
 	}
 	body := &sizedReader{r: &stickyReader{r: r, ctx: ctx}, want: size}
-	if err := s.putSingle(ctx, s.cfg.Prefix+key, body, size); err != nil {
+	if err := s.putSingle(ctx, s.cfg.Prefix+key, body, size, ""); err != nil {
 		if body.err != nil {
 			err = body.err
 		}
@@ -66,7 +67,7 @@ func (s *Store) put(ctx context.Context, name string, sr *stickyReader) (int64, 
 	buf := newPartBuf(s.cfg.PartSize)
 	switch err := buf.fill(sr); err {
 	case io.EOF:
-		return int64(buf.n), s.putSingle(ctx, name, buf.reader(), int64(buf.n))
+		return int64(buf.n), s.putSingle(ctx, name, buf.reader(), int64(buf.n), s.lockMD5(buf))
 	case nil:
 		return s.putMultipart(ctx, name, sr, buf)
 	default:
@@ -75,13 +76,13 @@ func (s *Store) put(ctx context.Context, name string, sr *stickyReader) (int64, 
 }
 
 // putSingle sends body, of size bytes, with one PUT request, under the
-// same watchdog as a part.
-func (s *Store) putSingle(ctx context.Context, name string, body io.Reader, size int64) error {
+// same watchdog as a part; md5, when not empty, is its Content-MD5.
+func (s *Store) putSingle(ctx context.Context, name string, body io.Reader, size int64, md5 string) error {
 	stalled := fmt.Errorf("put: no progress for %v: %w", s.cfg.IdleTimeout, context.DeadlineExceeded)
 	ctx, wd := stall.Watch(ctx, s.cfg.IdleTimeout, stalled)
 	defer wd.Stop()
 	wd.Enter()
-	_, err := s.core.PutObject(ctx, s.cfg.Bucket, name, newProgress(body, wd), size, "", "",
+	_, err := s.core.PutObject(ctx, s.cfg.Bucket, name, newProgress(body, wd), size, md5, "",
 		s.putOptions())
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, stall.ErrStalled) {
@@ -177,7 +178,8 @@ func (s *Store) putPart(ctx context.Context, name, id string, n int, buf *partBu
 	defer wd.Stop()
 	wd.Enter() // the part is awaited from now on
 	body := newProgress(buf.reader(), wd)
-	p, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, name, id, n, body, int64(buf.n), minio.PutObjectPartOptions{})
+	p, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, name, id, n, body, int64(buf.n),
+		minio.PutObjectPartOptions{Md5Base64: s.lockMD5(buf)})
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, stall.ErrStalled) {
 			return minio.CompletePart{}, cause

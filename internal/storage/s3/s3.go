@@ -6,7 +6,8 @@
 //     most one part buffer, grown with the data, so a small object costs
 //     about its size (minio-go's own PutObject would allocate 528 MiB for
 //     an object of unknown size). PutSized of an object smaller than a
-//     part holds no buffer at all.
+//     part holds no buffer at all, unless Config.Lock is set (every upload
+//     request then carries the Content-MD5 of its data, read first).
 //   - An object smaller than one part is one PUT request (Put reads up to
 //     a part to find out; PutSized knows); a larger one is a multipart
 //     upload, sent one part at a time. Either completes only after the
