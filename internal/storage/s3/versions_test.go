@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"mbackup/internal/storage"
 )
 
@@ -123,5 +125,42 @@ func TestVersionsUnversioned(t *testing.T) {
 	gone := newStore(t, testConfig("ver-no-such-bucket", "p"))
 	if err := gone.Versions(ctx, "", func(storage.Version) error { return nil }); err == nil {
 		t.Error("Versions of a missing bucket: no error")
+	}
+}
+
+// TestLockSurvivesTheHostsKey: with the backup host's own key, deleting
+// every version by id is refused and overwriting every object only adds
+// versions; each original is still read by GetVersion, and Versions
+// shows the forged ones on top.
+func TestLockSurvivesTheHostsKey(t *testing.T) {
+	ctx := context.Background()
+	s := lockedStore(t, "attack", Lock{Mode: Governance, Days: 1})
+	for _, k := range []string{"m1", "m2"} {
+		if _, err := s.Put(ctx, k, strings.NewReader("real "+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := rawClient(t) // the same key the store uses
+	for _, v := range collectVersions(t, s, "") {
+		err := c.RemoveObject(ctx, "attack", "p/"+v.Key, minio.RemoveObjectOptions{VersionID: v.ID})
+		if err == nil {
+			t.Errorf("deleting %s version %s succeeded", v.Key, v.ID)
+		}
+		if _, err := c.PutObject(ctx, "attack", "p/"+v.Key, strings.NewReader("forged"), 6, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vs := collectVersions(t, s, "")
+	if len(vs) != 4 {
+		t.Fatalf("versions %+v", vs)
+	}
+	for i, k := range []string{"m1", "m2"} {
+		newest, oldest := vs[2*i], vs[2*i+1]
+		if got, err := readVersion(s, k, newest.ID); err != nil || got != "forged" {
+			t.Errorf("%s newest: %q, %v", k, got, err)
+		}
+		if got, err := readVersion(s, k, oldest.ID); err != nil || got != "real "+k || oldest.RetainUntil.IsZero() {
+			t.Errorf("%s oldest: %q, %v, retained until %v", k, got, err, oldest.RetainUntil)
+		}
 	}
 }
