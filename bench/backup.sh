@@ -7,11 +7,14 @@
 #   A  mbackup backup --only postgres      (local store, one X25519 recipient,
 #                                            the one database, no globals)
 #   B  pg_dump -Fc -Z0 bench > /dev/null
-#   C  pg_dump -Fc -Z0 bench | zstd | age -r KEY > FILE
+#   C  pg_dump -Fc -Z0 bench | zstd -3 | age -r KEY > FILE
 #
 # and prints the median wall time of each, the ratios A/B and A/C (the median
-# of the per-round ratios, so a drift of the machine's speed cancels out) and
-# the peak RSS of A (GNU time's "maximum resident set size").
+# of the per-round ratios, so a drift of the machine's speed cancels out),
+# the peak RSS of A (GNU time's "maximum resident set size"), and where the
+# CPU went: each command's user+system time with its children (GNU time),
+# the server's during it (the postmaster's /proc stat with its exited
+# backends), and mbackup's own, A's less the same round's bare pg_dump (B).
 #
 # It never touches the machine's own PostgreSQL: the server is initdb'd into
 # a temporary directory, listens on no TCP address (only on a Unix socket in
@@ -60,6 +63,7 @@ command -v zstd >/dev/null || missing+=("zstd (apt-get install zstd)")
 command -v age >/dev/null || missing+=("age (apt-get install age)")
 [ -x /usr/bin/time ] || missing+=("/usr/bin/time (GNU time: apt-get install time)")
 command -v ss >/dev/null || missing+=("ss (apt-get install iproute2)")
+command -v pgrep >/dev/null || missing+=("pgrep (apt-get install procps)")
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "backup.sh: missing:" >&2
 	printf '  %s\n' "${missing[@]}" >&2
@@ -171,7 +175,7 @@ EOF
 cmd_a=("$tmp/mbackup" --config "$tmp/mbackup.yaml" backup --only postgres)
 cmd_b=(sh -c 'exec pg_dump -Fc -Z0 bench >/dev/null')
 # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
-cmd_c=(bash -o pipefail -c 'pg_dump -Fc -Z0 bench | zstd -q | age -r "$1" >"$2"' pipeline "$recipient" "$tmp/out/bench.dump.zst.age")
+cmd_c=(bash -o pipefail -c 'pg_dump -Fc -Z0 bench | zstd -q -3 | age -r "$1" >"$2"' pipeline "$recipient" "$tmp/out/bench.dump.zst.age")
 
 if [ "$hold" -eq 1 ]; then
 	cat <<EOF
@@ -180,7 +184,7 @@ Set up: database bench ($dbsize, pgbench scale $scale). In another shell:
   export PGHOST=$sock PGPORT=$port PGUSER=postgres PATH=$PGBIN:\$PATH
   $tmp/mbackup --config $tmp/mbackup.yaml backup --only postgres
   pg_dump -Fc -Z0 bench >/dev/null
-  pg_dump -Fc -Z0 bench | zstd | age -r $recipient >$tmp/out/bench.dump.zst.age
+  pg_dump -Fc -Z0 bench | zstd -3 | age -r $recipient >$tmp/out/bench.dump.zst.age
 
 Snapshots go to $tmp/store. Ctrl-C (or SIGTERM to $$) stops the server and removes $tmp.
 EOF
@@ -192,20 +196,43 @@ EOF
 fi
 
 # --- measurement -------------------------------------------------------------
-# run NAME CMD...: runs CMD once, appends "wall_seconds max_rss_kib" to
-# $tmp/NAME.times; a failure stops the benchmark with the command's output.
+postmaster=$(head -n 1 "$data/postmaster.pid")
+hz=$(getconf CLK_TCK)
+server_procs=$(pgrep -c -P "$postmaster")
+
+# server_cpu: CPU seconds of the server so far, its exited backends included
+# (utime, stime, cutime, cstime of the postmaster).
+server_cpu() { awk -v hz="$hz" '{sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13 + $14 + $15) / hz}' "/proc/$postmaster/stat"; }
+
+# settle: waits (up to 10 s) until the server has no more processes than
+# before the measurements, so that the backends of the command just run
+# have exited and their CPU is in the postmaster's cutime and cstime.
+settle() {
+	local i
+	for i in $(seq 200); do
+		[ "$(pgrep -c -P "$postmaster")" -le "$server_procs" ] && return
+		sleep 0.05
+	done
+}
+
+# run NAME CMD...: runs CMD once, appends "wall_seconds max_rss_kib cpu_seconds
+# server_cpu_seconds" to $tmp/NAME.times; a failure stops the benchmark with
+# the command's output.
 run() {
-	local name=$1 t0 t1 rss
+	local name=$1 t0 t1 s0 s1
 	shift
+	s0=$(server_cpu)
 	t0=$EPOCHREALTIME
-	if ! /usr/bin/time -f '%M' -o "$tmp/rss" "$@" >"$tmp/cmd.log" 2>&1; then
+	if ! /usr/bin/time -f '%M %U %S' -o "$tmp/rss" "$@" >"$tmp/cmd.log" 2>&1; then
 		echo "backup.sh: $name failed:" >&2
 		cat "$tmp/cmd.log" >&2
 		exit 1
 	fi
 	t1=$EPOCHREALTIME
-	rss=$(tail -n 1 "$tmp/rss")
-	echo "$t0 $t1 $rss" | awk '{printf "%.3f %d\n", $2 - $1, $3}' >>"$tmp/$name.times"
+	settle
+	s1=$(server_cpu)
+	tail -n 1 "$tmp/rss" | awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" \
+		'{printf "%.3f %d %.2f %.2f\n", t1 - t0, $1, $2 + $3, s1 - s0}' >>"$tmp/$name.times"
 }
 
 # Untimed between runs: the previous outputs go, and their dirty pages with them.
@@ -235,7 +262,8 @@ tidy
 
 median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -v c="$2" '{print $c}' "$tmp/$1.times"; }
-ratios() { paste -d' ' "$tmp/$1.times" "$tmp/$2.times" | awk '{printf "%.4f\n", $1 / $3}'; }
+ratios() { paste -d' ' "$tmp/$1.times" "$tmp/$2.times" | awk '{printf "%.4f\n", $1 / $5}'; }
+diffs() { paste -d' ' "$tmp/$1.times" "$tmp/$2.times" | awk -v c="$3" '{printf "%.2f\n", $c - $(c + 4)}'; }
 minmax() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s..%s", lo, hi}'; }
 
 wall_a=$(col a 1 | median)
@@ -265,6 +293,15 @@ mbackup backup --only postgres vs the bare tools
   A/B  $ratio_ab  (target <= 1.10: $(verdict "$ratio_ab" 1.10))   per round: $(ratios a b | tr '\n' ' ')
   A/C  $ratio_ac                              per round: $(ratios a c | tr '\n' ' ')
 
+  A/C  target <= 0.90: $(verdict "$ratio_ac" 0.90)
+
   peak RSS of A  $(mib "$rss_a")  (target <= 64 MiB: $(verdict "$rss_a" 65536))
     the largest of mbackup and its pg_dump child; pg_dump alone peaks at $(mib "$rss_b")
+
+  CPU seconds (user+system), median    command with children   server
+  A mbackup + pg_dump                  $(printf '%7s' "$(col a 3 | median)")                 $(col a 4 | median)
+  B pg_dump > /dev/null                $(printf '%7s' "$(col b 3 | median)")                 $(col b 4 | median)
+  C pg_dump + zstd -3 + age            $(printf '%7s' "$(col c 3 | median)")                 $(col c 4 | median)
+  mbackup alone (A less B, per round)  $(printf '%7s' "$(diffs a b 3 | median)")
+  zstd + age alone (C less B)          $(printf '%7s' "$(diffs c b 3 | median)")
 EOF

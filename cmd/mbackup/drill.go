@@ -134,15 +134,20 @@ func newDriller(cfg *config.Config, files []string, dir string) (*driller, error
 // recorded: it says nothing about the snapshot. The record is returned
 // whenever the drill ran, with the first error.
 func (d *driller) run(ctx context.Context, cfg *config.Config, s storage.Store, id string) (*snapshot.Manifest, *drill.Record, error) {
-	m, err := findSnapshot(ctx, s, id)
+	read, m, err := fromVersions(ctx, d.progress, s, id, "", d.signer) // a hidden or overwritten snapshot
+	if m == nil && err == nil {
+		read = s
+		m, err = findSnapshot(ctx, s, id)
+		err = versionsHint(s, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	started := time.Now()
 	var res drill.Result
-	am, err := d.authenticate(ctx, s, m)
+	am, err := d.authenticate(ctx, read, m)
 	if err == nil {
-		res, err = drill.Run(ctx, am, drill.Options{Store: s, Identities: d.ids, Dir: d.dir, Progress: d.progress})
+		res, err = drill.Run(ctx, am, drill.Options{Store: read, Identities: d.ids, Dir: d.dir, Progress: d.progress})
 	}
 	if ctx.Err() != nil {
 		return m, nil, errors.Join(ctx.Err(), err)

@@ -342,7 +342,8 @@ var statusKeys = []string{"snapshots", "snapshots.complete", "snapshots.partial"
 	"daemon.last_runs[].time", "daemon.last_runs[].duration_seconds", "last_drill", "last_drill.snapshot", "last_drill.host",
 	"last_drill.ok", "last_drill.time", "last_drill.age_seconds", "last_drill.rto_seconds", "last_drill.error", "last_good_drill",
 	"last_good_drill.snapshot", "last_good_drill.host", "last_good_drill.ok", "last_good_drill.time", "last_good_drill.age_seconds",
-	"last_good_drill.rto_seconds", "max_age", "max_age.seconds", "max_age.ok", "max_age.reason", "error"}
+	"last_good_drill.rto_seconds", "max_age", "max_age.seconds", "max_age.ok", "max_age.reason", "error",
+	"versions", "versions.hidden", "versions.overwritten"}
 
 // TestStatusMaxAge walks every outcome of status --max-age, with and
 // without --json: exit 1 without a complete snapshot younger than the

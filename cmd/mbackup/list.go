@@ -31,6 +31,8 @@ type listEntry struct {
 func runList(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("list")
 	asJSON := fs.Bool("json", false, "print JSON: every snapshot with its manifest")
+	allVersions := fs.Bool("all-versions", false, "find snapshots among every stored version (b2): hidden ones, "+
+		"overwritten or forged manifests, and the version restore would use")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -44,6 +46,9 @@ func runList(ctx context.Context, e *env, args []string) error {
 	store, err := openExisting(ctx, cfg.Storage)
 	if err != nil {
 		return err
+	}
+	if *allVersions {
+		return listVersions(ctx, e, cfg, store, *asJSON)
 	}
 	entries, err := snapshot.List(ctx, store)
 	if err != nil {

@@ -32,6 +32,7 @@ type restoreFlags struct {
 	// engine.Restorable).
 	targets map[artifact.Component]func(engine.Asker) (engine.Target, error)
 	trust   trustFlags
+	version string // --version: a manifest version of the snapshot (b2)
 }
 
 func (f *restoreFlags) register(fs *flag.FlagSet) {
@@ -55,6 +56,8 @@ func (f *restoreFlags) register(fs *flag.FlagSet) {
 		}
 	}
 	f.trust.register(fs)
+	fs.StringVar(&f.version, "version", "", "restore the snapshot ID from this stored version of its manifest, `VERSION_ID` "+
+		"as mbackup list --all-versions shows it (b2); its signature is checked all the same")
 }
 
 func runRestore(ctx context.Context, e *env, args []string) error {
@@ -80,7 +83,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &restorer{e: e, f: f, store: store, signer: signer, out: e.stdout}
+	r := &restorer{e: e, f: f, store: store, base: store, signer: signer, out: e.stdout}
 	if f.json {
 		r.out = e.stderr // standard output holds the JSON alone
 	}
@@ -107,8 +110,9 @@ func (f *restoreFlags) validate() error {
 type restorer struct {
 	e       *env
 	f       restoreFlags
-	p       *prompter // nil with --yes
-	store   storage.Store
+	p       *prompter     // nil with --yes
+	store   storage.Store // base, or a view of the snapshot's stored versions
+	base    storage.Store
 	m       *snapshot.Manifest
 	ids     []age.Identity
 	targets restore.Targets
@@ -197,8 +201,22 @@ func badIDUsage(err error) error {
 	return err
 }
 
+// find loads snapshot id (the newest good one for ""), from its stored
+// versions when they say so (see fromVersions), and sets the store to
+// read it from.
+func (r *restorer) find(ctx context.Context, id string) (*snapshot.Manifest, error) {
+	view, m, err := fromVersions(ctx, r.e.stderr, r.base, id, r.f.version, r.signer)
+	if err != nil || m != nil {
+		r.store = view
+		return m, err
+	}
+	r.store = r.base
+	m, err = findSnapshot(ctx, r.base, id)
+	return m, versionsHint(r.base, err)
+}
+
 func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {
-	m, err := findSnapshot(ctx, r.store, id)
+	m, err := r.find(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -209,7 +227,7 @@ func (r *restorer) chooseSnapshot(ctx context.Context, id string) error {
 			return err
 		}
 		if other != m.ID {
-			if m, err = findSnapshot(ctx, r.store, other); err != nil {
+			if m, err = r.find(ctx, other); err != nil {
 				return err
 			}
 			printSnapshot(r.out, m)

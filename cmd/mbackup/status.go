@@ -121,6 +121,9 @@ func printStatus(w io.Writer, r *status.Report) {
 	if n := r.Newest; n != nil && n.Status != snapshot.StatusComplete {
 		fmt.Fprintf(w, "newest snapshot: %s, %s, %s ago\n", n.ID, n.Status, roundDuration(time.Duration(n.AgeSeconds)*time.Second))
 	}
+	if v := r.Versions; v != nil && v.Line != "" {
+		fmt.Fprintln(w, v.Line)
+	}
 	if r.DrillLine != "" {
 		fmt.Fprintln(w, r.DrillLine)
 	} else {

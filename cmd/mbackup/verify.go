@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
 
+	"mbackup/internal/config"
 	"mbackup/internal/engine"
 	"mbackup/internal/progress"
 	"mbackup/internal/restore"
@@ -25,6 +26,7 @@ type verifyFlags struct {
 	into       []string
 	staging    string
 	trust      trustFlags
+	version    string // --version: a manifest version of the snapshot (b2)
 }
 
 func runVerify(ctx context.Context, e *env, args []string) error {
@@ -42,6 +44,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	})
 	fs.StringVar(&f.staging, "staging", "/var/tmp", "`directory` where --restore-into stages each artifact")
 	f.trust.register(fs)
+	fs.StringVar(&f.version, "version", "", "verify the snapshot ID from this stored version of its manifest, `VERSION_ID` "+
+		"as mbackup list --all-versions shows it (b2)")
 	asJSON := fs.Bool("json", false, "print every snapshot's verdict as one JSON document on standard output; "+
 		"the lines go to standard error (see the README's \"JSON output\")")
 	pos, err := parseMixed(fs, args)
@@ -51,6 +55,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	switch {
 	case len(pos) > 1 || (f.all && len(pos) > 0):
 		return usagef("verify: give one snapshot id, or --all")
+	case f.version != "" && len(pos) == 0:
+		return usagef("verify: --version %s needs the snapshot ID it is a version of", f.version)
 	case len(f.into) > 0 && len(f.identities) == 0:
 		return usagef("verify: --restore-into needs -i IDENTITY to decrypt the dumps")
 	}
@@ -85,7 +91,11 @@ func (v *verifier) run(ctx context.Context, f verifyFlags, id string, doc *verif
 	}
 	defer done()
 	v.store = store
-	ms, incomplete, err := restore.ToVerify(ctx, store, id, f.all)
+	ms, incomplete, err := v.fromVersions(ctx, f, cfg, id)
+	if ms == nil && err == nil {
+		ms, incomplete, err = restore.ToVerify(ctx, store, id, f.all)
+		err = versionsHint(store, err)
+	}
 	for _, id := range incomplete {
 		fmt.Fprintf(v.out, "%s: incomplete (an interrupted run, no manifest): not a snapshot, prune removes it\n", id)
 	}
@@ -118,6 +128,28 @@ func (v *verifier) run(ctx context.Context, f verifyFlags, id string, doc *verif
 		return fmt.Errorf("verify: %d of %d snapshots failed", failed, len(ms))
 	}
 	return nil
+}
+
+// fromVersions is the snapshot id to verify when its stored versions say
+// the store as listed is not the snapshot the backup host committed (see
+// fromVersions), with v's store set to the view of those versions; nil
+// when the store is read as it is.
+func (v *verifier) fromVersions(ctx context.Context, f verifyFlags, cfg *config.Config, id string) ([]snapshot.Entry, []string, error) {
+	if _, ok := v.store.(storage.Versioned); !ok && f.version == "" || id == "" {
+		return nil, nil, nil
+	}
+	signer, err := f.trust.pinned(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	view, m, err := fromVersions(ctx, v.e.stderr, v.store, id, f.version, signer)
+	if err != nil || m == nil {
+		return nil, nil, err
+	}
+	v.store = view
+	en := snapshot.Entry{ID: id, Status: m.Status, Manifest: m}
+	en.Future = en.FutureAt(time.Now())
+	return []snapshot.Entry{en}, nil, nil
 }
 
 // verifyJSON is what "mbackup verify --json" prints.

@@ -7,7 +7,9 @@
 // the error carries the tail of its stderr (less the progress lines a
 // caller's watch takes, see RunWatch) with every given secret and any URL
 // password replaced by [redacted]. Secrets never go into argv: callers
-// pass them through the environment or a 0600 file.
+// pass them through the environment or a 0600 file. The producer's stdout
+// pipe is grown to PipeSize where the system allows, so it runs ahead of
+// the stream while the stream compresses.
 package dump
 
 import (
@@ -16,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -105,6 +108,7 @@ func RunWatch(ctx context.Context, cmd *exec.Cmd, w io.Writer, watch func(line s
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	growPipe(out)
 	cmd.WaitDelay = 10 * time.Second
 	// Its own process group, so a kill reaches children that hold the pipe
 	// (a shell's, say) and a terminal's ^C reaches only mbackup.
@@ -179,6 +183,30 @@ func (l *lineWriter) flush() {
 	}
 	l.line(l.buf)
 	l.buf = nil
+}
+
+// PipeSize is what the producer's stdout pipe is grown to (Linux's
+// default is 64 KiB): the producer then blocks less often on a full pipe
+// while the stream compresses, and each read takes more at once.
+const PipeSize = 1 << 20
+
+// fSetPipeSize is Linux's F_SETPIPE_SZ fcntl.
+const fSetPipeSize = 1031
+
+// growPipe grows the pipe r reads to PipeSize, when it is a pipe and the
+// system allows (an unprivileged process is capped by
+// /proc/sys/fs/pipe-max-size, 1 MiB by default); it leaves it as it is
+// otherwise.
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	if sc, err := f.SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) {
+			syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSize, PipeSize)
+		})
+	}
 }
 
 func killGroup(cmd *exec.Cmd) error {

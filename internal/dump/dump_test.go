@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +96,42 @@ func TestOutputOfAStoppedProgram(t *testing.T) {
 	OutputTimeout = def
 	if out, err := Output(ctx, exec.CommandContext(ctx, "echo", "ok")); err != nil || out != "ok" {
 		t.Errorf("Output(echo) = %q, %v", out, err)
+	}
+}
+
+// waitingWriter holds its first write until the file marker exists.
+type waitingWriter struct {
+	marker string
+	waited bool
+	ok     bool
+	n      int
+}
+
+func (w *waitingWriter) Write(p []byte) (int, error) {
+	if !w.waited {
+		w.waited = true
+		for deadline := time.Now().Add(5 * 10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(w.marker); err == nil {
+				w.ok = true
+				break
+			}
+		}
+	}
+	w.n += len(p)
+	return len(p), nil
+}
+
+// TestPipeGrown: the producer's stdout pipe holds PipeSize, so a producer
+// can write 900 KiB and go on while the first write downstream waits (with
+// Linux's default 64 KiB pipe it would block until that write returned).
+func TestPipeGrown(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "written")
+	w := &waitingWriter{marker: marker}
+	script := "head -c 921600 /dev/zero && touch " + marker
+	if err := Run(context.Background(), exec.Command("sh", "-c", script), w); err != nil {
+		t.Fatal(err)
+	}
+	if !w.ok || w.n != 921600 {
+		t.Errorf("the producer did not write 900 KiB into the pipe while nothing read it (marker seen: %v; %d bytes)", w.ok, w.n)
 	}
 }

@@ -4,10 +4,13 @@
 // Invariants:
 //   - Each database is dumped inside a snapshot exported by a REPEATABLE READ
 //     transaction that mbackup holds open (pg_export_snapshot() and
-//     pg_dump --snapshot), and the exact row count of every table is taken in
-//     that same transaction, so the counts describe exactly the dumped data
-//     and a restore can be checked against them. Counting costs one scan of
-//     each table, run while pg_dump runs.
+//     pg_dump --snapshot). The exact row count of every table is counted
+//     from the archive's own bytes as they pass to the stream (package
+//     rowcount), so the counts describe exactly the dumped data, a restore
+//     can be checked against them, and the server reads each table once.
+//     count(*) in that same transaction counts only what the archive cannot:
+//     the tables of extensions, and every table when the archive is one the
+//     counter does not know (Info.Notes then says so).
 //   - pg_dump comes from /usr/lib/postgresql/<server major>/bin when present;
 //     a client older than the server is refused before anything runs.
 //   - The password reaches pg_dump through PGPASSWORD (or the user's

@@ -253,9 +253,9 @@ func quoteConninfo(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
-// CountRows counts the rows of every table of db as Dumper.Dump does (the
-// same query, in one REPEATABLE READ transaction), to check a restore
-// against the counts of the dump's dump.Info.Tables.
+// CountRows counts, with count(*), the rows of every table of db that
+// Dumper.Dump records (the same list, in one REPEATABLE READ transaction),
+// to check a restore against the counts of the dump's dump.Info.Tables.
 func CountRows(ctx context.Context, cfg Config, db string) ([]dump.TableCount, error) {
 	d := &Dumper{cfg: cfg}
 	conn, err := d.connect(ctx, db)

@@ -6,12 +6,12 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"mbackup/internal/dump"
+	"mbackup/internal/pgdump/rowcount"
 )
 
 // Globals writes pg_dumpall --globals-only: roles with their attributes and
@@ -50,7 +50,8 @@ func (d *Dumper) canReadAuthID(ctx context.Context) (bool, error) {
 }
 
 // Dump writes pg_dump -Fc -Z0 of db, taken in a snapshot this function
-// exports and holds, and counts every table's rows in that snapshot.
+// exports and holds, and counts every table's rows from the archive as it
+// passes (see tableCounts).
 func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, error) {
 	info := dump.Info{Version: d.clientVersion, ServerVersion: d.serverVersion}
 	conn, err := d.connect(ctx, db)
@@ -83,21 +84,16 @@ func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, e
 	cmd.Env = d.env(db)
 	info.Command = strings.Join(cmd.Args, " ") + " (PGDATABASE=" + db + ")"
 
-	var wg sync.WaitGroup
-	var countErr error
-	countCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Go(func() { info.Tables, countErr = countRows(countCtx, tx) })
-	runErr := dump.Run(ctx, cmd, w, d.cfg.Password)
-	if runErr != nil {
-		cancel()
+	tables, err := listTables(ctx, tx)
+	if err != nil {
+		return info, fmt.Errorf("pgdump: dump %s: list tables: %w", db, err)
 	}
-	wg.Wait()
-	switch {
-	case runErr != nil:
-		return info, fmt.Errorf("pgdump: dump %s: %w", db, runErr)
-	case countErr != nil:
-		return info, fmt.Errorf("pgdump: dump %s: count rows: %w", db, countErr)
+	counter := rowcount.New()
+	if err := dump.Run(ctx, cmd, &tee{w: w, c: counter}, d.cfg.Password); err != nil {
+		return info, fmt.Errorf("pgdump: dump %s: %w", db, err)
+	}
+	if info.Tables, info.Notes, err = tableCounts(ctx, tx, tables, counter); err != nil {
+		return info, fmt.Errorf("pgdump: dump %s: count rows: %w", db, err)
 	}
 	return info, nil
 }
@@ -113,48 +109,20 @@ func extensions(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// countTable counts one table inside a savepoint: an error (a table this
-// role may not read) must not abort the transaction, which would drop the
-// exported snapshot before pg_dump may have imported it.
-func countTable(ctx context.Context, tx pgx.Tx, t dump.TableCount) (int64, error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	q := "SELECT count(*) FROM ONLY " + pgx.Identifier{t.Schema, t.Table}.Sanitize()
-	if err := sp.QueryRow(ctx, q).Scan(&n); err != nil {
-		sp.Rollback(ctx)
-		return 0, err
-	}
-	return n, sp.Commit(ctx)
-}
-
-// countRows counts the rows of every ordinary table (partitions included,
-// partitioned parents not, since their rows are their partitions') outside
-// the system schemas.
+// countRows counts the rows of every table listTables lists, with
+// count(*): the restore's check of a restored database.
 func countRows(ctx context.Context, tx pgx.Tx) ([]dump.TableCount, error) {
-	rows, err := tx.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-		  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
-		ORDER BY 1, 2`)
+	tables, err := listTables(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dump.TableCount, error) {
-		var t dump.TableCount
-		return t, r.Scan(&t.Schema, &t.Table)
-	})
-	if err != nil {
-		return nil, err
-	}
+	out := make([]dump.TableCount, len(tables))
 	for i, t := range tables {
-		if tables[i].Rows, err = countTable(ctx, tx, t); err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", t.Schema, t.Table, err)
+		if out[i], err = countStar(ctx, tx, t.TableCount); err != nil {
+			return nil, err
 		}
 	}
-	return tables, nil
+	return out, nil
 }
 
 // CanReadRolePasswords reports whether the role may read pg_authid;

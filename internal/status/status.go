@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -46,6 +47,24 @@ type Report struct {
 	LastGoodDrill *DrillRef `json:"last_good_drill,omitempty"`
 	// DrillLine says how the last drill went, in one line.
 	DrillLine string `json:"-"`
+	// Versions is what one listing of every stored version shows, on a
+	// store that keeps versions (b2); absent on any other.
+	Versions *Versions `json:"versions,omitempty"`
+}
+
+// Versions names the snapshots that exist only as hidden versions or whose
+// manifest has several uploaded versions: how hiding or overwriting
+// snapshots with the host's key is reported.
+type Versions struct {
+	// Hidden are the snapshots whose manifest is hidden though younger
+	// than retention.keep_within (older ones may be a prune's doing: a
+	// key without deleteFiles hides).
+	Hidden []string `json:"hidden"`
+	// Overwritten are the snapshots whose manifest has several uploaded
+	// versions (mbackup writes it once).
+	Overwritten []string `json:"overwritten"`
+	// Line says so with the command that shows them; "" when nothing is.
+	Line string `json:"-"`
 }
 
 // DrillRef is a drill record of the store.
@@ -111,6 +130,12 @@ func Gather(ctx context.Context, cfg *config.Config, s storage.Store, locks func
 	if err := r.fromStore(ctx, s, now); err != nil {
 		return nil, err
 	}
+	if v, ok := s.(storage.Versioned); ok {
+		var err error
+		if r.Versions, err = versions(ctx, v, cfg.Retention.KeepWithin.Std(), now); err != nil {
+			return nil, err
+		}
+	}
 	now = now.UTC()
 	scheds := [][2]string{{task.Backup, cfg.Schedule.Backup}, {task.Verify, cfg.Schedule.Verify}}
 	if cfg.Verifier() {
@@ -164,6 +189,47 @@ func (r *Report) fromStore(ctx context.Context, s storage.Store, now time.Time) 
 	}
 	r.LastDrill, r.LastGoodDrill, r.DrillLine = drillRef(f.Last, now), drillRef(f.LastOK, now), f.Line(now)
 	return nil
+}
+
+// versions surveys every version under snapshots/, one listing.
+func versions(ctx context.Context, v storage.Versioned, keepWithin time.Duration, now time.Time) (*Versions, error) {
+	sv, err := snapshot.SurveyVersions(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	r := &Versions{Hidden: []string{}, Overwritten: orEmpty(sv.Overwritten)}
+	for _, id := range sv.Hidden {
+		if now.Sub(sv.Dates[id]) < keepWithin {
+			r.Hidden = append(r.Hidden, id)
+		}
+	}
+	var what []string
+	if n := len(r.Hidden); n > 0 {
+		what = append(what, fmt.Sprintf("%d %s only as hidden versions, younger than retention.keep_within "+
+			"(someone with this host's key hid %s)", n, plural(n, "snapshot exists", "snapshots exist"), plural(n, "it", "them")))
+	}
+	if n := len(r.Overwritten); n > 0 {
+		what = append(what, fmt.Sprintf("%d %s several uploaded versions (mbackup writes each once: overwritten)",
+			n, plural(n, "snapshot's manifest has", "snapshots' manifests have")))
+	}
+	if len(what) > 0 {
+		r.Line = "⚠️  " + strings.Join(what, "; ") + ": mbackup list --all-versions shows them and the version to restore"
+	}
+	return r, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // refOf describes a committed entry; its age is never negative.

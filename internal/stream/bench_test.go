@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 )
 
 // BenchmarkSeal measures zstd+age+sha256 throughput on 32 MiB of SQL-like text.
@@ -65,5 +66,59 @@ func BenchmarkUnseal(b *testing.B) {
 			b.Fatal("short")
 		}
 		r.Close()
+	}
+}
+
+// BenchmarkLevel compares zstd's levels, as Seal runs it (one goroutine),
+// on a real dump named by MBACKUP_BENCH_DUMP (skipped without it):
+//
+//	pg_dump -Fc -Z0 db > /tmp/db.dump
+//	MBACKUP_BENCH_DUMP=/tmp/db.dump go test -run '^$' -bench Level ./internal/stream
+func BenchmarkLevel(b *testing.B) {
+	path := os.Getenv("MBACKUP_BENCH_DUMP")
+	if path == "" {
+		b.Skip("MBACKUP_BENCH_DUMP names no dump")
+	}
+	plain, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
+		b.Run(level.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			for b.Loop() {
+				var out byteCount
+				zw, err := zstd.NewWriter(&out, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(EncoderConcurrency))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := zw.ReadFrom(bytes.NewReader(plain)); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(out)/float64(len(plain)), "ratio")
+			}
+		})
+	}
+}
+
+// byteCount counts what is written to it.
+type byteCount int64
+
+func (c *byteCount) Write(p []byte) (int, error) {
+	*c += byteCount(len(p))
+	return len(p), nil
+}
+
+// BenchmarkSHA256 is the cost of one of the stream's two hashes.
+func BenchmarkSHA256(b *testing.B) {
+	plain := sqlish(32 << 20)
+	b.SetBytes(int64(len(plain)))
+	for b.Loop() {
+		c := newCounter()
+		c.Write(plain)
+		c.sum()
 	}
 }

@@ -104,10 +104,13 @@ func s3Start(bin, dir string) (*S3, error) {
 		}
 	}
 	s := &S3{
-		Endpoint:        fmt.Sprintf("127.0.0.1:%d", port),
-		Region:          "us-east-1",
-		AccessKeyID:     "mbackuptest",
-		SecretAccessKey: "mbackuptest-secret-key",
+		Endpoint: fmt.Sprintf("127.0.0.1:%d", port),
+		Region:   "us-east-1",
+		// Credentials of this server only: should another test's versitygw
+		// hold the port (it was taken between the check and the bind), its
+		// answers are refused instead of silently serving this test.
+		AccessKeyID:     "mbackuptest" + newPassword()[:8],
+		SecretAccessKey: newPassword(),
 		Bucket:          "mbackup-test",
 		data:            []string{root, versions},
 		done:            make(chan struct{}),

@@ -360,14 +360,16 @@ func TestTransferDeadlines(t *testing.T) {
 		c.DownloadTimeout = whole
 	})
 	src := data(13, testChunk+1)
-	mustPut(t, s, "there", src)
 	// A second store on the same bucket, with only the stall timeout short.
+	// It stores the object the others read: on a loaded machine its upload
+	// may take longer than the short whole-transfer deadline under test.
 	stalling, err := New(context.Background(), Config{KeyID: srv.KeyID, AppKey: srv.AppKey, Bucket: testBucket,
 		Prefix: testPrefix, ChunkSize: testChunk, StallTimeout: testStall, APIBase: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stalling.Close()
+	mustPut(t, stalling, "there", src)
 	reader := func(s *Store) func() error {
 		return func() error {
 			rc, err := s.Get(context.Background(), "there")
