@@ -34,6 +34,10 @@ func TestCheck(t *testing.T) {
     secret_access_key_file: media.key
 `, s3.Endpoint, s3.Region, s3.Bucket, s3.AccessKeyID)...)
 	os.WriteFile(cfg, text, 0o600)
+	// The store exists (check never creates one: TestCheckNeverCreatesTheStore).
+	if err := os.Mkdir(filepath.Join(dir, "store"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 
 	code, out, errOut := mbackup(t, "--config", cfg, "check")
 	t.Logf("check:\n%s%s", out, errOut)

@@ -81,3 +81,19 @@ func TestDrillAsksForTheIdentityFirst(t *testing.T) {
 		t.Errorf("exited %d, want %d asking for -i FILE only:\n%s%s", code, exitUsage, out, errOut)
 	}
 }
+
+// TestCheckNeverCreatesTheStore: check says the first backup creates a
+// missing local store, and leaves it missing.
+func TestCheckNeverCreatesTheStore(t *testing.T) {
+	dir, cfg := setup(t, "")
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "path: "+filepath.Join(dir, "store"), "path: relstore", 1)), 0o600)
+	store := filepath.Join(dir, "relstore")
+	_, out, errOut := mbackup(t, "--config", cfg, "check")
+	if !strings.Contains(out+errOut, store+" does not exist yet: the first mbackup backup creates it") {
+		t.Errorf("check does not say the store is missing:\n%s%s", out, errOut)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("check created %s (%v)", store, err)
+	}
+}

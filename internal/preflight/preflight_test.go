@@ -148,3 +148,27 @@ func TestIdentities(t *testing.T) {
 		t.Errorf("identity places %v", dirs)
 	}
 }
+
+// TestLocalStoreNotYet: check never creates a missing local store. It
+// warns when the first backup will be able to create it, and fails when
+// the nearest existing parent cannot hold a directory (here a file).
+func TestLocalStoreNotYet(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "a", "store")
+	rs, listed := store(context.Background(), config.Storage{Type: config.StorageLocal, Path: missing})
+	if len(rs) != 1 || rs[0].Level != Warn || !strings.Contains(rs[0].Message, missing+" does not exist yet") ||
+		!strings.Contains(rs[0].Message, "in "+dir+",") || listed == nil || len(listed) != 0 {
+		t.Errorf("results %+v, listed %v", rs, listed)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); !os.IsNotExist(err) {
+		t.Errorf("check created a directory of the store: %v", err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ = store(context.Background(), config.Storage{Type: config.StorageLocal, Path: filepath.Join(file, "store")})
+	if len(rs) != 1 || rs[0].Level != Fail || !strings.Contains(rs[0].Message, "may not create it in "+file) || rs[0].Fix == "" {
+		t.Errorf("under a file: %+v", rs)
+	}
+}

@@ -7,8 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mbackup/internal/config"
 	"mbackup/internal/explain"
@@ -17,6 +22,7 @@ import (
 	"mbackup/internal/storage"
 	"mbackup/internal/storage/b2"
 	"mbackup/internal/storage/configured"
+	"mbackup/internal/storage/local"
 	"mbackup/internal/storage/s3"
 )
 
@@ -29,6 +35,14 @@ const MarkerPrefix = "check/"
 // It returns the listing, nil (not empty) when the store could not be listed.
 func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) {
 	r := &results{what: "storage " + sc.Type}
+	if sc.Type == config.StorageLocal {
+		if _, err := local.Open(sc.Path); errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			// check never creates the store: it says whether the
+			// first backup will be able to.
+			notYet(r, sc.Path)
+			return r.rs, []snapshot.Entry{}
+		}
+	}
 	var key, more []Result
 	var listed []snapshot.Entry
 	err := configured.With(ctx, sc, func(s storage.Store) error {
@@ -68,6 +82,27 @@ func store(ctx context.Context, sc config.Storage) ([]Result, []snapshot.Entry) 
 		return append(r.rs, key...), nil
 	}
 	return append(append(r.rs, more...), key...), listed
+}
+
+// notYet reports a local store directory that does not exist yet, and
+// whether this user may create it: the nearest existing parent must be a
+// directory it may write and enter.
+func notYet(r *results, path string) {
+	abs, _ := filepath.Abs(path)
+	parent := filepath.Dir(abs)
+	for {
+		if _, err := os.Stat(parent); err == nil || parent == filepath.Dir(parent) {
+			break
+		}
+		parent = filepath.Dir(parent)
+	}
+	if err := unix.Access(parent, unix.W_OK|unix.X_OK); err != nil {
+		r.fail(fmt.Sprintf("storage.path %s does not exist, and this user may not create it in %s: %v", abs, parent, err),
+			"create the directory for the user mbackup runs as, or set storage.path to a directory it may write")
+		return
+	}
+	r.warn(fmt.Sprintf("storage.path %s does not exist yet: the first mbackup backup creates it (in %s, which this user may write); nothing was listed or written", abs, parent),
+		"run mbackup backup, or check storage.path if the store should already be there")
 }
 
 // storeFix is what to look at when a store of type typ cannot be used.
