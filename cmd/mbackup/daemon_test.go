@@ -50,6 +50,7 @@ type daemonRun struct {
 // (main turns SIGTERM into a cancelled context).
 func startDaemon(t *testing.T, cfg string) *daemonRun {
 	t.Helper()
+	ownMetricsPort(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemonRun{cancel: cancel, log: &syncBuffer{}, done: make(chan int, 1)}
 	go func() { d.done <- run(ctx, []string{"--config", cfg, "daemon"}, nil, d.log, d.log) }()
@@ -63,6 +64,27 @@ func startDaemon(t *testing.T, cfg string) *daemonRun {
 		checkDaemonLog(t, d.log.String())
 	})
 	return d
+}
+
+// ownMetricsPort gives a config without a metrics section one on a free
+// port: the default 127.0.0.1:9787 may be held by a daemon of another test
+// or of another suite running beside this one.
+func ownMetricsPort(t *testing.T, cfg string) {
+	t.Helper()
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^metrics:`).Match(text) {
+		return
+	}
+	if len(text) > 0 && text[len(text)-1] != '\n' {
+		text = append(text, '\n')
+	}
+	text = fmt.Appendf(text, "metrics:\n  listen: \"127.0.0.1:%d\"\n", testenv.FreePort(t))
+	if err := os.WriteFile(cfg, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkDaemonLog fails t when a daemon's log shows a zero time or a key
