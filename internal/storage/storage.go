@@ -136,3 +136,29 @@ type Versioned interface {
 	// there is no such version.
 	GetVersion(ctx context.Context, key, id string) (io.ReadCloser, error)
 }
+
+// Lock is the Object Lock retention a store gives every object it writes
+// (storage.lock in the configuration). The zero Lock is none.
+type Lock struct {
+	Mode string // Governance or Compliance; "" = no lock
+	Days int    // retention of every written version, counted from its upload
+}
+
+// Lock modes.
+const (
+	Governance = "governance"
+	Compliance = "compliance"
+)
+
+// Check reports a lock no store can apply; the zero Lock is fine.
+func (l Lock) Check() error {
+	switch {
+	case l.Mode == "" && l.Days == 0:
+		return nil
+	case l.Mode != Governance && l.Mode != Compliance:
+		return fmt.Errorf("lock mode %q is not governance or compliance", l.Mode)
+	case l.Days < 1:
+		return fmt.Errorf("lock days %d must be at least 1", l.Days)
+	}
+	return nil
+}

@@ -180,7 +180,7 @@ func (c Config) withDefaults() (Config, error) {
 	case len(c.Prefix)+storage.MaxKeyLen > maxNameLen:
 		return c, fmt.Errorf("prefix %q is longer than %d bytes", c.Prefix, maxNameLen-storage.MaxKeyLen)
 	}
-	if err := c.Lock.check(); err != nil {
+	if err := c.Lock.Check(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -11,31 +11,18 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"mbackup/internal/storage"
 )
 
 // Lock is the Object Lock retention every uploaded version gets.
-type Lock struct {
-	Mode string // "governance" or "compliance"; "" = no lock
-	Days int    // retention of every uploaded version, counted from its upload
-}
+type Lock = storage.Lock
 
 // Lock modes.
 const (
-	Governance = "governance"
-	Compliance = "compliance"
+	Governance = storage.Governance
+	Compliance = storage.Compliance
 )
-
-func (l Lock) check() error {
-	switch {
-	case l.Mode == "" && l.Days == 0:
-		return nil
-	case l.Mode != Governance && l.Mode != Compliance:
-		return fmt.Errorf("lock mode %q is not governance or compliance", l.Mode)
-	case l.Days < 1:
-		return fmt.Errorf("lock days %d must be at least 1", l.Days)
-	}
-	return nil
-}
 
 // bucketLock is the bucket's lock configuration as New read it.
 type bucketLock struct {

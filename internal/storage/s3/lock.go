@@ -15,32 +15,18 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/signer"
+
+	"mbackup/internal/storage"
 )
 
 // Lock is the Object Lock retention every object the store writes gets.
-type Lock struct {
-	Mode string // "governance" or "compliance"; "" = no lock
-	Days int    // retention of every written object, counted from its upload
-}
+type Lock = storage.Lock
 
 // Lock modes.
 const (
-	Governance = "governance"
-	Compliance = "compliance"
+	Governance = storage.Governance
+	Compliance = storage.Compliance
 )
-
-// check reports an unusable lock; the zero Lock is none.
-func (l Lock) check() error {
-	switch {
-	case l.Mode == "" && l.Days == 0:
-		return nil
-	case l.Mode != Governance && l.Mode != Compliance:
-		return fmt.Errorf("s3: lock mode %q is not governance or compliance", l.Mode)
-	case l.Days < 1:
-		return fmt.Errorf("s3: lock days %d must be at least 1", l.Days)
-	}
-	return nil
-}
 
 // putOptions are the options of a single PUT or of the creation of a
 // multipart upload: with Config.Lock, the retention mode and a

@@ -146,8 +146,8 @@ func (c Config) validate() error {
 	case strings.HasPrefix(c.Prefix, "/"):
 		return fmt.Errorf("s3: prefix %q starts with a slash", c.Prefix)
 	}
-	if err := c.Lock.check(); err != nil {
-		return err
+	if err := c.Lock.Check(); err != nil {
+		return fmt.Errorf("s3: %w", err)
 	}
 	if c.Prefix != "" {
 		if err := storage.ValidKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
