@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"mbackup/internal/retry"
 	"mbackup/internal/storage"
 )
 
@@ -70,7 +71,7 @@ func (l *Limiter) Wait(ctx context.Context) (int64, error) {
 		if now.Before(l.until) {
 			d := l.until.Sub(now)
 			l.mu.Unlock()
-			if err := sleep(ctx, d); err != nil {
+			if err := retry.Sleep(ctx, d); err != nil {
 				return 0, err
 			}
 			continue
@@ -84,7 +85,7 @@ func (l *Limiter) Wait(ctx context.Context) (int64, error) {
 		if d <= 0 {
 			return epoch, nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return 0, err
 		}
 		l.mu.Lock()
@@ -117,17 +118,6 @@ func (l *Limiter) Pause(epoch int64, d time.Duration) {
 	l.until = time.Now().Add(d)
 	l.tokens = 0 // resume at the rate, without a burst
 	l.last = l.until
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Limits of Retry-After: absent or unreadable means defaultRetryAfter, and

@@ -104,14 +104,17 @@ func (p Policy) pause(n int, err error, rnd func(time.Duration) time.Duration) t
 func uniform(d time.Duration) time.Duration { return rand.N(d + 1) }
 
 // sleepCtx waits d or until ctx ends; false when ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+func sleepCtx(ctx context.Context, d time.Duration) bool { return Sleep(ctx, d) == nil }
+
+// Sleep waits d, or until ctx ends and returns its error.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return nil
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	}
 }
 

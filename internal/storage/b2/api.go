@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"mbackup/internal/retry"
 )
 
 // The calls blazer v0.7.2 does not make (file versions with their
@@ -160,7 +162,7 @@ func (s *Store) roundTrip(ctx context.Context, se *session, build func(*session)
 	var last error
 	for attempt := 0; attempt < apiAttempts; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt, last)); err != nil {
+			if err := retry.Sleep(ctx, backoff(attempt, last)); err != nil {
 				return nil, last
 			}
 		}
@@ -228,17 +230,6 @@ func backoff(n int, last error) time.Duration {
 		return ra.after
 	}
 	return min(100*time.Millisecond<<(n-1), 5*time.Second)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // bucketAnswer is the part of a b2_list_buckets entry the store reads.
