@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,15 +143,79 @@ func noLeaks(t *testing.T) {
 	t.Errorf("goroutines left behind:\n%s", stacks)
 }
 
-// leaked returns the goroutine stacks that run blazer or the watchdog.
+// leaked returns the goroutine stacks that run blazer or the watchdog,
+// but for the ones a test accepted (acceptIdleThreads).
 func leaked(all string) string {
 	var out []string
 	for _, g := range strings.Split(all, "\n\n") {
+		if accepted.Has(goroutineID(g)) {
+			continue
+		}
 		if strings.Contains(g, "github.com/Backblaze/blazer") || strings.Contains(g, "b2.(*watchdog).run") {
 			out = append(out, g)
 		}
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// accepted are the goroutines a test found left behind by a known blazer
+// v0.7.2 bug and accepted, so that the leak checks of the tests after it
+// are not failed by them.
+var accepted acceptedSet
+
+type acceptedSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (a *acceptedSet) Has(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ids[id]
+}
+
+func (a *acceptedSet) Add(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ids == nil {
+		a.ids = map[string]bool{}
+	}
+	a.ids[id] = true
+}
+
+// goroutineID is the id in a stack's first line, "goroutine 12 [select]:".
+func goroutineID(stack string) string {
+	f := strings.Fields(strings.TrimSpace(stack))
+	if len(f) < 2 || f[0] != "goroutine" {
+		return ""
+	}
+	return f[1]
+}
+
+// acceptIdleThreads accepts, and logs, at most max goroutines of blazer
+// v0.7.2's upload threads parked for good on their chunk channel: a thread
+// selects only on the writer's ready and cdone channels, never on its
+// context, so when a large file fails while a thread is idle and Close
+// finds a chunk still buffered, Close returns before closing cdone and the
+// idle thread waits forever. It holds no buffer. Any other goroutine left
+// behind still fails the test.
+func acceptIdleThreads(t *testing.T, max int) {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond) // let the others end
+	buf := make([]byte, 1<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "blazer/b2.(*Writer).thread.func1") && strings.Contains(g, "[select") && !accepted.Has(goroutineID(g)) {
+			accepted.Add(goroutineID(g))
+			n++
+		}
+	}
+	if n > 0 {
+		t.Logf("accepted %d idle upload goroutine(s) left by blazer v0.7.2's Writer (see acceptIdleThreads)", n)
+	}
+	if n > max {
+		t.Errorf("%d idle upload goroutines left behind; want at most %d (one writer's threads)", n, max)
+	}
 }
 
 func TestConfig(t *testing.T) {
