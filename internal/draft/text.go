@@ -32,7 +32,7 @@ storage:
   application_key_file: b2.key      # TODO: create it: the application key, chmod 600
   chunk_size: 16MiB                 # part size of large files; memory ~ 2 x (uploads + 1) x chunk
   concurrent_uploads: 2
-  # Object Lock (B2 only): every object stays undeletable for days, so that
+  # Object Lock (B2 or S3): every object stays undeletable for days, so that
   # whoever takes this host cannot erase the backups. The bucket needs file
   # lock (b2 bucket create --file-lock-enabled); mbackup check says what is
   # missing. Trade-off: compliance cannot be shortened by anyone, Backblaze
