@@ -59,17 +59,24 @@ func parseLine(line string) (entry, error) {
 // one line and the decoder's window, whatever the number of records. A
 // missing index is an empty stream. close releases the download.
 func openIndex(ctx context.Context, st storage.Store, key string) (s *stream, close func(), err error) {
+	s, close, _, err = readIndex(ctx, st, key)
+	return s, close, err
+}
+
+// readIndex is openIndex, and says whether the index exists.
+func readIndex(ctx context.Context, st storage.Store, key string) (s *stream, close func(), exists bool, err error) {
 	rc, err := st.Get(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
-		return emptyStream("index"), func() {}, nil
+		return emptyStream("index"), func() {}, false, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read index %s: %w", key, err)
+		return nil, nil, false, fmt.Errorf("read index %s: %w", key, err)
 	}
-	dec, err := zstd.NewReader(rc, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	dec, err := zstd.NewReader(rc, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxIndexWindow))
 	if err != nil {
 		rc.Close()
-		return nil, nil, fmt.Errorf("read index %s: %w", key, err)
+		return nil, nil, false, fmt.Errorf("read index %s: %w", key, err)
 	}
 	close = func() { dec.Close(); rc.Close() }
 	sc := bufio.NewScanner(dec)
@@ -107,8 +114,12 @@ func openIndex(ctx context.Context, st storage.Store, key string) (s *stream, cl
 		}
 		return e, true, nil
 	}}
-	return s, close, nil
+	return s, close, true, nil
 }
+
+// maxIndexWindow bounds the decoder's window: indexes are written with
+// indexWindow (1 MiB before), so a larger one is not an index of ours.
+const maxIndexWindow = 8 << 20
 
 // indexWriter streams a new index into the store while the run goes on.
 // Nothing is visible until commit succeeds; abort leaves the old index.
@@ -138,17 +149,24 @@ func newIndexWriter(ctx context.Context, st storage.Store, key string) (*indexWr
 		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
 		w.done <- err
 	}()
-	enc, err := zstd.NewWriter(pw, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	// The window bounds the encoder's history (and the decoder's of the
+	// next run): an index of records a few dozen bytes long gains little
+	// from more. Concurrency 1: one block at a time, no goroutines.
+	enc, err := zstd.NewWriter(pw, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(indexWindow),
+		zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		w.abort(err)
 		return nil, err
 	}
-	w.enc, w.buf = enc, bufio.NewWriterSize(enc, 64<<10)
+	w.enc, w.buf = enc, bufio.NewWriterSize(enc, 16<<10)
 	if _, err := w.buf.WriteString(indexHeader + "\n"); err != nil {
 		return nil, err
 	}
 	return w, nil
 }
+
+// indexWindow is the zstd window of the index.
+const indexWindow = 512 << 10
 
 // add appends one record; records must come in ascending key order.
 func (w *indexWriter) add(e entry) error {

@@ -5,10 +5,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"mbackup/internal/storage"
 )
 
 func TestIndexRoundTrip(t *testing.T) {
@@ -117,4 +124,137 @@ func readAll(t *testing.T, st interface {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// indexRecords reads the index under media/ back.
+func indexRecords(t *testing.T, st storage.Store) []entry {
+	t.Helper()
+	s, closeIdx, err := openIndex(context.Background(), st, IndexKey("media/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeIdx()
+	var got []entry
+	for {
+		if err := s.advance(); err != nil {
+			t.Fatal(err)
+		}
+		if !s.ok {
+			return got
+		}
+		got = append(got, s.head)
+	}
+}
+
+func indexModified(t *testing.T, st storage.Store) time.Time {
+	t.Helper()
+	o, err := st.Stat(context.Background(), IndexKey("media/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Modified
+}
+
+// TestUnchangedIndexIsNotRewritten: a run that changes nothing leaves the
+// index as it is, until it is older than indexRefresh; a change anywhere
+// (a new key at the end, a dropped record in the middle) gives the same
+// index a full rewrite would.
+func TestUnchangedIndexIsNotRewritten(t *testing.T) {
+	keys := []string{"a", "b", "c", "d"}
+	bodies := map[string]string{"a": "1", "b": "22", "c": "333", "d": "4444"}
+	st := newLocal(t)
+	c := newFakeS3(keys, bodies).start(t)
+	mirror(t, opts(c, "bkt", st, nil))
+	first := indexRecords(t, st)
+	if len(first) != 4 {
+		t.Fatalf("first index %+v", first)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	dir := st.Root() // the local store's directory
+	if err := os.Chtimes(filepath.Join(dir, IndexKey("media/")), old, old); err != nil {
+		t.Fatal(err)
+	}
+	res := mirror(t, opts(c, "bkt", st, nil))
+	if res.Unchanged != 4 || !indexModified(t, st).Equal(old) {
+		t.Fatalf("no-op run rewrote the index (%+v, modified %v)", res.Counts, indexModified(t, st))
+	}
+
+	stale := time.Now().Add(-indexRefresh - time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, IndexKey("media/")), stale, stale); err != nil {
+		t.Fatal(err)
+	}
+	mirror(t, opts(c, "bkt", st, nil))
+	if m := indexModified(t, st); !m.After(stale.Add(time.Minute)) {
+		t.Fatalf("an index older than %v was not rewritten (modified %v)", indexRefresh, m)
+	}
+	if got := indexRecords(t, st); !slices.Equal(got, first) {
+		t.Fatalf("refreshed index %+v, want %+v", got, first)
+	}
+
+	// "b" gone from the source and the store: its record is dropped; "e"
+	// is new at the end.
+	if err := st.Delete(context.Background(), "media/b"); err != nil {
+		t.Fatal(err)
+	}
+	keys = []string{"a", "c", "d", "e"}
+	bodies["e"] = "55555"
+	c = newFakeS3(keys, bodies).start(t)
+	res = mirror(t, opts(c, "bkt", st, nil))
+	if res.Copied != 1 {
+		t.Fatalf("%+v", res.Counts)
+	}
+	want := []entry{first[0], first[2], first[3], {key: "e", size: 5, etag: etagOf("55555")}}
+	if got := indexRecords(t, st); !slices.Equal(got, want) {
+		t.Fatalf("index %+v, want %+v", got, want)
+	}
+}
+
+// TestIndexUpdateFailures: an old index that reads back shorter than it
+// did, and one that is gone when an unchanged run stats it, fail the
+// commit and leave no new index.
+func TestIndexUpdateFailures(t *testing.T) {
+	ctx := context.Background()
+	key := IndexKey("media/")
+	recs := []entry{{key: "a", size: 1, etag: "e"}, {key: "b", size: 2, etag: "e"}}
+	write := func(st storage.Store, es []entry) {
+		iw, err := newIndexWriter(ctx, st, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			iw.add(e)
+		}
+		if err := iw.commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	st := newLocal(t)
+	write(st, recs)
+	u := newIndexUpdate(ctx, st, key, true)
+	for _, e := range recs {
+		if err := u.add(e, true, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(st, recs[:1]) // shrinks under the run
+	c := entry{key: "c", size: 3, etag: "e"}
+	err := u.add(c, true, nil)
+	if !errors.Is(err, errIndexShrank) {
+		t.Fatalf("err = %v, want %v", err, errIndexShrank)
+	}
+	u.abort(err)
+	if got := indexRecords(t, st); !slices.Equal(got, recs[:1]) {
+		t.Fatalf("index after a failed update: %+v", got)
+	}
+
+	st = newLocal(t)
+	write(st, recs)
+	u = newIndexUpdate(ctx, st, key, true)
+	if err := st.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.commit(); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "stat index") {
+		t.Fatalf("err = %v", err)
+	}
 }

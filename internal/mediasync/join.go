@@ -16,6 +16,8 @@ type item struct {
 	copy bool   // rec must be copied first
 	old  *entry // record to keep when the copy fails (the store still has that object)
 	keep bool   // for an item without rec: write old as it is
+	none bool   // no record: the index record x, if any, is dropped
+	x    *entry // the old index's record at this key, if any
 
 	done  chan struct{} // closed by the worker; nil when nothing runs
 	err   error         // the copy's outcome, valid after done
@@ -25,6 +27,8 @@ type item struct {
 // record returns the index line to write for it, if any.
 func (it *item) record() (entry, bool) {
 	switch {
+	case it.none:
+		return entry{}, false
 	case it.keep:
 		return *it.old, true
 	case !it.copy:
@@ -50,7 +54,13 @@ func (r *run) join(src, dst, idx *stream, emit func(*item) error) error {
 	}
 	for src.ok || dst.ok || idx.ok {
 		k := minKey(streams)
-		if it := r.decide(k, at(src, k), at(dst, k), at(idx, k)); it != nil {
+		x := at(idx, k)
+		it := r.decide(k, at(src, k), at(dst, k), x)
+		if it == nil && x != nil {
+			it = &item{none: true} // the index writer sees the record go
+		}
+		if it != nil {
+			it.x = x
 			if err := emit(it); err != nil {
 				return err
 			}
@@ -179,7 +189,7 @@ type pipeline struct {
 	written chan error
 }
 
-func (r *run) startPipeline(ctx context.Context, iw *indexWriter) *pipeline {
+func (r *run) startPipeline(ctx context.Context, iw *indexUpdate) *pipeline {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &pipeline{
 		r: r, ctx: ctx, cancel: cancel,
@@ -219,14 +229,14 @@ func (p *pipeline) emit(it *item) error {
 
 // writeIndex records each item once its copy is done, in emit order. After
 // an index write error it keeps draining, so that nothing blocks.
-func (p *pipeline) writeIndex(iw *indexWriter) error {
+func (p *pipeline) writeIndex(iw *indexUpdate) error {
 	var err error
 	for it := range p.order {
 		if it.done != nil {
 			<-it.done
 		}
-		if rec, ok := it.record(); ok && err == nil {
-			if err = iw.add(rec); err != nil {
+		if rec, ok := it.record(); err == nil {
+			if err = iw.add(rec, ok, it.x); err != nil {
 				p.cancel()
 			}
 		}

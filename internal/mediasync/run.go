@@ -115,7 +115,7 @@ func (r *run) syncPass(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the listing goroutines on an early return
 
-	idx, closeIdx, err := openIndex(ctx, r.o.Store, IndexKey(r.o.Prefix))
+	idx, closeIdx, exists, err := readIndex(ctx, r.o.Store, IndexKey(r.o.Prefix))
 	if err != nil {
 		return fmt.Errorf("mediasync: %w", err)
 	}
@@ -124,10 +124,7 @@ func (r *run) syncPass(ctx context.Context) error {
 	if r.o.DryRun {
 		dest = nil
 	}
-	iw, err := newIndexWriter(ctx, dest, IndexKey(r.o.Prefix))
-	if err != nil {
-		return fmt.Errorf("mediasync: %w", err)
-	}
+	iw := newIndexUpdate(ctx, dest, IndexKey(r.o.Prefix), exists)
 	src := sourceStream(ctx, r.o.Source.Client, r.o.Source.Bucket, r.o.Source.Prefix, r.filter, r.o.StallTimeout)
 	dst := storeStream(ctx, r.o.Store, r.o.Prefix)
 
