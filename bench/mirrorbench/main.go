@@ -313,6 +313,8 @@ func mirror(args []string) error {
 	workers := fs.Int("workers", 0, "mediasync workers (0: its default)")
 	dry := fs.Bool("dry-run", false, "plan only")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the Mirror call to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile, taken at the peak of the live heap, to this file")
+	memstats := fs.Bool("memstats", false, "print the peaks of the runtime's memory classes (mem_* fields)")
 	fs.Parse(args)
 	ctx := context.Background()
 
@@ -370,12 +372,20 @@ func mirror(args []string) error {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
+	var mem *memSampler
+	if *memstats || *memprofile != "" {
+		mem = startMemSampler(*memprofile)
+	}
 	start := time.Now()
 	res, err := mediasync.Mirror(ctx, mediasync.Options{
 		Source: mediasync.Source{Client: c, Bucket: *src.bucket},
 		Store:  st, Prefix: "media/", Workers: *workers, DryRun: *dry,
 	})
 	wall := time.Since(start)
+	memLine := ""
+	if mem != nil {
+		memLine = mem.stop()
+	}
 	if err != nil {
 		return fmt.Errorf("%w (counts %+v)", err, res.Counts)
 	}
@@ -398,9 +408,9 @@ func mirror(args []string) error {
 	case *dstKind == "s3" && !*count, *dstKind == "local":
 		dl, do = -1, -1
 	}
-	fmt.Printf("wall=%.3f listed=%d copied=%d unchanged=%d adopted=%d skipped=%d failed=%d src_list=%d src_other=%d dst_list=%d dst_other=%d rss_kib=%d\n",
+	fmt.Printf("wall=%.3f listed=%d copied=%d unchanged=%d adopted=%d skipped=%d failed=%d src_list=%d src_other=%d dst_list=%d dst_other=%d rss_kib=%d%s\n",
 		wall.Seconds(), res.Listed, res.Copied, res.Unchanged, res.Adopted, res.Skipped, res.Failed,
-		srcN.list.Load(), srcN.other.Load(), dl, do, peakRSS())
+		srcN.list.Load(), srcN.other.Load(), dl, do, peakRSS(), memLine)
 	return nil
 }
 
