@@ -34,13 +34,44 @@
 # objects). A run with --objects 100000 --rclone-slow takes about 45 minutes
 # on 2 vCPUs, 10 of them the first run into the s3 store.
 #
+# Then the scenarios of issue 19, each on its own small bucket (seeded once
+# into the cache beside "src", or "src" itself when the sizes agree) and
+# into its own destination bucket, with mirrorbench's flags:
+#   S1 rate limit: a first copy of SCEN objects at max_requests_per_second
+#      100, the source behind a counting proxy in mirrorbench's process
+#      that timestamps every request: the most requests in any 1-second
+#      window (the limit allows 100 + the burst), the mean rate, and the
+#      objects lost (the destination listed against the source)
+#   S2 429s: a first copy of FAULT objects at 100 requests per second, the
+#      proxy answering 10 % of the object GETs with 429 and Retry-After: 2:
+#      objects lost (must be 0), the wall, and the wall the limit predicts
+#      (requests / 100, plus 2 to 2.5 s per pause of the run)
+#   S3 exclude: SCEN objects, 80 % of them under cache/, with exclude
+#      [cache/], into a store that already holds one cache/ object: what is
+#      copied, then a second run with delete on: that object is still there
+#   S4 interrupted first copy: SCEN objects, SIGTERM (mirrorbench sends it
+#      to itself) once half are copied, then a second run: objects copied
+#      twice (copied by the second run although stored by the first) and
+#      the second run's wall
+#   S5 the copier's objects per second without a limit (first run A, no
+#      proxy), and the --dry-run estimate (mbackup's formula) for a
+#      synthetic listing of ESTIMATE objects at 200 requests per second
+#
 # Usage: bench/mirror.sh [-n RUNS] [--objects N] [--synth N] [--rclone-slow]
+#          [--scenarios-objects SCEN] [--fault-objects FAULT] [--estimate-objects ESTIMATE]
 #   -n RUNS        no-op rounds (default 3)
 #   --objects N    objects in the source (default 100000)
 #   --synth N      objects of the synthetic listing (default 1000000; 0 skips)
 #   --rclone-slow  also time, once, rclone's no-op without --fast-list (one
 #                  listing per directory) and in its default mode (size and
 #                  modification time, a HEAD per object): minutes each
+#   --scenarios-objects SCEN
+#                  objects of scenarios S1, S3 and S4 (default 20000, at most
+#                  N; 0 skips all scenarios). S1 alone takes SCEN / 100 s
+#   --fault-objects FAULT
+#                  objects of S2 (default 300: about 35 pauses of 2 to 2.5 s)
+#   --estimate-objects ESTIMATE
+#                  the synthetic listing of S5 (default 2400000; 0 skips)
 #
 # Environment: MBACKUP_BENCH_CACHE is where the seeded source is kept
 # (default ~/.cache/mbackup-bench); it takes about 1 GiB per 100,000 objects
@@ -56,21 +87,28 @@ runs=3
 objects=100000
 synth=1000000
 rclone_slow=0
+scen=20000
+fault=300
+estimate=2400000
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) runs=${2:?-n needs a number}; shift 2 ;;
 	--objects) objects=${2:?--objects needs a number}; shift 2 ;;
 	--synth) synth=${2:?--synth needs a number}; shift 2 ;;
+	--scenarios-objects) scen=${2:?--scenarios-objects needs a number}; shift 2 ;;
+	--fault-objects) fault=${2:?--fault-objects needs a number}; shift 2 ;;
+	--estimate-objects) estimate=${2:?--estimate-objects needs a number}; shift 2 ;;
 	--rclone-slow) rclone_slow=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
 	*) echo "mirror.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
-case $runs$objects$synth in *[!0-9]*) echo "mirror.sh: -n, --objects and --synth take integers" >&2; exit 2 ;; esac
+case $runs$objects$synth$scen$fault$estimate in *[!0-9]*) echo "mirror.sh: -n, --objects, --synth and the scenarios' counts take integers" >&2; exit 2 ;; esac
 if [ "$runs" -lt 1 ] || [ "$objects" -lt 1 ]; then
 	echo "mirror.sh: -n and --objects take positive integers" >&2
 	exit 2
 fi
+[ "$scen" -le "$objects" ] || scen=$objects
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -240,6 +278,51 @@ if [ "$synth" -gt 0 ]; then
 	mkdir -p "$tmp/empty"
 	run s "$mb" mirror -src-endpoint "$sep" -src-bucket synth -dst local -local "$tmp/empty" -dry-run
 fi
+# seed_bucket NAME N [CACHE_PCT]: a bucket of N fixture objects (with
+# CACHE_PCT percent of cache/ keys), seeded once and kept in the cache.
+seed_bucket() {
+	local name=$1 n=$2 pct=${3:--1}
+	"$mb" mkbucket "${s3[@]}" "$name"
+	if [ "$(cat "$cache/seeded-$name" 2>/dev/null)" != "$n" ]; then
+		log "seeding $n objects into $root/$name (kept for the next run)"
+		"$mb" seed -dir "$root/$name" -n "$n" -cache-pct "$pct" >/dev/null
+		echo "$n" >"$cache/seeded-$name"
+	fi
+}
+
+# the first part of a scenario's mirror into the s3 store; the source and
+# destination buckets follow
+mir=("$mb" mirror "${s3[@]}" -dst s3 -dst-endpoint "$ep")
+
+if [ "$scen" -gt 0 ]; then
+	sb=src
+	[ "$scen" -eq "$objects" ] || { sb=scen-$scen; seed_bucket "$sb" "$scen"; }
+	seed_bucket "c80-$scen" "$scen" 80
+	[ "$fault" -eq 0 ] || seed_bucket "f429-$fault" "$fault"
+	"$mb" mkbucket "${s3[@]}" dst-s1 dst-s2 dst-s3 dst-s4
+
+	log "S1: first copy of $scen objects at max_requests_per_second 100"
+	run s1 "${mir[@]}" -src-bucket "$sb" -dst-bucket dst-s1 -rps 100 -verify
+	if [ "$fault" -gt 0 ]; then
+		log "S2: first copy of $fault objects at 100/s, 10 % of the GETs answered 429 with Retry-After: 2"
+		run s2 "${mir[@]}" -src-bucket "f429-$fault" -dst-bucket dst-s2 -rps 100 -fault-429 10 -retry-after 2 -verify
+	fi
+	log "S3: exclude [cache/] on $scen objects, 80 % cache/, a cache/ object already in the store"
+	run s3a "${mir[@]}" -src-bucket "c80-$scen" -dst-bucket dst-s3 -exclude cache/ -put-store media/cache/bench-seeded.png -verify
+	run s3b "${mir[@]}" -src-bucket "c80-$scen" -dst-bucket dst-s3 -exclude cache/ -delete -max-delete 1000000 -has-store media/cache/bench-seeded.png
+	log "S4: first copy of $scen objects interrupted by SIGTERM at half, then resumed"
+	run s4a "${mir[@]}" -src-bucket "$sb" -dst-bucket dst-s4 -stop-after $((scen / 2)) -verify
+	run s4b "${mir[@]}" -src-bucket "$sb" -dst-bucket dst-s4 -verify
+	if [ "$estimate" -gt 0 ]; then
+		log "S5: dry run of a synthetic listing of $estimate objects, estimate at 200/s"
+		"$mb" serve-synth -n "$estimate" >"$tmp/synth-est.out" 2>"$tmp/synth-est.err" &
+		pids+=($!)
+		for _ in $(seq 100); do [ -s "$tmp/synth-est.out" ] && break; sleep 0.1; done
+		sep=$(sed -n 's/.*endpoint=\([^ ]*\).*/\1/p' "$tmp/synth-est.out")
+		mkdir -p "$tmp/empty-est"
+		run s5 "$mb" mirror -src-endpoint "$sep" -src-bucket synth -dst local -local "$tmp/empty-est" -dry-run -estimate-rps 200
+	fi
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ------------------------------------------------------------------------
@@ -314,3 +397,37 @@ if [ "$synth" -gt 0 ]; then
 EOF
 fi
 echo "  (medians: $wall_a s A, $wall_r s R, $wall_l s L)"
+
+# v NAME KEY: the first value of KEY=... in NAME's lines
+v() { field "$1" "$2" | head -n 1; }
+if [ "$scen" -gt 0 ]; then
+	burst=$(v s1 burst)
+	cat <<EOF
+
+scenarios (issue 19)
+  S1 rate limit 100/s: $scen objects copied in $(v s1 wall) s, $(($(v s1 src_list) + $(v s1 src_other))) source requests;
+      at most $(v s1 src_max_1s) in any 1-second window (limit 100 + burst $burst: $(verdict "$(v s1 src_max_1s)" $((100 + burst)))),
+      mean $(v s1 src_mean_rps)/s; objects lost $(v s1 lost) (goal 0: $(verdict "$(v s1 lost)" 0))
+EOF
+	if [ "$fault" -gt 0 ]; then
+		reqs2=$(($(v s2 src_list) + $(v s2 src_other)))
+		cat <<EOF
+  S2 429 on 10 % of GETs, Retry-After 2, at 100/s: $fault objects, $(v s2 src_429) answered 429, $(v s2 pauses) pauses;
+      objects lost $(v s2 lost) (goal 0: $(verdict "$(v s2 lost)" 0)); wall $(v s2 wall) s, predicted
+      $(awk -v r="$reqs2" -v p="$(v s2 pauses)" 'BEGIN {printf "%.1f to %.1f s", r / 100 + 2 * p, r / 100 + 2.5 * p}') ($reqs2 source requests / 100, plus 2 to 2.5 s a pause)
+EOF
+	fi
+	twice=$(($(v s4b copied) - $(v s4a lost)))
+	cat <<EOF
+  S3 exclude [cache/], $scen objects, 80 % cache/: copied $(v s3a copied), listed $(v s3a listed), lost $(v s3a lost);
+      second run with delete: deleted $(v s3b deleted), the seeded cache/ object kept: has_key=$(v s3b has_key)
+      (goal 1: $(verdict 1 "$(v s3b has_key)")), excluded $(v s3b excluded) store object(s)
+  S4 SIGTERM at half: the first run copied $(v s4a copied) in $(v s4a wall) s (interrupted=$(v s4a interrupted)), $(v s4a dst_objects) stored;
+      second run $(v s4b wall) s: copied $(v s4b copied), adopted $(v s4b adopted), lost $(v s4b lost);
+      copied twice $twice (goal 0: $(verdict "$twice" 0))
+  S5 the copier without a limit (first run A, no proxy): $(awk -v n="$(v a2 copied)" -v w="$(v a2 wall)" 'BEGIN {printf "%.0f", n / w}') objects/s
+EOF
+	if [ "$estimate" -gt 0 ]; then
+		echo "      --dry-run estimate, $estimate objects (synthetic listing) at 200/s: $(v s5 est_s) s ($(awk -v s="$(v s5 est_s)" 'BEGIN {printf "%.1f h", s / 3600}')); that dry run: $(v s5 wall) s, $(maxrss s5)"
+	fi
+fi

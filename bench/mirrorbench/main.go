@@ -83,13 +83,27 @@ func main() {
 // snowflake id split in groups of three, with the share of each kind of file
 // roughly that of a small instance (attachments and their thumbnails, cached
 // remote media, avatars and headers, custom emojis).
-func Key(i int) string {
+func Key(i int) string { return keyOfKind(i, i%20) }
+
+// MixedKey is the i-th key of a fixture whose share of cache/ keys is
+// cachePct percent (Key's is 45): the kinds of Key, cache/ ones for
+// cachePct of every 100 consecutive keys.
+func MixedKey(i, cachePct int) string {
+	local := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 18, 19}
+	if i%100 < cachePct {
+		return keyOfKind(i, 9+i/100%9)
+	}
+	return keyOfKind(i, local[i/100%len(local)])
+}
+
+// keyOfKind is the i-th key as a file of kind k (0 to 19, see Key).
+func keyOfKind(i, k int) string {
 	r := rand.New(rand.NewPCG(uint64(i), 0x6d6261636b7570))
 	id := 109_000_000_000_000_000 + uint64(i)*7_919_311 + r.Uint64N(1_000_000)
 	idp := fmt.Sprintf("%03d/%03d/%03d/%03d/%03d/%03d",
 		id/1e15, id/1e12%1000, id/1e9%1000, id/1e6%1000, id/1e3%1000, id%1000)
 	name := fmt.Sprintf("%016x", r.Uint64())
-	switch k := i % 20; {
+	switch {
 	case k < 6:
 		return fmt.Sprintf("media_attachments/files/%s/original/%s.png", idp, name)
 	case k < 9:
@@ -132,9 +146,14 @@ func seed(args []string) error {
 	dir := fs.String("dir", "", "bucket directory")
 	n := fs.Int("n", 100000, "objects")
 	workers := fs.Int("workers", 8, "concurrent writers")
+	cachePct := fs.Int("cache-pct", -1, "percent of cache/ keys (MixedKey); -1: Key's mix (45)")
 	fs.Parse(args)
 	if *dir == "" {
 		return errors.New("-dir is required")
+	}
+	key := Key
+	if *cachePct >= 0 {
+		key = func(i int) string { return MixedKey(i, *cachePct) }
 	}
 	var next atomic.Int64
 	var bytesOut atomic.Int64
@@ -147,7 +166,7 @@ func seed(args []string) error {
 				if i >= *n {
 					return
 				}
-				if err := seedOne(*dir, i); err != nil {
+				if err := seedOne(*dir, key(i), i); err != nil {
 					errc <- err
 					return
 				}
@@ -164,8 +183,8 @@ func seed(args []string) error {
 	return nil
 }
 
-func seedOne(dir string, i int) error {
-	key, body := Key(i), Body(i)
+func seedOne(dir, key string, i int) error {
+	body := Body(i)
 	p := filepath.Join(dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
@@ -315,14 +334,17 @@ func mirror(args []string) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the Mirror call to this file")
 	memprofile := fs.String("memprofile", "", "write a heap profile, taken at the peak of the live heap, to this file")
 	memstats := fs.Bool("memstats", false, "print the peaks of the runtime's memory classes (mem_* fields)")
+	sf := scenarioFlags(fs)
 	fs.Parse(args)
-	ctx := context.Background()
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stopSignals()
 
 	var srcN, dstN counter
-	c, err := sourceClient(*src.endpoint, *src.region, *src.key, *src.secret, &srcN)
+	c, px, stopProxy, err := sf.sourceClient(src, &srcN)
 	if err != nil {
 		return err
 	}
+	defer stopProxy()
 	var st storage.Store
 	var b2Before map[string]int64
 	switch *dstKind {
@@ -376,18 +398,33 @@ func mirror(args []string) error {
 	if *memstats || *memprofile != "" {
 		mem = startMemSampler(*memprofile)
 	}
-	start := time.Now()
-	res, err := mediasync.Mirror(ctx, mediasync.Options{
+	if err := sf.before(ctx, st); err != nil {
+		return err
+	}
+	o := mediasync.Options{
 		Source: mediasync.Source{Client: c, Bucket: *src.bucket},
 		Store:  st, Prefix: "media/", Workers: *workers, DryRun: *dry,
-	})
+	}
+	sf.apply(&o)
+	start := time.Now()
+	res, err := mediasync.Mirror(ctx, o)
 	wall := time.Since(start)
 	memLine := ""
 	if mem != nil {
 		memLine = mem.stop()
 	}
-	if err != nil {
+	interrupted := err != nil && ctx.Err() != nil && *sf.stopAfter > 0
+	if err != nil && !interrupted {
 		return fmt.Errorf("%w (counts %+v)", err, res.Counts)
+	}
+	extra, err := sf.after(context.Background(), src, st, res, px, interrupted)
+	if err != nil {
+		return err
+	}
+	memLine += extra
+	sl, so := srcN.list.Load(), srcN.other.Load()
+	if px != nil {
+		sl, so = px.c.list.Load(), px.c.other.Load()
 	}
 	dl, do := dstN.list.Load(), dstN.other.Load()
 	switch {
@@ -408,9 +445,9 @@ func mirror(args []string) error {
 	case *dstKind == "s3" && !*count, *dstKind == "local":
 		dl, do = -1, -1
 	}
-	fmt.Printf("wall=%.3f listed=%d copied=%d unchanged=%d adopted=%d skipped=%d failed=%d src_list=%d src_other=%d dst_list=%d dst_other=%d rss_kib=%d%s\n",
-		wall.Seconds(), res.Listed, res.Copied, res.Unchanged, res.Adopted, res.Skipped, res.Failed,
-		srcN.list.Load(), srcN.other.Load(), dl, do, peakRSS(), memLine)
+	fmt.Printf("wall=%.3f listed=%d copied=%d unchanged=%d adopted=%d skipped=%d failed=%d excluded=%d deleted=%d src_list=%d src_other=%d dst_list=%d dst_other=%d rss_kib=%d%s\n",
+		wall.Seconds(), res.Listed, res.Copied, res.Unchanged, res.Adopted, res.Skipped, res.Failed, res.Excluded, res.Deleted,
+		sl, so, dl, do, peakRSS(), memLine)
 	return nil
 }
 
