@@ -380,7 +380,8 @@ cat <<EOF
       L: list $(field l src_list | head -n 1)
   parts of A's no-op run, one by one (median seconds):
       source listing $(field p src_list | median), store listing $(field p dst_list | median),
-      index download $(field p index_get | median), index upload $(field p index_put | median) ($(field p index_bytes | head -n 1) bytes)
+      index download $(field p index_get | median), index upload $(field p index_put | median) ($(field p index_bytes | head -n 1) bytes; a run that changes
+      nothing does not upload it)
   in-run time of A (Mirror call only): $(field a wall | median) s
   A once with the s3 store's part size at 5 MiB instead of 16 MiB: $(col a5 1) s, peak RSS $(maxrss a5)
 
