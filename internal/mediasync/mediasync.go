@@ -37,8 +37,8 @@
 // An object is copied when it is missing from the store, when its stored
 // size differs from the source size, or when the source size or ETag differ
 // from the values recorded in the index at the last copy. A run with
-// nothing to do reads the listings and the index and writes the index
-// again: no per-object HEAD or GET.
+// nothing to do reads the listings and the index: no per-object HEAD or
+// GET, and no index upload unless the index is over 6 hours old.
 //
 // An object present in the store but absent from the index (the first run
 // against an existing mirror, or after the index was lost) is adopted
