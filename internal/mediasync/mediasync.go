@@ -101,8 +101,13 @@ type Options struct {
 	// walks the whole mirror.
 	Include, Exclude []string
 	// StoreLimiter, if set, limits the calls to Store (see limitedStore).
-	// The source's limit is in its client (NewLimitedSourceClient).
+	// The source's limit is in its client (NewLimitedSourceClient). A 429
+	// or 503 that the b2 or s3 store's service answers pauses the
+	// StoreLimiter as one from the source pauses the source's.
 	StoreLimiter *Limiter
+	// SourceLimiter is the Limiter given to NewLimitedSourceClient, if
+	// any: the run logs its changes of rate and reports its throttling.
+	SourceLimiter *Limiter
 	// DryRun plans without writing or deleting anything.
 	DryRun bool
 	// Retries is the number of extra attempts per object after the first;
@@ -166,6 +171,10 @@ type Result struct {
 	// (counted only when Delete is set).
 	PlannedDeletes int64
 	Duration       time.Duration
+	// SourceThrottling and StoreThrottling are the 429 and 503 answers
+	// and the lowest rate of Options.SourceLimiter and StoreLimiter (zero
+	// without them); in a Restore, of the target and the store.
+	SourceThrottling, StoreThrottling Throttling
 }
 
 // DefaultStallTimeout is Options.StallTimeout when unset.
@@ -229,11 +238,15 @@ func Mirror(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	lim := limits{source: o.SourceLimiter, store: o.StoreLimiter, st: o.Store, sourceName: "source"}
 	o.Store = limitStore(o.Store, o.StoreLimiter)
 	r := newRun(o)
 	r.filter = f
+	stop := lim.watch(r.logf)
 	err = r.mirror(ctx)
+	stop()
 	res := r.result()
+	lim.report(&res)
 	res.Duration = time.Since(start)
 	if o.Progress != nil {
 		o.Progress(res.Counts)
