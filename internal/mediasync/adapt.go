@@ -15,7 +15,7 @@ import (
 // every rate: a change never releases them together.
 const (
 	lowerAfter     = 2
-	defaultCalmFor = 10 * time.Second
+	defaultCalmFor = 5 * time.Second
 	rateSteps      = 16
 )
 
