@@ -19,7 +19,8 @@
 //   - Keys outside Options.Include or under Options.Exclude are neither
 //     copied nor deleted, and their index records are kept.
 //   - With a Limiter, no request to the source (or call to the store) is
-//     sent before the limiter grants it; a 429 or 503 pauses them all.
+//     sent before the limiter grants it; a 429 or 503 pauses them all, and
+//     repeated ones lower the rate (adapt.go), never above the limit.
 //   - The index is committed only after a complete listing and all copies.
 //   - No read of the source hangs: a GET, each read of its body and each
 //     page of a listing fail once the source sent nothing for
