@@ -38,3 +38,12 @@ func (s *Store) OnThrottle(fn func(sent time.Time, retryAfter string)) {
 	}
 	s.throttle.fn.Store(&fn)
 }
+
+// roundTripper is the transport of the store's own calls: the throttle's
+// over the HTTP transport, or the HTTP transport of a Store not made by New.
+func (s *Store) roundTripper() http.RoundTripper {
+	if s.throttle == nil {
+		return s.transport
+	}
+	return s.throttle
+}
