@@ -2,7 +2,8 @@ package mediasync
 
 import (
 	"fmt"
-	"strings"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -80,12 +81,10 @@ func (a *adapt) log(msg string) {
 	}
 }
 
-// perSecond prints a rate without needless decimals: 75, 9.4.
+// perSecond prints a rate to a tenth, without needless decimals: 75,
+// 12.5, 9.4.
 func perSecond(r float64) string {
-	if r >= 10 {
-		return fmt.Sprintf("%.0f", r)
-	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1f", r), ".0")
+	return strconv.FormatFloat(math.Round(r*10)/10, 'f', -1, 64)
 }
 
 // watch names the side l limits in its log lines and sends them to logf;
