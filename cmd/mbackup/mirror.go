@@ -65,7 +65,7 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 	return withStore(ctx, cfg.Storage, func(s storage.Store) error {
 		started := time.Now()
 		res, err := mirrorOnce(ctx, e, cfg, s, f.dryRun, f.workers)
-		printMirror(e.stdout, res, f.dryRun)
+		printMirror(e.stdout, res, f.dryRun, "source")
 		if f.dryRun {
 			if err == nil {
 				fmt.Fprintln(e.stdout, mirrorEstimate(res, cfg.Media.RequestsPerSecond()))
@@ -81,7 +81,8 @@ func runMirror(ctx context.Context, e *env, args []string) error {
 func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store, dryRun bool, workers int) (mediasync.Result, error) {
 	m := cfg.Media
 	rps := float64(m.RequestsPerSecond())
-	client, err := limitedSourceClient(m.Source.Endpoint, m.Source.Region, m.Source.AccessKeyID, m.Source.SecretAccessKey.Reveal(), mediasync.NewLimiter(rps))
+	sl := mediasync.NewLimiter(rps)
+	client, err := limitedSourceClient(m.Source.Endpoint, m.Source.Region, m.Source.AccessKeyID, m.Source.SecretAccessKey.Reveal(), sl)
 	if err != nil {
 		return mediasync.Result{}, err
 	}
@@ -93,7 +94,7 @@ func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store
 		Source: mediasync.Source{Client: client, Bucket: m.Source.Bucket}, Store: s, Prefix: m.Prefix,
 		Workers: workers, Delete: m.Delete, MaxDelete: m.MaxDelete.Max(mirrored), DryRun: dryRun,
 		StallTimeout: m.StallTimeout.Std(), Log: prefixLines{w: e.stdout, prefix: "  "},
-		Include: m.Include, Exclude: m.Exclude, StoreLimiter: mediasync.NewLimiter(rps),
+		Include: m.Include, Exclude: m.Exclude, StoreLimiter: mediasync.NewLimiter(rps), SourceLimiter: sl,
 	}
 	if t := e.terminal(); t != nil { // the progress line under the copy lines, one writer for both
 		o.Log = prefixLines{w: t.Writer(e.stdout), prefix: "  "}
@@ -123,25 +124,34 @@ func limitedSourceClient(endpoint, region, keyID, secret string, l *mediasync.Li
 	return mediasync.NewLimitedSourceClient(host, secure, region, keyID, secret, l)
 }
 
+// reverseMirror copies the mirror into the bucket of f's --to-* flags,
+// with media.max_requests_per_second on both sides and media.include and
+// exclude as in the mirror.
 func reverseMirror(ctx context.Context, e *env, cfg *config.Config, s storage.Store, f mirrorFlags) error {
-	client, err := sourceClient(f.toEndpoint, f.toRegion, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"))
+	m := cfg.Media
+	rps := float64(m.RequestsPerSecond())
+	tl := mediasync.NewLimiter(rps)
+	client, err := limitedSourceClient(f.toEndpoint, f.toRegion, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), tl)
 	if err != nil {
 		return err
 	}
 	res, err := mediasync.Restore(ctx, mediasync.RestoreOptions{
-		Store: s, Prefix: cfg.Media.Prefix, Target: mediasync.Source{Client: client, Bucket: f.toBucket},
-		ACL: f.toACL, Workers: f.workers, DryRun: f.dryRun, StallTimeout: cfg.Media.StallTimeout.Std(),
-		Log: prefixLines{w: e.stdout, prefix: "  "},
+		Store: s, Prefix: m.Prefix, Target: mediasync.Source{Client: client, Bucket: f.toBucket},
+		ACL: f.toACL, Workers: f.workers, DryRun: f.dryRun, StallTimeout: m.StallTimeout.Std(),
+		Log:     prefixLines{w: e.stdout, prefix: "  "},
+		Include: m.Include, Exclude: m.Exclude, StoreLimiter: mediasync.NewLimiter(rps), TargetLimiter: tl,
 	})
-	printMirror(e.stdout, res, f.dryRun)
+	printMirror(e.stdout, res, f.dryRun, "target")
 	if err != nil {
 		return fmt.Errorf("mirror --reverse: %w", err)
 	}
 	return nil
 }
 
-func printMirror(w io.Writer, r mediasync.Result, dryRun bool) {
-	fmt.Fprintln(w, mirrorSummary(r, dryRun))
+// printMirror prints the summary and the skipped and failed keys; side
+// names the bucket ("source", or "target" for --reverse).
+func printMirror(w io.Writer, r mediasync.Result, dryRun bool, side string) {
+	fmt.Fprintln(w, transferSummary(r, dryRun, side))
 	for _, k := range r.SkippedKeys {
 		fmt.Fprintf(w, "  skipped (the store cannot hold this key verbatim): %q\n", k)
 	}
@@ -151,8 +161,14 @@ func printMirror(w io.Writer, r mediasync.Result, dryRun bool) {
 }
 
 // mirrorSummary is one line: "copied 12 objects (3.4 MiB), 100000
-// unchanged, deleted 2, skipped 1, failed 0 in 5.2s".
+// unchanged, deleted 2, skipped 1, failed 0 in 5.2s", and how the source
+// and the store throttled the run when they did.
 func mirrorSummary(r mediasync.Result, dryRun bool) string {
+	return transferSummary(r, dryRun, "source")
+}
+
+// transferSummary is mirrorSummary with the bucket named side.
+func transferSummary(r mediasync.Result, dryRun bool, side string) string {
 	verb := "copied"
 	if dryRun {
 		verb = "would copy"
@@ -164,6 +180,9 @@ func mirrorSummary(r mediasync.Result, dryRun bool) string {
 	}
 	if r.Raced > 0 {
 		s += fmt.Sprintf("; %d changed at the source meanwhile (next run)", r.Raced)
+	}
+	if t := r.Throttled(side); t != "" {
+		s += "; " + t
 	}
 	return s
 }

@@ -9,7 +9,9 @@
 // password replaced by [redacted]. Secrets never go into argv: callers
 // pass them through the environment or a 0600 file. The producer's stdout
 // pipe is grown to PipeSize where the system allows, so it runs ahead of
-// the stream while the stream compresses.
+// the stream while the stream compresses, and is read ReadSize at a time;
+// producers that write through C stdio are given a buffer as large
+// (BufferedStdout), so both sides make few system calls.
 package dump
 
 import (
@@ -122,7 +124,8 @@ func RunWatch(ctx context.Context, cmd *exec.Cmd, w io.Writer, watch func(line s
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: start: %w", name, err)
 	}
-	_, copyErr := io.Copy(w, out)
+	// Not io.Copy: *os.File's WriteTo would read 32 KiB at a time.
+	_, copyErr := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{out}, make([]byte, ReadSize))
 	if copyErr != nil {
 		killGroup(cmd) // it would block on a full pipe otherwise
 	}
@@ -189,6 +192,10 @@ func (l *lineWriter) flush() {
 // default is 64 KiB): the producer then blocks less often on a full pipe
 // while the stream compresses, and each read takes more at once.
 const PipeSize = 1 << 20
+
+// ReadSize is the most one read of the producer's stdout takes: as much
+// as a producer given BufferedStdout writes at once.
+const ReadSize = StdoutBuffer
 
 // fSetPipeSize is Linux's F_SETPIPE_SZ fcntl.
 const fSetPipeSize = 1031

@@ -19,15 +19,19 @@ import (
 // are spread over time rather than woken together. A Pause (a 429 or 503
 // with Retry-After) holds every request of the run until it ends, then
 // they resume at the rate, from an empty bucket: no burst after a pause.
+// Repeated pauses lower the rate, and a stretch without one raises it back
+// (see adapt).
 type Limiter struct {
-	mu     sync.Mutex
-	rate   float64 // requests per second
-	burst  float64
-	tokens float64   // may go negative: reserved ahead
-	last   time.Time // when tokens was computed
-	until  time.Time // the end of the pause, if any
-	epoch  int64     // pauses so far
-	pauses int64
+	mu       sync.Mutex
+	rate     float64 // requests per second, at most a.limit
+	burst    float64
+	tokens   float64   // may go negative: reserved ahead
+	last     time.Time // when tokens was computed
+	until    time.Time // the end of the pause, if any
+	pausedAt time.Time // when the last pause began
+	epoch    int64     // pauses so far
+	pauses   int64
+	a        adapt
 }
 
 // DefaultRequestsPerSecond stays under DigitalOcean Spaces' 150 PUT, COPY,
@@ -41,13 +45,27 @@ func NewLimiter(perSecond float64) *Limiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	b := max(1, perSecond/10)
-	return &Limiter{rate: perSecond, burst: b, tokens: b, last: time.Now()}
+	now := time.Now()
+	l := &Limiter{last: now, a: newAdapt(perSecond, now)}
+	l.setRate(perSecond)
+	l.tokens = l.burst
+	return l
+}
+
+// setRate sets the rate and the burst that goes with it.
+func (l *Limiter) setRate(perSecond float64) {
+	l.rate = perSecond
+	l.burst = max(1, perSecond/10)
 }
 
 // Burst is how many requests may go at once after a quiet spell: in any
-// one-second window, at most PerSecond + Burst requests start.
-func (l *Limiter) Burst() int { return int(l.burst) }
+// one-second window, at most PerSecond + Burst requests start. It shrinks
+// with the rate.
+func (l *Limiter) Burst() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.burst)
+}
 
 // Pauses is the number of pauses so far.
 func (l *Limiter) Pauses() int64 {
@@ -78,6 +96,7 @@ func (l *Limiter) Wait(ctx context.Context) (int64, error) {
 		}
 		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 		l.last = now
+		l.a.log(l.raise(now))
 		l.tokens--
 		epoch := l.epoch
 		d := time.Duration(-l.tokens / l.rate * float64(time.Second))
@@ -99,25 +118,52 @@ func (l *Limiter) Wait(ctx context.Context) (int64, error) {
 	}
 }
 
-// Pause holds every request for d plus up to a quarter more (jitter, so
-// that runs sharing a limit do not come back together), unless the
-// request that saw the 429 or 503 was granted before the current pause
-// began: its answer belongs to the burst the pause already answers.
+// Pause counts a 429 or 503 and holds every request for d plus up to a
+// quarter more (jitter, so that runs sharing a limit do not come back
+// together), unless the request that saw it was granted before the
+// current pause began: its answer belongs to the burst the pause already
+// answers.
 func (l *Limiter) Pause(epoch int64, d time.Duration) {
 	if l == nil {
 		return
 	}
 	d += rand.N(d/4 + 1)
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.a.throttles++
 	if epoch != l.epoch {
+		l.mu.Unlock()
 		return
 	}
+	l.a.log(l.pause(time.Now(), d))
+	l.mu.Unlock()
+}
+
+// pauseAfter is Pause for an answer to a request sent at sent, outside
+// Wait (the store's own requests): it is ignored when the request was sent
+// before the current pause began, or a pause is on.
+func (l *Limiter) pauseAfter(sent time.Time, d time.Duration) {
+	d += rand.N(d/4 + 1)
+	l.mu.Lock()
+	l.a.throttles++
+	now := time.Now()
+	if sent.Before(l.pausedAt) || now.Before(l.until) {
+		l.mu.Unlock()
+		return
+	}
+	l.a.log(l.pause(now, d))
+	l.mu.Unlock()
+}
+
+// pause begins a pause of d at now, with l.mu held, and returns what to
+// log about the rate.
+func (l *Limiter) pause(now time.Time, d time.Duration) string {
 	l.epoch++
 	l.pauses++
-	l.until = time.Now().Add(d)
+	l.pausedAt = now
+	l.until = now.Add(d)
 	l.tokens = 0 // resume at the rate, without a burst
 	l.last = l.until
+	return l.lower()
 }
 
 // Limits of Retry-After: absent or unreadable means defaultRetryAfter, and

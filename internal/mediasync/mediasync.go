@@ -19,7 +19,8 @@
 //   - Keys outside Options.Include or under Options.Exclude are neither
 //     copied nor deleted, and their index records are kept.
 //   - With a Limiter, no request to the source (or call to the store) is
-//     sent before the limiter grants it; a 429 or 503 pauses them all.
+//     sent before the limiter grants it; a 429 or 503 pauses them all, and
+//     repeated ones lower the rate (adapt.go), never above the limit.
 //   - The index is committed only after a complete listing and all copies.
 //   - No read of the source hangs: a GET, each read of its body and each
 //     page of a listing fail once the source sent nothing for
@@ -101,8 +102,13 @@ type Options struct {
 	// walks the whole mirror.
 	Include, Exclude []string
 	// StoreLimiter, if set, limits the calls to Store (see limitedStore).
-	// The source's limit is in its client (NewLimitedSourceClient).
+	// The source's limit is in its client (NewLimitedSourceClient). A 429
+	// or 503 that the b2 or s3 store's service answers pauses the
+	// StoreLimiter as one from the source pauses the source's.
 	StoreLimiter *Limiter
+	// SourceLimiter is the Limiter given to NewLimitedSourceClient, if
+	// any: the run logs its changes of rate and reports its throttling.
+	SourceLimiter *Limiter
 	// DryRun plans without writing or deleting anything.
 	DryRun bool
 	// Retries is the number of extra attempts per object after the first;
@@ -166,6 +172,10 @@ type Result struct {
 	// (counted only when Delete is set).
 	PlannedDeletes int64
 	Duration       time.Duration
+	// SourceThrottling and StoreThrottling are the 429 and 503 answers
+	// and the lowest rate of Options.SourceLimiter and StoreLimiter (zero
+	// without them); in a Restore, of the target and the store.
+	SourceThrottling, StoreThrottling Throttling
 }
 
 // DefaultStallTimeout is Options.StallTimeout when unset.
@@ -229,11 +239,15 @@ func Mirror(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	lim := limits{source: o.SourceLimiter, store: o.StoreLimiter, st: o.Store, sourceName: "source"}
 	o.Store = limitStore(o.Store, o.StoreLimiter)
 	r := newRun(o)
 	r.filter = f
+	stop := lim.watch(r.logf)
 	err = r.mirror(ctx)
+	stop()
 	res := r.result()
+	lim.report(&res)
 	res.Duration = time.Since(start)
 	if o.Progress != nil {
 		o.Progress(res.Counts)

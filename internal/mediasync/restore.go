@@ -40,6 +40,15 @@ type RestoreOptions struct {
 	// long for a byte, and the run when a page of the target's listing
 	// did; default DefaultStallTimeout.
 	StallTimeout time.Duration
+	// Include and Exclude are Options.Include and Exclude: the mirror's
+	// keys outside them are not copied (Counts.Excluded counts them), and
+	// the target is not listed there.
+	Include, Exclude []string
+	// StoreLimiter, if set, limits the calls to Store as in Options.
+	// The target's limit is in its client (NewLimitedSourceClient), and
+	// TargetLimiter is that Limiter, for the log and the result
+	// (Result.SourceThrottling).
+	StoreLimiter, TargetLimiter *Limiter
 }
 
 // Restore copies the mirror under o.Prefix into the target bucket,
@@ -50,7 +59,8 @@ type RestoreOptions struct {
 // needs. Restore never deletes from the target. Content-Type is derived
 // from the key's extension, since the store keeps no metadata.
 //
-// In the result, Listed counts the store's objects.
+// In the result, Listed counts the store's objects that Include and
+// Exclude cover, Excluded the others.
 func Restore(ctx context.Context, o RestoreOptions) (Result, error) {
 	start := time.Now()
 	if o.Store == nil || o.Target.Client == nil || o.Target.Bucket == "" {
@@ -62,6 +72,12 @@ func Restore(ctx context.Context, o RestoreOptions) (Result, error) {
 	if o.PartSize == 0 {
 		o.PartSize = 16 << 20
 	}
+	f, err := newFilter(o.Include, o.Exclude)
+	if err != nil {
+		return Result{}, err
+	}
+	lim := limits{source: o.TargetLimiter, store: o.StoreLimiter, st: o.Store, sourceName: "target"}
+	o.Store = limitStore(o.Store, o.StoreLimiter)
 	mo := Options{Prefix: o.Prefix, Store: o.Store, Workers: o.Workers, Retries: o.Retries,
 		RetryDelay: o.RetryDelay, StallTimeout: o.StallTimeout, DryRun: o.DryRun, Progress: o.Progress, Log: o.Log,
 		Source: Source{Client: o.Target.Client, Bucket: o.Target.Bucket}}
@@ -69,9 +85,13 @@ func Restore(ctx context.Context, o RestoreOptions) (Result, error) {
 		return Result{}, err
 	}
 	r := newRun(mo)
+	r.filter = f
 	rs := &restorer{run: r, o: o}
-	err := rs.restore(ctx)
+	stop := lim.watch(r.logf)
+	err = rs.restore(ctx)
+	stop()
 	res := r.result()
+	lim.report(&res)
 	res.Duration = time.Since(start)
 	if o.Progress != nil {
 		o.Progress(res.Counts)
@@ -89,7 +109,7 @@ func (rs *restorer) restore(ctx context.Context) error {
 	defer cancel()
 	src := storeStream(ctx, rs.o.Store, rs.o.Prefix)
 	src.name = "store"
-	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix, filter{}, rs.run.o.StallTimeout)
+	dst := sourceStream(ctx, rs.o.Target.Client, rs.o.Target.Bucket, rs.o.Target.Prefix, rs.filter, rs.run.o.StallTimeout)
 	dst.name = "target"
 
 	work := make(chan entry, rs.run.o.Workers)
@@ -130,7 +150,9 @@ func (rs *restorer) join2(ctx context.Context, src, dst *stream, work chan<- ent
 	}
 	for src.ok {
 		k := minKey(streams)
-		if s := at(src, k); s != nil {
+		if s := at(src, k); s != nil && !rs.filter.covers(k) {
+			rs.c.excluded.Add(1)
+		} else if s != nil {
 			rs.c.listed.Add(1)
 			if d := at(dst, k); d != nil && d.size == s.size {
 				rs.c.unchanged.Add(1)

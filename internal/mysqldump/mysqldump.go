@@ -146,6 +146,7 @@ func Dump(ctx context.Context, cfg Config, db string, w io.Writer) (dump.Info, e
 		return info, err
 	}
 	defer done()
+	cmd.Env = dump.BufferedStdout(cmd.Env)
 	info.Command = strings.Join(cmd.Args, " ")
 	tw := &tailWriter{w: w}
 	if err := dump.Run(ctx, cmd, tw, c.password); err != nil {

@@ -28,7 +28,7 @@ func (d *Dumper) Globals(ctx context.Context, w io.Writer) (dump.Info, error) {
 		info.Notes = append(info.Notes, "role passwords not dumped: this role cannot read pg_authid (managed PostgreSQL); set them again after a restore")
 	}
 	cmd := exec.CommandContext(ctx, d.pgDumpAll, args...)
-	cmd.Env = d.env("postgres")
+	cmd.Env = dump.BufferedStdout(d.env("postgres"))
 	info.Command = strings.Join(cmd.Args, " ")
 	if err := dump.Run(ctx, cmd, w, d.cfg.Password); err != nil {
 		return info, fmt.Errorf("pgdump: globals: %w", err)
@@ -81,7 +81,7 @@ func (d *Dumper) Dump(ctx context.Context, db string, w io.Writer) (dump.Info, e
 	}
 	cmd := exec.CommandContext(ctx, d.pgDump, "-Fc", "-Z0", "-w", "--snapshot="+snap,
 		fmt.Sprintf("--lock-wait-timeout=%d", lock.Milliseconds()))
-	cmd.Env = d.env(db)
+	cmd.Env = dump.BufferedStdout(d.env(db))
 	info.Command = strings.Join(cmd.Args, " ") + " (PGDATABASE=" + db + ")"
 
 	tables, err := listTables(ctx, tx)

@@ -157,7 +157,7 @@ func (s *Store) send(ctx context.Context, se *session, out any, build func(*sess
 // roundTrip returns the 200 (or 206) answer to a request built by build,
 // re-authorizing once and retrying transient failures.
 func (s *Store) roundTrip(ctx context.Context, se *session, build func(*session) (*http.Request, error)) (*http.Response, error) {
-	client := &http.Client{Transport: meter{next: s.transport}}
+	client := &http.Client{Transport: meter{next: s.roundTripper()}}
 	relogged := false
 	var last error
 	for attempt := 0; attempt < apiAttempts; attempt++ {

@@ -163,6 +163,8 @@ type Store struct {
 	client *minio.Client
 	core   minio.Core
 	http   *http.Client // for the requests minio-go cannot make (see retention)
+
+	throttle *throttleTransport // under client and http; see OnThrottle
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -174,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tr := newTransport(cfg)
+	tr := &throttleTransport{next: newTransport(cfg)}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 		Secure:     !cfg.DisableTLS,
@@ -185,7 +187,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: endpoint %s: %w", cfg.Endpoint, err)
 	}
-	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}, http: &http.Client{Transport: tr}}, nil
+	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}, http: &http.Client{Transport: tr}, throttle: tr}, nil
 }
 
 // Get opens key for reading. The response headers have arrived when Get

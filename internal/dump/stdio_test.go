@@ -1,0 +1,94 @@
+package dump
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBufferedStdout runs sed, a C stdio program like pg_dump, with 3 MB
+// on its stdin and reads its stdout until 2 MiB came out: sed then waits
+// for the rest of its input, and /proc/PID/io says how many write(2)
+// calls it took. Without the preload it is one per 4 KiB (about 512).
+func TestBufferedStdout(t *testing.T) {
+	if stdbufLib() == "" {
+		t.Skip("coreutils' libstdbuf.so is not installed here")
+	}
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		min, max int
+	}{
+		{"plain", os.Environ(), 256, 1 << 20},
+		{"buffered", BufferedStdout(os.Environ()), 1, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := sedWrites(t, tc.env); n < tc.min || n > tc.max {
+				t.Errorf("sed made %d write calls for 2 MiB, want %d..%d", n, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+func sedWrites(t *testing.T, env []string) int {
+	cmd := exec.Command("sed", "-n", "p")
+	cmd.Env = env
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		io.Copy(io.Discard, out)
+		cmd.Wait()
+	}()
+	line := bytes.Repeat([]byte("a"), 99)
+	line = append(line, '\n')
+	go func() {
+		for i := 0; i < 30000; i++ {
+			if _, err := in.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	if _, err := io.CopyN(io.Discard, out, 2<<20); err != nil {
+		t.Fatalf("reading sed's output: %v", err)
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(stat), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no syscw in /proc/PID/io:\n%s", stat)
+	return 0
+}
+
+func TestBufferedStdoutKeepsPreloads(t *testing.T) {
+	if stdbufLib() == "" {
+		t.Skip("coreutils' libstdbuf.so is not installed here")
+	}
+	env := BufferedStdout([]string{"A=1", "LD_PRELOAD=/x/y.so", "_STDBUF_O=0"})
+	want := []string{"A=1", "LD_PRELOAD=/x/y.so " + stdbufLib(), "_STDBUF_O=1048576"}
+	if strings.Join(env, ",") != strings.Join(want, ",") {
+		t.Errorf("env = %q, want %q", env, want)
+	}
+}
