@@ -45,7 +45,8 @@
 #   S2 429s: a first copy of FAULT objects at 100 requests per second, the
 #      proxy answering 10 % of the object GETs with 429 and Retry-After: 2:
 #      objects lost (must be 0), the wall, and the wall the limit predicts
-#      (requests / 100, plus 2 to 2.5 s per pause of the run)
+#      (the requests at 100/s, or at the lowest rate the limiter adapted
+#      down to, plus 2 to 2.5 s per pause of the run)
 #   S3 exclude: SCEN objects, 80 % of them under cache/, with exclude
 #      [cache/], into a store that already holds one cache/ object: what is
 #      copied, then a second run with delete on: that object is still there
@@ -413,9 +414,10 @@ EOF
 	if [ "$fault" -gt 0 ]; then
 		reqs2=$(($(v s2 src_list) + $(v s2 src_other)))
 		cat <<EOF
-  S2 429 on 10 % of GETs, Retry-After 2, at 100/s: $fault objects, $(v s2 src_429) answered 429, $(v s2 pauses) pauses;
-      objects lost $(v s2 lost) (goal 0: $(verdict "$(v s2 lost)" 0)); wall $(v s2 wall) s, predicted
-      $(awk -v r="$reqs2" -v p="$(v s2 pauses)" 'BEGIN {printf "%.1f to %.1f s", r / 100 + 2 * p, r / 100 + 2.5 * p}') ($reqs2 source requests / 100, plus 2 to 2.5 s a pause)
+  S2 429 on 10 % of GETs, Retry-After 2, at 100/s: $fault objects, $(v s2 src_429) answered 429, $(v s2 pauses) pauses,
+      the rate lowered to $(v s2 lowest_rps)/s at most; objects lost $(v s2 lost) (goal 0: $(verdict "$(v s2 lost)" 0)); wall $(v s2 wall) s,
+      predicted $(awk -v r="$reqs2" -v p="$(v s2 pauses)" -v lo="$(v s2 lowest_rps)" 'BEGIN {printf "%.1f to %.1f s", r / 100 + 2 * p, r / lo + 2.5 * p}')
+      ($reqs2 source requests at 100/s, or at the lowest rate, plus 2 to 2.5 s a pause)
 EOF
 	fi
 	twice=$(($(v s4b copied) - $(v s4a lost)))

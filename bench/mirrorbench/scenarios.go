@@ -210,6 +210,7 @@ func (sc *scenario) apply(o *mediasync.Options) {
 	o.Exclude = sc.excludes()
 	o.Delete, o.MaxDelete = *sc.del, *sc.maxDelete
 	o.StoreLimiter = mediasync.NewLimiter(*sc.rps)
+	o.SourceLimiter = sc.limiter
 	if *sc.stopAfter > 0 {
 		o.Progress = func(c mediasync.Counts) {
 			if c.Copied >= *sc.stopAfter {
@@ -229,7 +230,8 @@ func (sc *scenario) after(ctx context.Context, src endpointFlags, st storage.Sto
 		max1s, mean := px.rates()
 		fmt.Fprintf(&b, " src_max_1s=%d src_mean_rps=%.1f src_429=%d", max1s, mean, px.faults)
 		if sc.limiter != nil {
-			fmt.Fprintf(&b, " burst=%d pauses=%d", sc.limiter.Burst(), sc.limiter.Pauses())
+			t := res.SourceThrottling
+			fmt.Fprintf(&b, " burst=%d pauses=%d throttles=%d lowest_rps=%.1f", sc.limiter.Burst(), t.Pauses, t.Throttles, t.Lowest)
 		}
 	}
 	if *sc.hasKey != "" {
