@@ -23,18 +23,16 @@ const indexRefresh = 6 * time.Hour
 // holds no encoder and no upload buffer), unless the old index is older
 // than indexRefresh or missing.
 type indexUpdate struct {
-	ctx     context.Context
-	st      storage.Store // nil in a dry run: nothing is written
-	key     string
-	exists  bool  // the old index exists
-	same    int64 // records so far equal to the old index's first ones
-	w       *indexWriter
-	now     func() time.Time
-	written bool // commit uploaded a new index
+	ctx    context.Context
+	st     storage.Store // nil in a dry run: nothing is written
+	key    string
+	exists bool  // the old index exists
+	same   int64 // records so far equal to the old index's first ones
+	w      *indexWriter
 }
 
 func newIndexUpdate(ctx context.Context, st storage.Store, key string, exists bool) *indexUpdate {
-	return &indexUpdate{ctx: ctx, st: st, key: key, exists: exists, now: time.Now}
+	return &indexUpdate{ctx: ctx, st: st, key: key, exists: exists}
 }
 
 // add takes the next record of the new index, or, when ok is false, notes
@@ -107,7 +105,7 @@ func (u *indexUpdate) commit() error {
 		if err != nil {
 			return fmt.Errorf("stat index %s: %w", u.key, err)
 		}
-		if u.now().Sub(o.Modified) < indexRefresh {
+		if time.Since(o.Modified) < indexRefresh {
 			return nil
 		}
 	}
@@ -117,11 +115,7 @@ func (u *indexUpdate) commit() error {
 			return err
 		}
 	}
-	if err := u.w.commit(); err != nil {
-		return err
-	}
-	u.written = true
-	return nil
+	return u.w.commit()
 }
 
 // abort drops the upload, if one started; the old index stays.
