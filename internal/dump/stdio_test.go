@@ -24,7 +24,7 @@ func TestBufferedStdout(t *testing.T) {
 		min, max int
 	}{
 		{"plain", os.Environ(), 256, 1 << 20},
-		{"buffered", BufferedStdout(os.Environ()), 1, 8},
+		{"buffered", BufferedStdout(os.Environ()), 1, 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if n := sedWrites(t, tc.env); n < tc.min || n > tc.max {
@@ -87,7 +87,7 @@ func TestBufferedStdoutKeepsPreloads(t *testing.T) {
 		t.Skip("coreutils' libstdbuf.so is not installed here")
 	}
 	env := BufferedStdout([]string{"A=1", "LD_PRELOAD=/x/y.so", "_STDBUF_O=0"})
-	want := []string{"A=1", "LD_PRELOAD=/x/y.so " + stdbufLib(), "_STDBUF_O=1048576"}
+	want := []string{"A=1", "LD_PRELOAD=/x/y.so " + stdbufLib(), "_STDBUF_O=262144"}
 	if strings.Join(env, ",") != strings.Join(want, ",") {
 		t.Errorf("env = %q, want %q", env, want)
 	}
