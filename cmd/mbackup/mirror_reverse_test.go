@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
 
 	"mbackup/internal/mediasync"
-	"mbackup/internal/testenv"
 )
 
 // TestMirrorReverseFilterAndLimit: mirror --reverse applies media.exclude
@@ -19,29 +16,8 @@ import (
 // out and counts) under media.max_requests_per_second.
 func TestMirrorReverseFilterAndLimit(t *testing.T) {
 	ctx := context.Background()
-	src := testenv.StartS3(t)
-	client, err := src.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	objects := map[string]string{
-		"media_attachments/files/110/000/001/original/a.png": "png bytes",
-		"accounts/avatars/000/000/001/original/me.jpg":       "jpg bytes",
-		"cache/custom_emojis/images/000/blob.gif":            "gif bytes",
-	}
-	for k, v := range objects {
-		if _, err := client.PutObject(ctx, src.Bucket, k, strings.NewReader(v), int64(len(v)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir, cfg := setup(t, "")
-	os.WriteFile(filepath.Join(dir, "media.key"), []byte(src.SecretAccessKey), 0o600)
+	src, client, _, cfg := mirrorSetup(t, "  max_requests_per_second: 5\n")
 	text, _ := os.ReadFile(cfg)
-	text = append(text, fmt.Sprintf(`media:
-  source: {endpoint: "http://%s", region: %s, bucket: %s, access_key_id: %s, secret_access_key_file: media.key}
-  max_requests_per_second: 5
-`, src.Endpoint, src.Region, src.Bucket, src.AccessKeyID)...)
-	os.WriteFile(cfg, text, 0o600)
 	if code, out, errOut := mbackup(t, "--config", cfg, "mirror"); code != exitOK || !strings.Contains(out, "copied 3 objects") {
 		t.Fatalf("mirror exited %d:\n%s%s", code, out, errOut)
 	}

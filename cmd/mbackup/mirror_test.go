@@ -15,33 +15,44 @@ import (
 	"mbackup/internal/testenv"
 )
 
-// TestMirrorCommand: dry run, first run, no-op run, a deletion at the
-// source, and the way back into a new bucket, through the CLI.
-func TestMirrorCommand(t *testing.T) {
+// mirrorObjects are the source objects of mirrorSetup.
+var mirrorObjects = map[string]string{
+	"media_attachments/files/110/000/001/original/a.png": "png bytes",
+	"accounts/avatars/000/000/001/original/me.jpg":       "jpg bytes",
+	"cache/custom_emojis/images/000/blob.gif":            "gif bytes",
+}
+
+// mirrorSetup starts an S3 server whose bucket holds three Mastodon-like
+// objects (one under cache/) and writes a config whose media section
+// mirrors it, with extra (YAML lines of the media section) added.
+func mirrorSetup(t *testing.T, extra string) (src *testenv.S3, client *minio.Client, dir, cfg string) {
 	ctx := context.Background()
-	src := testenv.StartS3(t)
+	src = testenv.StartS3(t)
 	client, err := src.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
-	objects := map[string]string{
-		"media_attachments/files/110/000/001/original/a.png": "png bytes",
-		"accounts/avatars/000/000/001/original/me.jpg":       "jpg bytes",
-		"cache/custom_emojis/images/000/blob.gif":            "gif bytes",
-	}
-	for k, v := range objects {
+	for k, v := range mirrorObjects {
 		if _, err := client.PutObject(ctx, src.Bucket, k, strings.NewReader(v), int64(len(v)), minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dir, cfg := setup(t, "")
+	dir, cfg = setup(t, "")
 	os.WriteFile(filepath.Join(dir, "media.key"), []byte(src.SecretAccessKey), 0o600)
 	text, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(text, fmt.Sprintf(`media:
   source: {endpoint: "http://%s", region: %s, bucket: %s, access_key_id: %s, secret_access_key_file: media.key}
-  delete: true
-  max_delete: 50%%
-`, src.Endpoint, src.Region, src.Bucket, src.AccessKeyID)...), 0o600)
+`, src.Endpoint, src.Region, src.Bucket, src.AccessKeyID)+extra...), 0o600)
+	return src, client, dir, cfg
+}
+
+// TestMirrorCommand: dry run, first run, no-op run, a deletion at the
+// source, and the way back into a new bucket, through the CLI.
+func TestMirrorCommand(t *testing.T) {
+	ctx := context.Background()
+	src, client, dir, cfg := mirrorSetup(t, `  delete: true
+  max_delete: 50%
+`)
 	store := filepath.Join(dir, "store")
 
 	steps := []struct {
@@ -63,7 +74,7 @@ func TestMirrorCommand(t *testing.T) {
 			}
 		}
 	}
-	for k, v := range objects {
+	for k, v := range mirrorObjects {
 		if b, err := os.ReadFile(filepath.Join(store, "media", k)); err != nil || string(b) != v {
 			t.Errorf("mirrored %s: %q, %v", k, b, err)
 		}
@@ -105,7 +116,7 @@ func TestMirrorCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, err := io.ReadAll(o)
-		if err != nil || !bytes.Equal(b, []byte(objects[k])) {
+		if err != nil || !bytes.Equal(b, []byte(mirrorObjects[k])) {
 			t.Errorf("restored %s: %q, %v", k, b, err)
 		}
 	}

@@ -197,8 +197,8 @@ type Store struct {
 	cfg       Config
 	client    *b2.Client
 	transport *http.Transport
-	throttle  *throttleTransport // over transport; see OnThrottle
-	chunks    sync.Pool          // *[]byte of ChunkSize+1 bytes, reused across Puts
+	throttle  *storage.ThrottleTransport // over transport; see OnThrottle
+	chunks    sync.Pool                  // *[]byte of ChunkSize+1 bytes, reused across Puts
 
 	sess        sessions         // the store's own authorization for direct v3 calls
 	versionPage int              // versions per b2_list_file_versions call
@@ -219,7 +219,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("b2: config: %w", err)
 	}
 	s := &Store{cfg: cfg, transport: newHTTPTransport(cfg), versionPage: versionPage, now: time.Now}
-	s.throttle = &throttleTransport{next: s.transport}
+	s.throttle = &storage.ThrottleTransport{Next: s.transport}
 	opts := []b2.ClientOption{b2.Transport(meter{next: s.throttle}), b2.UserAgent("mbackup")}
 	if cfg.APIBase != "" {
 		opts = append(opts, b2.APIBase(cfg.APIBase))

@@ -164,7 +164,7 @@ type Store struct {
 	core   minio.Core
 	http   *http.Client // for the requests minio-go cannot make (see retention)
 
-	throttle *throttleTransport // under client and http; see OnThrottle
+	throttle *storage.ThrottleTransport // under client and http; see OnThrottle
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tr := &throttleTransport{next: newTransport(cfg)}
+	tr := &storage.ThrottleTransport{Next: newTransport(cfg)}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
 		Secure:     !cfg.DisableTLS,
