@@ -82,16 +82,7 @@ func (p *countingProxy) take() map[string]int {
 func (p *countingProxy) maxPerSecond() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ts := slices.Clone(p.times)
-	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-	best, j := 0, 0
-	for i := range ts {
-		for ts[i].Sub(ts[j]) >= time.Second {
-			j++
-		}
-		best = max(best, i-j+1)
-	}
-	return best
+	return windowMax(p.times, time.Time{})
 }
 
 func seedSmall(t *testing.T, c *minio.Client, bucket string, n int) map[string]string {
