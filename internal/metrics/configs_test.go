@@ -345,7 +345,7 @@ var (
 	// Prometheus adds.
 	knownLabels = map[string]bool{
 		TaskLabel: true, ResultLabel: true, componentLabel: true, dbLabel: true,
-		statusLabel: true, actionLabel: true, "job": true, "instance": true,
+		statusLabel: true, actionLabel: true, sideLabel: true, "job": true, "instance": true,
 	}
 	// Series the configs query that are not mbackup_*: up is made by
 	// Prometheus itself; the others must be exposed by the registry.

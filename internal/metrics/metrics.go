@@ -32,6 +32,8 @@
 //	mbackup_ping_failures_total{task}                  counter: dead-man pings (start, success or fail) not delivered
 //	mbackup_mirror_objects{action}                     gauge: objects of the last media mirror run (copied|skipped|deleted|failed)
 //	mbackup_mirror_bytes                               gauge: bytes copied by the last media mirror run
+//	mbackup_mirror_throttles{side}                     gauge: 429 and 503 answers in the last media mirror run, by side
+//	                                                   (source|store); each paused the run and may have lowered its rate
 //	mbackup_drill_last_success_timestamp_seconds       gauge: end of the newest successful restore drill in the store;
 //	                                                   0 when drills ran and none succeeded
 //	mbackup_drill_last_ok                              gauge: 1 when the newest drill in the store succeeded, else 0
@@ -100,6 +102,7 @@ const (
 	PingFailuresTotal      = "mbackup_ping_failures_total"
 	MirrorObjects          = "mbackup_mirror_objects"
 	MirrorBytes            = "mbackup_mirror_bytes"
+	MirrorThrottles        = "mbackup_mirror_throttles"
 	ShrunkArtifacts        = "mbackup_shrunk_artifacts"
 	StorageCapReached      = "mbackup_storage_cap_reached"
 )
@@ -111,10 +114,10 @@ const (
 )
 
 const (
-	namePrefix               = "mbackup_"
-	componentLabel, dbLabel  = "component", "database"
-	statusLabel, actionLabel = "status", "action"
-	textfileTempPattern      = ".%s.tmp*"
+	namePrefix                          = "mbackup_"
+	componentLabel, dbLabel             = "component", "database"
+	statusLabel, actionLabel, sideLabel = "status", "action", "side"
+	textfileTempPattern                 = ".%s.tmp*"
 )
 
 // Names returns the name of every mbackup_* series this package exports,
@@ -130,6 +133,7 @@ func Names() []string {
 		LastSuccessTimestamp,
 		MirrorBytes,
 		MirrorObjects,
+		MirrorThrottles,
 		NewestGoodSnapshotAge,
 		NewestGoodSnapshotTime,
 		NotifyFailuresTotal,
@@ -166,6 +170,7 @@ type Metrics struct {
 	pingFailures   *prometheus.CounterVec
 	mirrorObjects  *prometheus.GaugeVec
 	mirrorBytes    *prometheus.GaugeVec // no labels: absent until the first SetMirror
+	mirrorThrottle *prometheus.GaugeVec
 	shrunk         *prometheus.GaugeVec // no labels: absent until the first SetShrunk
 	storageCap     *prometheus.GaugeVec // per task: absent until its first SetStorageCap
 
@@ -229,6 +234,10 @@ func New(tasks ...string) *Metrics {
 			Name: MirrorBytes,
 			Help: "Bytes copied by the last media mirror run.",
 		}, nil),
+		mirrorThrottle: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MirrorThrottles,
+			Help: "429 and 503 answers in the last media mirror run, by side (source, store).",
+		}, []string{sideLabel}),
 		shrunk: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: ShrunkArtifacts,
 			Help: "Artifacts of the last snapshot taken flagged by the shrink guard (much smaller than, or missing since, the previous complete snapshot).",
@@ -246,7 +255,7 @@ func New(tasks ...string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lastSuccess, m.lastRun, m.runDuration, m.runs,
 		m.artifactBytes, m.snapshots, m.pruned, m.notifyFailures, m.pingFailures,
-		m.mirrorObjects, m.mirrorBytes, m.newest, m.shrunk, m.storageCap,
+		m.mirrorObjects, m.mirrorBytes, m.mirrorThrottle, m.newest, m.shrunk, m.storageCap,
 	)
 	for _, t := range tasks {
 		for _, r := range Results {
@@ -348,6 +357,15 @@ func (m *Metrics) SetMirror(copied, skipped, deleted, failed int, bytes int64) {
 	m.mirrorObjects.WithLabelValues("deleted").Set(float64(deleted))
 	m.mirrorObjects.WithLabelValues("failed").Set(float64(failed))
 	m.mirrorBytes.WithLabelValues().Set(float64(bytes))
+}
+
+// SetMirrorThrottles records the 429 and 503 answers of a media mirror
+// run's source and store.
+func (m *Metrics) SetMirrorThrottles(source, store int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mirrorThrottle.WithLabelValues("source").Set(float64(source))
+	m.mirrorThrottle.WithLabelValues("store").Set(float64(store))
 }
 
 // Handler serves the registry in the Prometheus exposition formats. A

@@ -247,6 +247,7 @@ func TestCountersAndMirror(t *testing.T) {
 	m.NotifyFailed()
 	m.SetMirror(10, 1000, 2, 1, 123456)
 	m.SetMirror(4, 1010, 0, 0, 4096)
+	m.SetMirrorThrottles(37, 2)
 	mfs := scrape(t, m)
 	wantValue(t, mfs, 5, PrunedTotal)
 	wantValue(t, mfs, 2, NotifyFailuresTotal)
@@ -255,6 +256,8 @@ func TestCountersAndMirror(t *testing.T) {
 	wantValue(t, mfs, 0, MirrorObjects, "action", "deleted")
 	wantValue(t, mfs, 0, MirrorObjects, "action", "failed")
 	wantValue(t, mfs, 4096, MirrorBytes)
+	wantValue(t, mfs, 37, MirrorThrottles, "side", "source")
+	wantValue(t, mfs, 2, MirrorThrottles, "side", "store")
 }
 
 // setAll touches every series once.
@@ -267,6 +270,7 @@ func setAll(m *Metrics) {
 	m.NotifyFailed()
 	m.PingFailed("backup")
 	m.SetMirror(1, 2, 3, 4, 5)
+	m.SetMirrorThrottles(1, 0)
 	m.SetShrunk(2)
 	m.SetStorageCap("backup", true)
 	m.SetDrill(Drill{LastOK: now, Duration: time.Minute, ComponentSeconds: map[string]float64{"postgres": 30}})

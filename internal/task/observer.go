@@ -187,6 +187,7 @@ func (o *Observer) count(r Outcome, finished time.Time) {
 	}
 	if m := r.Mirror; m != nil {
 		o.metrics.SetMirror(int(m.Copied), int(m.Unchanged), int(m.Deleted), int(m.Failed), m.CopiedBytes)
+		o.metrics.SetMirrorThrottles(m.SourceThrottling.Throttles, m.StoreThrottling.Throttles)
 	}
 	if m := r.Manifest; m != nil && r.Task == Backup {
 		var arts []metrics.Artifact
