@@ -90,15 +90,20 @@ func (l *lockedBuffer) String() string {
 // is produced, and stop clears it and draws nothing after.
 func TestDrawClearsTheLine(t *testing.T) {
 	m := New()
-	release := make(chan struct{})
+	written, release := make(chan struct{}), make(chan struct{})
 	js := []snapshot.Job{{Component: "mysql", Name: "blog", Produce: func(ctx context.Context, w io.Writer) (dump.Info, error) {
 		w.Write(make([]byte, 100))
+		close(written)
 		<-release
 		return dump.Info{}, nil
 	}}}
 	m.Wrap(js)
 	done := make(chan struct{})
 	go func() { js[0].Produce(context.Background(), io.Discard); close(done) }()
+	// The start's draw is pending (poked before Draw runs) and must come
+	// after the write: drawn earlier, it would show 0 B until the hour
+	// is up.
+	<-written
 	var screen lockedBuffer
 	stop := m.Draw(NewTerminal(&screen), time.Hour) // drawn at the start and at the end of the artifact
 	for !strings.Contains(screen.String(), "\r\033[Kmysql/blog 100 B ") {
