@@ -16,18 +16,7 @@ func TestS3StoreRequestsAndNoopHeap(t *testing.T) {
 	const n = 300
 	c, bucket := newBucket(t)
 	want := seedSmall(t, c, bucket, n)
-	dst := fmt.Sprintf("dst-%s", bucket)
-	if err := s3srv.CreateBucket(context.Background(), dst, false); err != nil {
-		t.Fatal(err)
-	}
-	p := newCountingProxy(t, nil)
-	st, err := s3.New(context.Background(), s3.Config{
-		Endpoint: p.srv.Listener.Addr().String(), Region: s3srv.Region, Bucket: dst,
-		AccessKeyID: s3srv.AccessKeyID, SecretAccessKey: s3srv.SecretAccessKey, DisableTLS: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p := proxiedStore(t, bucket)
 	o := opts(c, bucket, st, nil)
 	p.take()
 	if res := mirror(t, o); res.Copied != n {
@@ -62,18 +51,7 @@ func TestS3StoreRequestsAndNoopHeap(t *testing.T) {
 func TestStoreRateLimit(t *testing.T) {
 	c, bucket := newBucket(t)
 	want := seedSmall(t, c, bucket, 50)
-	dst := fmt.Sprintf("dst-%s", bucket)
-	if err := s3srv.CreateBucket(context.Background(), dst, false); err != nil {
-		t.Fatal(err)
-	}
-	p := newCountingProxy(t, nil)
-	st, err := s3.New(context.Background(), s3.Config{
-		Endpoint: p.srv.Listener.Addr().String(), Region: s3srv.Region, Bucket: dst,
-		AccessKeyID: s3srv.AccessKeyID, SecretAccessKey: s3srv.SecretAccessKey, DisableTLS: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p := proxiedStore(t, bucket)
 	o := opts(c, bucket, st, nil)
 	o.Workers = 8
 	o.StoreLimiter = NewLimiter(20)
@@ -91,4 +69,22 @@ func TestStoreRateLimit(t *testing.T) {
 		t.Errorf("store requests %v; want 51 PUT", n)
 	}
 	sameContent(t, storeContent(t, st, "media/"), want)
+}
+
+// proxiedStore is an s3 store in a new bucket beside bucket, reached
+// through a counting proxy.
+func proxiedStore(t *testing.T, bucket string) (*s3.Store, *countingProxy) {
+	dst := fmt.Sprintf("dst-%s", bucket)
+	if err := s3srv.CreateBucket(context.Background(), dst, false); err != nil {
+		t.Fatal(err)
+	}
+	p := newCountingProxy(t, nil)
+	st, err := s3.New(context.Background(), s3.Config{
+		Endpoint: p.srv.Listener.Addr().String(), Region: s3srv.Region, Bucket: dst,
+		AccessKeyID: s3srv.AccessKeyID, SecretAccessKey: s3srv.SecretAccessKey, DisableTLS: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, p
 }
