@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,5 +96,38 @@ func needStdbuf(t *testing.T) {
 	t.Helper()
 	if stdbufLib() == "" {
 		t.Fatalf("coreutils' libstdbuf.so is not in %v: apt-get install coreutils", stdbufLibs)
+	}
+}
+
+// TestBufferedStdoutRefuses: no library, or one anyone may rewrite, and
+// the environment stays as it was.
+func TestBufferedStdoutRefuses(t *testing.T) {
+	lib := filepath.Join(t.TempDir(), "libstdbuf.so")
+	if err := os.WriteFile(lib, []byte("not a library"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved := stdbufLibs
+	t.Cleanup(func() { stdbufLibs = saved })
+	env := []string{"A=1", "LD_PRELOAD=/x/y.so"}
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		libs []string
+	}{
+		{"missing", 0o644, []string{lib + ".missing"}},
+		{"group-writable", 0o664, []string{lib}},
+		{"world-writable", 0o646, []string{lib}},
+	} {
+		if err := os.Chmod(lib, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		stdbufLibs = tc.libs
+		if got := BufferedStdout(env); strings.Join(got, ",") != strings.Join(env, ",") {
+			t.Errorf("%s: env = %q, want it unchanged", tc.name, got)
+		}
+	}
+	os.Chmod(lib, 0o644)
+	if got := BufferedStdout(env); !strings.Contains(strings.Join(got, ","), "LD_PRELOAD=/x/y.so "+lib) {
+		t.Errorf("an owner-only library was not preloaded: %q", got)
 	}
 }
