@@ -110,12 +110,8 @@ func mirrorOnce(ctx context.Context, e *env, cfg *config.Config, s storage.Store
 	return res, err
 }
 
-// sourceClient connects to an S3 bucket; plain http only when asked.
-func sourceClient(endpoint, region, keyID, secret string) (*minio.Client, error) {
-	return limitedSourceClient(endpoint, region, keyID, secret, nil)
-}
-
-// limitedSourceClient is sourceClient with its requests limited by l.
+// limitedSourceClient connects to an S3 bucket, plain http only when
+// asked, with its requests limited by l (nil: not limited).
 func limitedSourceClient(endpoint, region, keyID, secret string, l *mediasync.Limiter) (*minio.Client, error) {
 	host, secure, err := config.ParseEndpoint(endpoint)
 	if err != nil {
